@@ -1,0 +1,95 @@
+"""Run every ``benchmarks/bench_*.py`` and write ``benchmarks/results.md`` and ``results.json``.
+
+Each module defines ``run(quick: bool) -> dict`` returning::
+
+    {"title": "...", "rows": [{"case": "...", "metric": value, ...}, ...], "notes": "..."}
+
+Usage: ``python -m benchmarks [--quick] [NAME ...]`` (names without the ``bench_`` prefix).
+Results of benchmarks not run this time are kept from the previous results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def machine() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for pkg in ("fallback-chain", "pydantic", "pybreaker", "httpx", "openai", "google-genai",
+                "litellm"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "versions": versions, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = ["# Benchmark results", "",
+             f"Python {m['python']} on {m['platform']}, {m['cpus']} CPUs; run {m['date']}.", "",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), "",
+             "Produced by `python -m benchmarks` (see README). Do not edit by hand.", ""]
+    for name in sorted(results["benchmarks"]):
+        b = results["benchmarks"][name]
+        lines += [f"## {b['title']}", ""]
+        rows = b.get("rows", [])
+        if rows:
+            cols = list(dict.fromkeys(k for r in rows for k in r))
+            lines.append("| " + " | ".join(cols) + " |")
+            lines.append("|" + "---|" * len(cols))
+            for r in rows:
+                lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
+            lines.append("")
+        if b.get("notes"):
+            lines += [b["notes"], ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    args = parser.parse_args(argv)
+    available = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    names = args.names or available
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; available: {available}")
+    out_json = HERE / "results.json"
+    previous = json.loads(out_json.read_text()) if out_json.exists() else {}
+    results = {"machine": machine(), "benchmarks": dict(previous.get("benchmarks", {}))}
+    for name in names:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        mod = importlib.import_module(f"benchmarks.bench_{name}")
+        results["benchmarks"][name] = mod.run(quick=args.quick)
+        print(f"  {name} done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    out_json.write_text(json.dumps(results, indent=2) + "\n")
+    (HERE / "results.md").write_text(render(results))
+    print(f"wrote {HERE / 'results.md'} and {out_json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""fallback-chain: image generation across several providers behind one call.
+
+Names are loaded on first use (PEP 562), so ``import fallback_chain`` stays fast and never
+imports a vendor SDK.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .chain import Chain
+    from .clock import Clock, SystemClock
+    from .events import Event, EventBus
+    from .outcome import Outcome
+    from .policy import Policy
+    from .provider import Capabilities, Provider, ProviderReply
+    from .request import ImageRequest
+    from .results import Attempt, ChainResult, GeneratedImage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attempt",
+    "Capabilities",
+    "Chain",
+    "ChainResult",
+    "Clock",
+    "Event",
+    "EventBus",
+    "GeneratedImage",
+    "ImageRequest",
+    "Outcome",
+    "Policy",
+    "Provider",
+    "ProviderReply",
+    "SystemClock",
+]
+
+_WHERE = {
+    "Attempt": ".results",
+    "Capabilities": ".provider",
+    "Chain": ".chain",
+    "ChainResult": ".results",
+    "Clock": ".clock",
+    "Event": ".events",
+    "EventBus": ".events",
+    "GeneratedImage": ".results",
+    "ImageRequest": ".request",
+    "Outcome": ".outcome",
+    "Policy": ".policy",
+    "Provider": ".provider",
+    "ProviderReply": ".provider",
+    "SystemClock": ".clock",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fallback_chain' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

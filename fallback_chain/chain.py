@@ -1,0 +1,172 @@
+"""``Chain``: the public entry point. Builds the long-lived router state once; each call runs a
+fresh ``RequestRun`` (see ``routing.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import ConfigurationError, RequestValidationError
+from .events import BreakerStateChanged, EventBus, Subscriber, log_events
+from .policy import Policy
+from .provider import Provider
+from .request import ImageRequest
+from .resilience.breaker import CircuitBreaker
+from .resilience.cooldown import CooldownStore, MemoryCooldowns
+from .results import ChainResult
+from .routing import RequestRun, Router, Slot
+
+
+class Chain:
+    """Try providers in order until one delivers.
+
+    ``policy`` sets retries, cooldowns, timeouts and breakers (default: DESIGN.md's table);
+    ``deadline_s`` and ``attempt_timeout_s`` are shortcuts for the policy fields of the same
+    name. ``clock`` is injected for tests and simulations; ``cooldowns`` lets several chains or
+    workers share cooldown state. Subscribe to what happens with ``chain.events.subscribe(fn)``
+    or pass ``on_event=fn``.
+    """
+
+    def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
+                 deadline_s: float | None = None, attempt_timeout_s: float | None = None,
+                 name: str = "default", clock: Clock | None = None,
+                 cooldowns: CooldownStore | None = None, on_event: Subscriber | None = None,
+                 seed: int | None = None, log: bool = True) -> None:
+        providers = list(providers)
+        if not providers:
+            raise ConfigurationError("a chain needs at least one provider")
+        for p in providers:
+            if not isinstance(p, Provider):
+                raise ConfigurationError(
+                    f"{p!r} is not a Provider (use an adapter from the providers package)")
+        keys = [p.key for p in providers]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ConfigurationError(
+                f"provider name(s) {dupes} appear more than once; give each a distinct name=")
+        policy = policy or Policy()
+        shortcuts = {k: v for k, v in (("deadline_s", deadline_s),
+                                       ("attempt_timeout_s", attempt_timeout_s)) if v is not None}
+        if shortcuts:
+            policy = policy.replace(**shortcuts)
+        unknown = set(policy.providers) - set(keys) - {p.name for p in providers}
+        if unknown:
+            raise ConfigurationError(
+                f"policy.providers names {sorted(unknown)}, which are not in this chain "
+                f"(providers: {keys})")
+        self.name = name
+        self.policy = policy
+        self.clock = clock or SYSTEM_CLOCK
+        self.events = EventBus()
+        if log:
+            self.events.subscribe(log_events)
+        if on_event is not None:
+            self.events.subscribe(on_event)
+        self._slots = [self._slot(p, policy) for p in providers]
+        self._router = Router(name, self._slots, policy, self.clock,
+                              cooldowns or MemoryCooldowns(), self.events, random.Random(seed))
+        self._local = threading.local()
+
+    def _slot(self, provider: Provider, policy: Policy) -> Slot:
+        own = policy.for_provider(provider.name, provider.key)
+        breaker = CircuitBreaker(provider.key, fail_max=own.breaker_failures,
+                                 reset_timeout_s=own.breaker_reset_s, clock=self.clock,
+                                 on_change=self._breaker_changed)
+        return Slot(provider, provider.key, own, breaker)
+
+    def _breaker_changed(self, key: str, old: str, new: str) -> None:
+        if self.events:
+            self.events.emit(BreakerStateChanged(self.name, key, old, new))
+
+    # --------------------------------------------------------------------------- public
+
+    @property
+    def providers(self) -> list[Provider]:
+        return [s.provider for s in self._slots]
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        """The circuit breaker of the provider called ``name``."""
+        for s in self._slots:
+            if name in (s.key, s.provider.name):
+                return s.breaker
+        raise KeyError(name)
+
+    async def agenerate(self, request: ImageRequest | str | None = None, /,
+                        **fields: Any) -> ChainResult:
+        """Generate images: ``await chain.agenerate("a cat", size="1024x1024")`` or
+        ``await chain.agenerate(ImageRequest(...))``.
+
+        Raises ``RequestValidationError`` (nothing sent) for bad input,
+        ``ContentPolicyError`` when a provider refuses on content grounds,
+        ``DeadlineExceededError``, ``BudgetExceededError`` or ``ChainExhaustedError`` otherwise.
+        Every error carries ``.attempts``.
+        """
+        req = _coerce(request, fields)
+        run = RequestRun(self._router, req, req.idempotency_key or secrets.token_hex(8))
+        return await run.execute()
+
+    def generate(self, request: ImageRequest | str | None = None, /,
+                 **fields: Any) -> ChainResult:
+        """Blocking form of :meth:`agenerate`, for scripts and notebooks without a running loop.
+
+        Repeated calls in one thread reuse one event loop, so pooled connections survive.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "Chain.generate() blocks and cannot run inside a running event loop (it would "
+                "deadlock); use `await chain.agenerate(...)` instead")
+        runner: asyncio.Runner | None = getattr(self._local, "runner", None)
+        if runner is None:
+            runner = self._local.runner = asyncio.Runner()
+        return runner.run(self.agenerate(request, **fields))
+
+    async def aclose(self) -> None:
+        """Close every provider's connections."""
+        await asyncio.gather(*(s.provider.aclose() for s in self._slots))
+
+    def close(self) -> None:
+        """Blocking form of :meth:`aclose`; also closes this thread's event loop."""
+        runner: asyncio.Runner | None = getattr(self._local, "runner", None)
+        if runner is None:
+            asyncio.run(self.aclose())
+            return
+        try:
+            runner.run(self.aclose())
+        finally:
+            runner.close()
+            self._local.runner = None
+
+    async def __aenter__(self) -> Chain:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Chain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Chain({[s.key for s in self._slots]!r}, name={self.name!r})"
+
+
+def _coerce(request: ImageRequest | str | None, fields: dict[str, Any]) -> ImageRequest:
+    if isinstance(request, ImageRequest):
+        return ImageRequest(**{**request.model_dump(), **fields}) if fields else request
+    if isinstance(request, str):
+        return ImageRequest(prompt=request, **fields)
+    if request is None:
+        return ImageRequest(**fields)
+    raise RequestValidationError(
+        [("request", f"expected an ImageRequest or a prompt string, got {type(request).__name__}")])

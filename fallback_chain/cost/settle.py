@@ -1,0 +1,23 @@
+"""Settle one attempt's cost from what the vendor said and what was expected.
+
+* ``reported``: the vendor reported usage or credits (on success, or billed on failure).
+* ``estimated``: nothing reported, so the estimate made before the call stands. Used for a
+  success without a report, and for a timeout (the vendor may still finish and bill it) unless
+  the policy says timeouts are free.
+* ``none``: nothing was billed: skips, 429s, refusals and other errors without a reported bill.
+"""
+
+from __future__ import annotations
+
+from ..outcome import Outcome
+from ..results import CostSource
+
+
+def settle_cost(outcome: Outcome, estimate: float | None, reported: float | None, *,
+                bill_timeouts: bool = True) -> tuple[float, CostSource]:
+    if reported is not None:
+        return reported, "reported"
+    if estimate is not None and (
+            outcome is Outcome.SUCCESS or (outcome is Outcome.TIMEOUT and bill_timeouts)):
+        return estimate, "estimated"
+    return 0.0, "none"

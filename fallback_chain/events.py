@@ -1,0 +1,134 @@
+"""Everything the router does is an event; logging, the cost ledger, metrics and progress bars
+subscribe to them, and the router knows none of them.
+
+Subscribers are plain callables, called synchronously in the order they subscribed. A
+subscriber that raises is logged and skipped; it never breaks a request. Emitting with no
+subscribers costs one truth test.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import ChainError
+    from .request import ImageRequest
+    from .results import Attempt, ChainResult
+
+log = logging.getLogger("fallback_chain")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class; every event names the chain that emitted it."""
+
+    chain: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFinished(Event):
+    """One try (or skip) of one provider has been decided and recorded."""
+
+    request_id: str
+    attempt: Attempt
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished(Event):
+    """A request ended, with a result or an error."""
+
+    request_id: str
+    request: ImageRequest
+    result: ChainResult | None
+    error: ChainError | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerStateChanged(Event):
+    provider: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownStarted(Event):
+    """A provider is kept out until ``until`` (clock time) because of ``outcome``."""
+
+    provider: str
+    outcome: str
+    seconds: float
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaAlert(Event):
+    """A provider reported that the account is out of quota or credits."""
+
+    provider: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetAlert(Event):
+    """Spend reached ``threshold`` (0.8, 1.0) of a cap."""
+
+    budget: str
+    threshold: float
+    spent_usd: float
+    cap_usd: float
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """A list of subscribers. ``bool(bus)`` is False when nobody listens."""
+
+    __slots__ = ("_subscribers",)
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add ``subscriber``; returns a function that removes it again."""
+        self._subscribers = (*self._subscribers, subscriber)
+
+        def unsubscribe() -> None:
+            self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+
+        return unsubscribe
+
+    def __bool__(self) -> bool:
+        return bool(self._subscribers)
+
+    def emit(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", subscriber,
+                              type(event).__name__)
+
+
+def log_events(event: Event) -> None:
+    """The default subscriber: attempts at DEBUG, breaker, cooldown and alerts at INFO/WARNING."""
+    if isinstance(event, AttemptFinished):
+        if log.isEnabledFor(logging.DEBUG):
+            a = event.attempt
+            log.debug("[%s] %s#%d %s %s %.3fs $%.4f %s", event.request_id, a.provider,
+                      a.attempt, a.outcome.value, a.status_code or "", a.latency_s, a.cost_usd,
+                      a.message or "")
+    elif isinstance(event, BreakerStateChanged):
+        log.info("breaker of %s: %s -> %s", event.provider, event.old, event.new)
+    elif isinstance(event, CooldownStarted):
+        log.info("%s cooling down for %.1fs after %s", event.provider, event.seconds,
+                 event.outcome)
+    elif isinstance(event, QuotaAlert):
+        log.warning("%s is out of quota: %s", event.provider, event.message)
+    elif isinstance(event, BudgetAlert):
+        log.warning("budget %s at %.0f%%: $%.4f of $%.2f", event.budget, event.threshold * 100,
+                    event.spent_usd, event.cap_usd)

@@ -1,0 +1,207 @@
+"""Image bytes: identify and verify them without decoding libraries, and draw test images.
+
+``inspect_image`` reads the format and size from the header and checks the structure of the
+whole file (PNG chunk CRCs and IEND, JPEG end marker, RIFF/GIF lengths), so truncated or
+corrupt bytes are rejected before they can be returned as a success. ``placeholder_image``
+draws real, decodable images (used by the fake providers and the emulators).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+FORMAT_BY_MIME = {v: k for k, v in MIME_BY_FORMAT.items()}
+EXTENSION_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp",
+                     "image/gif": ".gif"}
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class InvalidImageError(ValueError):
+    """The bytes are not a complete image in a supported format."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    mime_type: str
+    width: int
+    height: int
+    has_alpha: bool
+
+
+def inspect_image(data: bytes) -> ImageInfo:
+    """Identify ``data`` and verify its structure; raise ``InvalidImageError`` if it is not whole."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidImageError(f"expected image bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if data.startswith(_PNG_SIGNATURE):
+        return _inspect_png(data)
+    if data.startswith(b"\xff\xd8"):
+        return _inspect_jpeg(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _inspect_webp(data)
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return _inspect_gif(data)
+    head = data[:16]
+    raise InvalidImageError(
+        f"not a PNG, JPEG, WebP or GIF image ({len(data)} bytes starting {head!r})"
+    )
+
+
+def _inspect_png(data: bytes) -> ImageInfo:
+    pos = len(_PNG_SIGNATURE)
+    width = height = 0
+    color_type = -1
+    seen_idat = seen_iend = has_trns = False
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        ctype = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            raise InvalidImageError(f"PNG truncated inside a {ctype!r} chunk")
+        body = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
+        if zlib.crc32(ctype + body) != crc:
+            raise InvalidImageError(f"PNG chunk {ctype!r} has a bad CRC")
+        if ctype == b"IHDR":
+            width, height, _depth, color_type = struct.unpack_from(">IIBB", body)
+        elif ctype == b"IDAT":
+            seen_idat = True
+        elif ctype == b"tRNS":
+            has_trns = True
+        elif ctype == b"IEND":
+            seen_iend = True
+            break
+        pos = end
+    if not (width and height and seen_idat and seen_iend):
+        raise InvalidImageError("PNG is incomplete (missing IHDR, IDAT or IEND)")
+    return ImageInfo("image/png", width, height, color_type in (4, 6) or has_trns)
+
+
+def _inspect_jpeg(data: bytes) -> ImageInfo:
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise InvalidImageError("JPEG is truncated (no end-of-image marker)")
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise InvalidImageError("JPEG marker stream is corrupt")
+        marker = data[pos + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        (seg_len,) = struct.unpack_from(">H", data, pos + 2)
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
+                      0xCF):
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            if not (width and height):
+                break
+            return ImageInfo("image/jpeg", width, height, False)
+        pos += 2 + seg_len
+    raise InvalidImageError("JPEG has no frame header")
+
+
+def _inspect_webp(data: bytes) -> ImageInfo:
+    (riff_size,) = struct.unpack_from("<I", data, 4)
+    if riff_size + 8 > len(data):
+        raise InvalidImageError("WebP is truncated")
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return ImageInfo("image/webp", w, h, bool(data[20] & 0x10))
+    if chunk == b"VP8 ":
+        w, h = struct.unpack_from("<HH", data, 26)
+        return ImageInfo("image/webp", w & 0x3FFF, h & 0x3FFF, False)
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return ImageInfo("image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1,
+                         bool((bits >> 28) & 1))
+    raise InvalidImageError("WebP has an unknown first chunk")
+
+
+def _inspect_gif(data: bytes) -> ImageInfo:
+    if not data.endswith(b";"):
+        raise InvalidImageError("GIF is truncated (no trailer)")
+    w, h = struct.unpack_from("<HH", data, 6)
+    return ImageInfo("image/gif", w, h, False)
+
+
+# ----------------------------------------------------------------------------------- drawing
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+@lru_cache(maxsize=128)
+def _placeholder_png(width: int, height: int, seed: int, alpha: bool) -> bytes:
+    rnd = hashlib.blake2b(seed.to_bytes(8, "little", signed=False), digest_size=16).digest()
+    c1, c2, c3 = rnd[0:3], rnd[3:6], rnd[6:9]
+    stripe = 8 + rnd[9] % 56
+    channels = 4 if alpha else 3
+    # Two distinct rows alternate in bands; each row is a horizontal blend of c1 -> c2 with
+    # vertical stripes of c3, so the image is cheap to draw and compress yet varies by seed.
+    row_a = bytearray()
+    row_b = bytearray()
+    for x in range(width):
+        t = x / max(1, width - 1)
+        base = bytes(int(c1[i] * (1 - t) + c2[i] * t) for i in range(3))
+        on_stripe = (x // stripe) % 2 == 0
+        pixel_a = c3 if on_stripe else base
+        pixel_b = base
+        if alpha:
+            row_a += pixel_a + b"\xff"
+            row_b += pixel_b + (b"\x80" if on_stripe else b"\xff")
+        else:
+            row_a += pixel_a
+            row_b += pixel_b
+    line_a = b"\x00" + bytes(row_a)
+    line_b = b"\x00" + bytes(row_b)
+    band = max(1, stripe // 2)
+    raw = b"".join(line_a if (y // band) % 2 else line_b for y in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6 if channels == 4 else 2, 0, 0, 0)
+    return (_PNG_SIGNATURE + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"IDAT", zlib.compress(raw, 1)) + _png_chunk(b"IEND", b""))
+
+
+def seed_for(text: str) -> int:
+    """A stable 64-bit seed derived from text (e.g. a prompt)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def placeholder_image(width: int, height: int, *, seed: int = 0, fmt: str = "png",
+                      alpha: bool = False) -> bytes:
+    """A real image of ``width`` x ``height`` whose pixels depend on ``seed``.
+
+    PNG is drawn here with zlib alone; JPEG and WebP are converted with Pillow (imported lazily).
+    """
+    if not (1 <= width <= 16384 and 1 <= height <= 16384):
+        raise ValueError(f"placeholder size {width}x{height} is out of range")
+    png = _placeholder_png(width, height, seed, alpha and fmt != "jpeg")
+    if fmt == "png":
+        return png
+    return _convert(png, fmt)
+
+
+@lru_cache(maxsize=64)
+def _convert(png: bytes, fmt: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        out = io.BytesIO()
+        if fmt == "jpeg":
+            img.convert("RGB").save(out, format="JPEG", quality=85)
+        elif fmt == "webp":
+            img.save(out, format="WEBP", quality=80)
+        elif fmt == "gif":
+            img.convert("P").save(out, format="GIF")
+        else:
+            raise ValueError(f"unsupported image format {fmt!r}")
+        return out.getvalue()

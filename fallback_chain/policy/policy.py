@@ -1,0 +1,147 @@
+"""``Policy``: every knob of the router, with plain keyword names, per chain and per provider."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from ..errors import ConfigurationError
+from ..outcome import HEALTH_FAILURES, Outcome
+from .backoff import Backoff
+from .rules import ADVANCE, CONFIGURABLE, DEFAULT_RULES, Rule
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _outcome(name: Outcome | str, what: str) -> Outcome:
+    try:
+        outcome = Outcome(name)
+    except ValueError:
+        outcome = None
+    if outcome not in CONFIGURABLE:
+        valid = ", ".join(sorted(o.value for o in CONFIGURABLE))
+        raise ConfigurationError(f"{what}: {name!r} is not a provider outcome; use one of {valid}")
+    return outcome
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a chain reacts to each outcome. Defaults are DESIGN.md's table.
+
+    Examples::
+
+        Policy(retries={"server_error": 2}, cooldowns_s={"rate_limited": 10})
+        Policy(on_content_policy="advance", attempt_timeout_s=60, deadline_s=300)
+        Policy(providers={"leonardo": {"attempt_timeout_s": 600, "retries": {"timeout": 0}}})
+
+    * ``retries``: extra tries on the same provider per outcome (defaults: 1 for
+      ``server_error``, ``connection_error``, ``malformed_response``; 0 otherwise).
+    * ``cooldowns_s``: how long a provider is kept out after an outcome (defaults:
+      ``rate_limited`` 30 s unless the server sent Retry-After, ``quota_exhausted`` 1 h,
+      ``auth_error`` 1 h, ``not_found`` 24 h).
+    * ``on_content_policy``: ``"stop"`` (default) raises ``ContentPolicyError`` at once;
+      ``"advance"`` tries the next provider. ``stop_on`` adds other outcomes that stop.
+    * ``attempt_timeout_s`` bounds one call; ``deadline_s`` bounds the whole request, retries
+      and waits included.
+    * Backoff between retries: ``backoff_initial_s``, ``backoff_max_s``,
+      ``backoff_multiplier``, ``backoff_jitter``.
+    * Circuit breaker: opens after ``breaker_failures`` consecutive ``breaker_outcomes``,
+      lets one probe through after ``breaker_reset_s``.
+    * When every remaining provider is cooling down, the chain waits for the earliest one if
+      ``wait_for_cooldown`` and the wait is at most ``max_cooldown_wait_s`` and fits the
+      deadline, up to ``max_rounds`` passes over the chain.
+    * ``bill_timeouts``: a timed-out call is recorded at its estimated cost (the vendor may
+      still finish and bill it); ``False`` records it as free.
+    * ``providers``: per-provider overrides of any of the above, keyed by provider name.
+    """
+
+    attempt_timeout_s: float = 180.0
+    deadline_s: float | None = None
+    retries: Mapping[str, int] = field(default_factory=dict)
+    cooldowns_s: Mapping[str, float] = field(default_factory=dict)
+    on_content_policy: Literal["stop", "advance"] = "stop"
+    stop_on: frozenset[str] = frozenset()
+    honour_retry_after: bool = True
+    max_retry_after_s: float = 3600.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+    backoff_multiplier: float = 2.0
+    backoff_jitter: float = 0.25
+    breaker_failures: int = 5
+    breaker_reset_s: float = 60.0
+    breaker_outcomes: frozenset[str] = HEALTH_FAILURES
+    wait_for_cooldown: bool = True
+    max_cooldown_wait_s: float = 60.0
+    max_rounds: int = 3
+    bill_timeouts: bool = True
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.attempt_timeout_s <= 0:
+            raise ConfigurationError("attempt_timeout_s must be > 0")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise ConfigurationError("deadline_s must be > 0 (or None for no deadline)")
+        if self.on_content_policy not in ("stop", "advance"):
+            raise ConfigurationError("on_content_policy must be 'stop' or 'advance'")
+        if self.breaker_failures < 1 or self.breaker_reset_s < 0:
+            raise ConfigurationError("breaker_failures must be >= 1 and breaker_reset_s >= 0")
+        if self.max_rounds < 1 or self.max_cooldown_wait_s < 0 or self.max_retry_after_s < 0:
+            raise ConfigurationError("max_rounds must be >= 1; waits must be >= 0")
+        rules = dict(DEFAULT_RULES)
+        for name, n in self.retries.items():
+            o = _outcome(name, "retries")
+            if not isinstance(n, int) or n < 0:
+                raise ConfigurationError(f"retries[{name!r}] must be an int >= 0 (got {n!r})")
+            rules[o] = dataclasses.replace(rules[o], retries=n)
+        for name, s in self.cooldowns_s.items():
+            o = _outcome(name, "cooldowns_s")
+            if s < 0:
+                raise ConfigurationError(f"cooldowns_s[{name!r}] must be >= 0 (got {s!r})")
+            rules[o] = dataclasses.replace(rules[o], cooldown_s=float(s))
+        stops = {_outcome(s, "stop_on") for s in self.stop_on}
+        content = rules[Outcome.CONTENT_POLICY]
+        rules[Outcome.CONTENT_POLICY] = dataclasses.replace(
+            content, stop=self.on_content_policy == "stop")
+        for o in stops:
+            rules[o] = dataclasses.replace(rules[o], stop=True)
+        breaker = frozenset(_outcome(s, "breaker_outcomes") for s in self.breaker_outcomes)
+        object.__setattr__(self, "breaker_outcomes", breaker)
+        object.__setattr__(self, "_rules", MappingProxyType(rules))
+        object.__setattr__(self, "_backoff", Backoff(
+            self.backoff_initial_s, self.backoff_max_s, self.backoff_multiplier,
+            self.backoff_jitter))
+        fields = {f.name for f in dataclasses.fields(self)} - {"providers"}
+        for key, overrides in self.providers.items():
+            unknown = set(overrides) - fields
+            if unknown:
+                raise ConfigurationError(
+                    f"providers[{key!r}]: unknown option(s) {sorted(unknown)}")
+
+    def rule(self, outcome: Outcome) -> Rule:
+        """The action for ``outcome`` (skips and successes: advance)."""
+        rules: Mapping[Outcome, Rule] = self._rules  # type: ignore[attr-defined]
+        return rules.get(outcome, ADVANCE)
+
+    @property
+    def backoff(self) -> Backoff:
+        return self._backoff  # type: ignore[attr-defined,no-any-return]
+
+    def replace(self, **changes: Any) -> Policy:
+        """A copy with ``changes`` applied (``retries`` and ``cooldowns_s`` are merged)."""
+        for merged in ("retries", "cooldowns_s"):
+            if merged in changes:
+                changes[merged] = {**getattr(self, merged), **changes[merged]}
+        return dataclasses.replace(self, **changes)
+
+    def for_provider(self, *names: str) -> Policy:
+        """This policy with the overrides listed under any of ``names`` in ``providers``."""
+        picked = [self.providers[n] for n in names if n in self.providers]
+        if not picked:
+            return self
+        policy = dataclasses.replace(self, providers=_EMPTY)
+        for overrides in picked:
+            policy = policy.replace(**overrides)
+        return policy

@@ -1,0 +1,252 @@
+"""``ImageRequest``: what the caller wants, validated once, before any provider is called."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
+from pydantic import model_validator
+
+from .errors import RequestValidationError
+from .imaging import InvalidImageError, inspect_image
+
+Quality = Literal["draft", "standard", "final"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+Background = Literal["auto", "transparent", "opaque"]
+SizeMatch = Literal["nearest", "exact"]
+
+#: The longest prompt any supported vendor accepts (GPT Image: 32,000 characters).
+MAX_PROMPT_CHARS = 32_000
+MAX_N = 10
+MAX_EDIT_IMAGES = 16
+MAX_EDIT_IMAGE_BYTES = 50 * 1024 * 1024
+MIN_SIDE, MAX_SIDE = 64, 8192
+
+_PIXELS = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
+_RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
+_SIZE_HELP = "use 'WxH' in pixels (e.g. '1024x1024'), an aspect ratio (e.g. '16:9'), or 'auto'"
+
+
+class ImageRequest(BaseModel):
+    """One request for images. Construction validates everything; invalid input raises
+    :class:`~fallback_chain.errors.RequestValidationError` naming each bad field.
+
+    ``quality`` is a tier that each provider maps to its own settings: ``draft`` (cheapest),
+    ``standard``, ``final`` (best). ``size_match="exact"`` skips providers that cannot produce the
+    requested size; ``"nearest"`` (default) lets them deliver their closest supported size.
+    ``exact_prompt=True`` uses only providers that do not rewrite prompts.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64",
+                              val_json_bytes="base64")
+
+    prompt: str
+    size: str = "auto"
+    quality: Quality = "standard"
+    n: int = 1
+    output_format: OutputFormat = "png"
+    background: Background = "auto"
+    negative_prompt: str | None = None
+    seed: int | None = None
+    images: tuple[bytes, ...] = ()
+    mask: bytes | None = None
+    exact_prompt: bool = False
+    size_match: SizeMatch = "nearest"
+    metadata: dict[str, Any] = {}
+    idempotency_key: str | None = None
+
+    _pixels: tuple[int, int] | None = PrivateAttr(default=None)
+    _ratio: tuple[int, int] | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _translate(exc) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> ImageRequest:  # type: ignore[override]
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            raise _translate(exc) from None
+
+    # --------------------------------------------------------------------------- validators
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty or whitespace")
+        if len(v) > MAX_PROMPT_CHARS:
+            raise ValueError(
+                f"is {len(v):,} characters; the longest any provider accepts is "
+                f"{MAX_PROMPT_CHARS:,}")
+        return v
+
+    @field_validator("n")
+    @classmethod
+    def _n(cls, v: int) -> int:
+        if not 1 <= v <= MAX_N:
+            raise ValueError(f"must be between 1 and {MAX_N} (got {v})")
+        return v
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v == "auto":
+            return v
+        if m := _PIXELS.match(v):
+            w, h = int(m[1]), int(m[2])
+            if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+                raise ValueError(
+                    f"{w}x{h} is out of range; each side must be {MIN_SIDE}–{MAX_SIDE} pixels")
+            return f"{w}x{h}"
+        if m := _RATIO.match(v):
+            w, h = int(m[1]), int(m[2])
+            if not (w and h) or max(w / h, h / w) > 8:
+                raise ValueError(f"aspect ratio {w}:{h} is out of range (1:8 to 8:1)")
+            return f"{w}:{h}"
+        raise ValueError(f"{v!r} is not a size; {_SIZE_HELP}")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int | None) -> int | None:
+        if v is not None and not 0 <= v < 2**32:
+            raise ValueError(f"must be between 0 and {2**32 - 1} (got {v})")
+        return v
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _read_paths(cls, v: Any) -> Any:
+        if isinstance(v, bytes | Path | str):
+            v = (v,)
+        return tuple(_read_image_arg(x) for x in v) if isinstance(v, list | tuple) else v
+
+    @field_validator("mask", mode="before")
+    @classmethod
+    def _read_mask(cls, v: Any) -> Any:
+        return None if v is None else _read_image_arg(v)
+
+    @field_validator("images")
+    @classmethod
+    def _images(cls, v: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        if len(v) > MAX_EDIT_IMAGES:
+            raise ValueError(f"at most {MAX_EDIT_IMAGES} edit images (got {len(v)})")
+        for i, data in enumerate(v):
+            _check_image(data, f"image {i}")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"must be JSON-serialisable ({exc})") from None
+        return v
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v is not None and not (1 <= len(v) <= 255 and v.isprintable()):
+            raise ValueError("must be 1–255 printable characters")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ImageRequest:
+        if self.background == "transparent" and self.output_format == "jpeg":
+            raise ValueError("background='transparent' needs output_format 'png' or 'webp'")
+        if self.mask is not None:
+            if not self.images:
+                raise ValueError("a mask needs at least one image to edit (images=[...])")
+            mask = _check_image(self.mask, "mask")
+            first = inspect_image(self.images[0])
+            if (mask.width, mask.height) != (first.width, first.height):
+                raise ValueError(
+                    f"mask is {mask.width}x{mask.height} but the image is "
+                    f"{first.width}x{first.height}; they must be the same size")
+        if m := _PIXELS.match(self.size):
+            w, h = int(m[1]), int(m[2])
+            self._pixels = (w, h)
+            g = math.gcd(w, h)
+            self._ratio = (w // g, h // g)
+        elif m := _RATIO.match(self.size):
+            w, h = int(m[1]), int(m[2])
+            g = math.gcd(w, h)
+            self._ratio = (w // g, h // g)
+        return self
+
+    # ------------------------------------------------------------------------------ views
+
+    @property
+    def pixels(self) -> tuple[int, int] | None:
+        """``(width, height)`` when the size was given in pixels, else ``None``."""
+        return self._pixels
+
+    @property
+    def aspect_ratio(self) -> tuple[int, int] | None:
+        """The requested aspect ratio, reduced (``1536x1024`` gives ``(3, 2)``); ``None`` for auto."""
+        return self._ratio
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.images)
+
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            if key == "images" and value:
+                yield key, f"<{len(value)} image(s)>"
+            elif key == "mask" and value is not None:
+                yield key, f"<mask {len(value)} bytes>"
+            else:
+                yield key, value
+
+
+def _read_image_arg(v: Any) -> Any:
+    if isinstance(v, str | Path) and not isinstance(v, bytes):
+        path = Path(v)
+        if not path.is_file():
+            raise ValueError(f"{str(v)[:200]!r} is not a file")
+        if path.stat().st_size > MAX_EDIT_IMAGE_BYTES:
+            raise ValueError(f"{path.name} is larger than {MAX_EDIT_IMAGE_BYTES // 2**20} MB")
+        return path.read_bytes()
+    if isinstance(v, bytearray | memoryview):
+        return bytes(v)
+    return v
+
+
+def _check_image(data: bytes, what: str) -> Any:
+    if len(data) > MAX_EDIT_IMAGE_BYTES:
+        raise ValueError(f"{what} is {len(data) / 2**20:.1f} MB; the limit is "
+                         f"{MAX_EDIT_IMAGE_BYTES // 2**20} MB")
+    try:
+        return inspect_image(data)
+    except InvalidImageError as exc:
+        raise ValueError(f"{what} is not a usable image: {exc}") from None
+
+
+def _translate(exc: ValidationError) -> RequestValidationError:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a field of ImageRequest"
+        elif err["type"] == "missing":
+            msg = "is required"
+        elif err["type"] in ("literal_error", "int_parsing", "string_type", "int_type",
+                             "bool_parsing", "bool_type"):
+            msg = f"{msg} (got {_short(err.get('input'))})"
+        problems.append((field, msg))
+    return RequestValidationError(problems)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,126 @@
+"""What a chain hands back: images, one ``Attempt`` per try or skip, and the result."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .imaging import EXTENSION_BY_MIME, inspect_image
+from .outcome import Outcome
+
+CostSource = Literal["reported", "estimated", "none"]
+
+
+class GeneratedImage(BaseModel):
+    """One image. Built from bytes, which are verified; size and type are read from them."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    data: bytes = Field(repr=False)
+    mime_type: str
+    width: int
+    height: int
+    sha256: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "data" in values and "sha256" not in values:
+            return {**values, **_describe(bytes(values["data"]))}
+        return values
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> GeneratedImage:
+        """Verify ``data`` (raises ``InvalidImageError`` if it is not a whole image) and wrap it."""
+        return cls.model_construct(data=data, **_describe(data))
+
+    @property
+    def extension(self) -> str:
+        return EXTENSION_BY_MIME.get(self.mime_type, ".bin")
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image atomically (temporary file, then rename) and return the path.
+
+        A path without a suffix gets the one matching ``mime_type``.
+        """
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(self.extension)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def __repr__(self) -> str:
+        return (f"GeneratedImage({self.mime_type}, {self.width}x{self.height}, "
+                f"{len(self.data)} bytes, sha256={self.sha256[:12]}…)")
+
+
+def _describe(data: bytes) -> dict[str, Any]:
+    info = inspect_image(data)
+    return {"mime_type": info.mime_type, "width": info.width, "height": info.height,
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class Attempt(BaseModel):
+    """One try of one provider, or one decision not to try it (``outcome`` says which).
+
+    ``attempt`` counts tries per provider within a request, from 1. ``cost_usd`` is the settled
+    cost: ``reported`` by the vendor, ``estimated`` from the price catalogue, or ``none`` when
+    nothing was billed. ``estimated_cost_usd`` is what was expected before the call.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    attempt: int
+    outcome: Outcome
+    status_code: int | None = None
+    provider_code: str | None = None
+    message: str | None = None
+    started_at: datetime
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    cost_source: CostSource = "none"
+    retry_after_s: float | None = None
+    estimated_cost_usd: float | None = None
+
+
+class ChainResult(BaseModel):
+    """Images delivered by one provider, and the full story of how they were obtained."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64")
+
+    images: list[GeneratedImage]
+    provider: str
+    model: str
+    revised_prompt: str | None = None
+    attempts: list[Attempt]
+    cost_usd: float
+    latency_s: float
+    request_id: str = ""
+    usage: dict[str, Any] | None = None
+
+    @property
+    def image(self) -> GeneratedImage:
+        """The first image (a result always has at least the number asked for)."""
+        return self.images[0]
+
+    @property
+    def failed_attempts(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.outcome is not Outcome.SUCCESS]

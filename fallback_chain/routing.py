@@ -1,0 +1,320 @@
+"""One request's walk down the chain: skip, call, record, then retry, advance or stop.
+
+``Chain`` (in ``chain.py``) owns the long-lived parts (providers, breakers, cooldowns, events);
+a ``RequestRun`` is created per request and holds only that request's state, so concurrent
+requests never share an attempts list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from .cost import settle_cost
+from .errors import (
+    BudgetExceededError,
+    ChainError,
+    ChainExhaustedError,
+    ContentPolicyError,
+    DeadlineExceededError,
+    ProviderError,
+)
+from .events import AttemptFinished, CooldownStarted, EventBus, QuotaAlert, RequestFinished
+from .outcome import Outcome
+from .resilience.breaker import Admission, CircuitBreaker
+from .results import Attempt, ChainResult
+from .secrets import redact
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .policy import Policy
+    from .provider import Provider, ProviderReply
+    from .request import ImageRequest
+    from .resilience.cooldown import CooldownStore
+
+log = logging.getLogger("fallback_chain")
+
+
+@dataclass(slots=True)
+class Slot:
+    """One provider in a chain, with its own resolved policy and breaker."""
+
+    provider: Provider
+    key: str
+    policy: Policy
+    breaker: CircuitBreaker
+
+
+@dataclass(slots=True)
+class Router:
+    """The long-lived state a request needs (owned by ``Chain``)."""
+
+    name: str
+    slots: list[Slot]
+    policy: Policy
+    clock: Clock
+    cooldowns: CooldownStore
+    events: EventBus
+    rng: random.Random
+
+
+class ChainStoppedError(ChainError):
+    """The policy said to stop after an outcome other than a content refusal."""
+
+
+# What to do with a provider after its turn in one pass over the chain.
+_DONE, _WAIT = 0, 1
+
+
+class RequestRun:
+    __slots__ = ("attempts", "deadline", "r", "request", "request_id", "started", "tries")
+
+    def __init__(self, router: Router, request: ImageRequest, request_id: str) -> None:
+        self.r = router
+        self.request = request
+        self.request_id = request_id
+        self.attempts: list[Attempt] = []
+        self.tries: dict[str, int] = {}
+        self.started = router.clock.now()
+        dl = router.policy.deadline_s
+        self.deadline = None if dl is None else self.started + dl
+
+    # ----------------------------------------------------------------------------- driver
+
+    async def execute(self) -> ChainResult:
+        try:
+            result = await self._walk()
+        except ChainError as exc:
+            exc.request_id = self.request_id
+            self._finish(None, exc)
+            raise
+        self._finish(result, None)
+        return result
+
+    async def _walk(self) -> ChainResult:
+        """Pass over the chain; if providers are cooling down, wait for them and pass again."""
+        order = {id(s): i for i, s in enumerate(self.r.slots)}
+        pending = list(self.r.slots)
+        waiting: list[Slot] = []
+        for _ in range(self.r.policy.max_rounds):
+            for slot in pending:
+                self._check_deadline()
+                result = await self._turn(slot)
+                if isinstance(result, ChainResult):
+                    return result
+                if result == _WAIT:
+                    waiting.append(slot)
+            if not waiting or not await self._wait_for_cooldown(waiting):
+                break
+            now = self.r.clock.now()
+            pending = sorted((s for s in waiting if self.r.cooldowns.remaining(s.key, now) <= 0),
+                             key=lambda s: order[id(s)])
+            waiting = [s for s in waiting if s not in pending]
+        raise self._exhausted()
+
+    async def _wait_for_cooldown(self, waiting: list[Slot]) -> bool:
+        """Sleep until the earliest cooldown ends, if the policy and deadline allow it."""
+        policy = self.r.policy
+        if not policy.wait_for_cooldown:
+            return False
+        now = self.r.clock.now()
+        wait = min(self.r.cooldowns.remaining(s.key, now) for s in waiting)
+        if wait > policy.max_cooldown_wait_s:
+            return False
+        if self.deadline is not None and now + wait >= self.deadline:
+            return False
+        await self.r.clock.sleep(wait)
+        return True
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and self.r.clock.now() >= self.deadline:
+            raise DeadlineExceededError(
+                f"deadline of {self.r.policy.deadline_s:g}s passed before any provider "
+                "delivered", self.attempts)
+
+    def _exhausted(self) -> ChainError:
+        called = [a for a in self.attempts if a.outcome.was_called]
+        if not called and any(a.outcome is Outcome.BUDGET_EXCEEDED for a in self.attempts):
+            return BudgetExceededError("every provider would exceed the budget", self.attempts)
+        if self.deadline is not None and self.r.clock.now() >= self.deadline:
+            return DeadlineExceededError(
+                f"deadline of {self.r.policy.deadline_s:g}s passed before any provider "
+                "delivered", self.attempts)
+        return ChainExhaustedError(
+            f"no provider delivered ({len(called)} call(s), "
+            f"{len(self.attempts) - len(called)} skip(s))", self.attempts)
+
+    # --------------------------------------------------------------------- one provider
+
+    async def _turn(self, slot: Slot) -> ChainResult | int:
+        """Use one provider: skip it, or call it (with retries). Returns a result, or whether
+        the provider may be worth waiting for (it is cooling down) or is done."""
+        provider, policy, clock = slot.provider, slot.policy, self.r.clock
+        reason = provider.unsupported_reason(self.request)
+        if reason is not None:
+            self._skip(slot, Outcome.SKIPPED, reason)
+            return _DONE
+        retries = 0
+        while True:
+            now = clock.now()
+            cooling = self.r.cooldowns.remaining(slot.key, now)
+            if cooling > 0:
+                self._skip(slot, Outcome.COOLING_DOWN, f"cooling down for {cooling:.1f}s more")
+                return _WAIT
+            admission = slot.breaker.admit()
+            if admission is Admission.REJECT:
+                self._skip(slot, Outcome.BREAKER_OPEN,
+                           f"circuit open; next probe in {slot.breaker.seconds_until_probe():.1f}s")
+                return _DONE
+            timeout = policy.attempt_timeout_s
+            if self.deadline is not None:
+                timeout = min(timeout, self.deadline - now)
+                if timeout <= 0:
+                    slot.breaker.record(admission, None)
+                    self._check_deadline()
+            attempt, error, result = await self._call(slot, admission, timeout)
+            if result is not None:
+                return result
+            outcome = attempt.outcome
+            rule = policy.rule(outcome)
+            if rule.stop:
+                raise self._stopped(slot, attempt, error)
+            if outcome is Outcome.RATE_LIMITED and self.r.cooldowns.remaining(
+                    slot.key, clock.now()) > 0:
+                return _WAIT
+            if retries >= rule.retries:
+                return _DONE
+            delay = policy.backoff.delay(retries, self.r.rng)
+            if attempt.retry_after_s and policy.honour_retry_after:
+                delay = max(delay, attempt.retry_after_s)
+            if self.deadline is not None and clock.now() + delay >= self.deadline:
+                return _DONE
+            retries += 1
+            await clock.sleep(delay)
+
+    async def _call(self, slot: Slot, admission: Admission, timeout: float
+                    ) -> tuple[Attempt, ProviderError | None, ChainResult | None]:
+        provider, clock = slot.provider, self.r.clock
+        request = self.request
+        estimate = provider.estimate_cost(request)
+        number = self.tries.get(slot.key, 0) + 1
+        self.tries[slot.key] = number
+        started_wall = clock.wall()
+        t0 = clock.now()
+        reply: ProviderReply | None = None
+        error: ProviderError | None = None
+        outcome = Outcome.SUCCESS
+        message: str | None = None
+        healthy: bool | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                reply = await provider.generate(request, timeout=timeout)
+        except ProviderError as exc:
+            error, outcome, message = exc, exc.outcome, exc.message
+        except TimeoutError:
+            outcome = Outcome.TIMEOUT
+            message = f"no answer within {timeout:.3g}s"
+        except asyncio.CancelledError:
+            slot.breaker.record(admission, None)
+            self._record(slot, Attempt.model_construct(
+                provider=provider.name, model=provider.model, attempt=number,
+                outcome=Outcome.CANCELLED, status_code=None, provider_code=None,
+                message="cancelled by the caller",
+                started_at=datetime.fromtimestamp(started_wall, UTC),
+                latency_s=clock.now() - t0, cost_usd=0.0, cost_source="none",
+                retry_after_s=None, estimated_cost_usd=estimate))
+            raise
+        except OSError as exc:
+            outcome = Outcome.CONNECTION_ERROR
+            message = redact(f"{type(exc).__name__}: {exc}")[:500]
+        except Exception as exc:  # an adapter bug must not take the chain down
+            log.warning("provider %s raised %s instead of ProviderError", provider.name,
+                        type(exc).__name__, exc_info=True)
+            outcome = Outcome.MALFORMED_RESPONSE
+            message = redact(f"adapter raised {type(exc).__name__}: {exc}")[:500]
+        latency = clock.now() - t0
+        if reply is not None and len(reply.images) < request.n:
+            outcome = Outcome.MALFORMED_RESPONSE
+            message = f"asked for {request.n} image(s), got {len(reply.images)}"
+        policy = slot.policy
+        if outcome is Outcome.SUCCESS:
+            healthy = True
+        elif outcome in policy.breaker_outcomes:
+            healthy = False
+        slot.breaker.record(admission, healthy)
+        reported = reply.cost_usd if reply is not None else (error.cost_usd if error else None)
+        cost, source = settle_cost(outcome, estimate, reported,
+                                   bill_timeouts=policy.bill_timeouts)
+        attempt = Attempt.model_construct(
+            provider=provider.name, model=provider.model, attempt=number, outcome=outcome,
+            status_code=error.status_code if error else None,
+            provider_code=error.provider_code if error else None, message=message,
+            started_at=datetime.fromtimestamp(started_wall, UTC), latency_s=latency,
+            cost_usd=cost, cost_source=source,
+            retry_after_s=error.retry_after_s if error else None, estimated_cost_usd=estimate)
+        self._record(slot, attempt)
+        if outcome is Outcome.SUCCESS:
+            assert reply is not None
+            return attempt, None, self._build_result(slot, reply)
+        self._after_failure(slot, attempt)
+        return attempt, error, None
+
+    def _after_failure(self, slot: Slot, attempt: Attempt) -> None:
+        rule = slot.policy.rule(attempt.outcome)
+        seconds = rule.cooldown_s
+        if (attempt.outcome is Outcome.RATE_LIMITED and attempt.retry_after_s is not None
+                and slot.policy.honour_retry_after):
+            seconds = min(attempt.retry_after_s, slot.policy.max_retry_after_s)
+        bus = self.r.events
+        if seconds > 0:
+            until = self.r.cooldowns.start(slot.key, seconds, self.r.clock.now())
+            if bus:
+                bus.emit(CooldownStarted(self.r.name, slot.key, attempt.outcome.value,
+                                         seconds, until))
+        if rule.alert and bus:
+            bus.emit(QuotaAlert(self.r.name, slot.key, attempt.message or ""))
+
+    # ----------------------------------------------------------------------- bookkeeping
+
+    def _skip(self, slot: Slot, outcome: Outcome, reason: str) -> None:
+        provider = slot.provider
+        self._record(slot, Attempt.model_construct(
+            provider=provider.name, model=provider.model,
+            attempt=self.tries.get(slot.key, 0) + 1, outcome=outcome, status_code=None,
+            provider_code=None, message=reason,
+            started_at=datetime.fromtimestamp(self.r.clock.wall(), UTC), latency_s=0.0,
+            cost_usd=0.0, cost_source="none", retry_after_s=None, estimated_cost_usd=None))
+
+    def _record(self, slot: Slot, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        if self.r.events:
+            self.r.events.emit(AttemptFinished(self.r.name, self.request_id, attempt,
+                                               self.request.metadata))
+
+    def _stopped(self, slot: Slot, attempt: Attempt, error: ProviderError | None) -> ChainError:
+        if attempt.outcome is Outcome.CONTENT_POLICY:
+            reason = attempt.message or "refused on content grounds"
+            categories = error.details.get("categories", ()) if error is not None else ()
+            return ContentPolicyError(
+                f"{slot.provider.name} refused the request: {reason}", self.attempts,
+                provider=slot.provider.name, reason=reason, categories=list(categories))
+        return ChainStoppedError(
+            f"stopped after {attempt.outcome.value} from {slot.provider.name} (policy)",
+            self.attempts)
+
+    def _build_result(self, slot: Slot, reply: ProviderReply) -> ChainResult:
+        return ChainResult.model_construct(
+            images=reply.images, provider=slot.provider.name, model=slot.provider.model,
+            revised_prompt=reply.revised_prompt, attempts=self.attempts,
+            cost_usd=sum(a.cost_usd for a in self.attempts),
+            latency_s=self.r.clock.now() - self.started, request_id=self.request_id,
+            usage=reply.usage)
+
+    def _finish(self, result: ChainResult | None, error: ChainError | None) -> None:
+        if self.r.events:
+            self.r.events.emit(RequestFinished(self.r.name, self.request_id, self.request,
+                                               result, error))
