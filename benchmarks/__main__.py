@@ -11,6 +11,7 @@ Results of benchmarks not run this time are kept from the previous results file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -29,10 +30,8 @@ def machine() -> dict[str, Any]:
     versions = {}
     for pkg in ("fallback-chain", "pydantic", "pybreaker", "httpx", "openai", "google-genai",
                 "litellm"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             versions[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
     return {"python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "versions": versions, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

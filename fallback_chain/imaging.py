@@ -1,4 +1,4 @@
-"""Image bytes: identify and verify them without decoding libraries, and draw test images.
+"""Image bytes: identify and verify them without decoding libraries; draw test images.
 
 ``inspect_image`` reads the format and size from the header and checks the structure of the
 whole file (PNG chunk CRCs and IEND, JPEG end marker, RIFF/GIF lengths), so truncated or
@@ -14,7 +14,8 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
-MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
+                  "gif": "image/gif"}
 FORMAT_BY_MIME = {v: k for k, v in MIME_BY_FORMAT.items()}
 EXTENSION_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp",
                      "image/gif": ".gif"}
@@ -35,7 +36,7 @@ class ImageInfo:
 
 
 def inspect_image(data: bytes) -> ImageInfo:
-    """Identify ``data`` and verify its structure; raise ``InvalidImageError`` if it is not whole."""
+    """Identify ``data`` and check its structure; ``InvalidImageError`` if it is not whole."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InvalidImageError(f"expected image bytes, got {type(data).__name__}")
     data = bytes(data)

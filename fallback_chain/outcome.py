@@ -1,4 +1,4 @@
-"""The outcome of one attempt: the single vocabulary shared by adapters, router, policy and ledger."""
+"""The outcome of one attempt: the vocabulary shared by adapters, router, policy and ledger."""
 
 from __future__ import annotations
 

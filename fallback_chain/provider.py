@@ -1,8 +1,9 @@
 """The contract between the router and the adapters (re-exported by ``providers.base``).
 
 An adapter subclasses :class:`Provider`, declares its :class:`Capabilities`, and implements
-``generate`` (return a :class:`ProviderReply` or raise :class:`~fallback_chain.errors.ProviderError`)
-and ``estimate_cost``. The router never sees a vendor exception.
+``generate`` (return a :class:`ProviderReply` or raise
+:class:`~fallback_chain.errors.ProviderError`) and ``estimate_cost``. The router never sees a
+vendor exception.
 """
 
 from __future__ import annotations

@@ -8,8 +8,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import RequestValidationError
 from .imaging import InvalidImageError, inspect_image
@@ -69,7 +75,7 @@ class ImageRequest(BaseModel):
             raise _translate(exc) from None
 
     @classmethod
-    def model_validate(cls, obj: Any, **kwargs: Any) -> ImageRequest:  # type: ignore[override]
+    def model_validate(cls, obj: Any, **kwargs: Any) -> ImageRequest:
         try:
             return super().model_validate(obj, **kwargs)
         except ValidationError as exc:
@@ -191,7 +197,7 @@ class ImageRequest(BaseModel):
 
     @property
     def aspect_ratio(self) -> tuple[int, int] | None:
-        """The requested aspect ratio, reduced (``1536x1024`` gives ``(3, 2)``); ``None`` for auto."""
+        """The requested aspect ratio, reduced (``1536x1024`` → ``(3, 2)``); ``None`` for auto."""
         return self._ratio
 
     @property

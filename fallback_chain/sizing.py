@@ -35,6 +35,8 @@ def nearest_fixed_size(request: ImageRequest, sizes: tuple[Size, ...]) -> Size:
 
 def nearest_free_size(request: ImageRequest, caps: Capabilities) -> Size:
     """A size for providers that take any ``WxH`` within limits (rounded to ``size_multiple``)."""
+    w: float
+    h: float
     if request.pixels:
         w, h = request.pixels
     elif request.aspect_ratio:
@@ -48,9 +50,8 @@ def nearest_free_size(request: ImageRequest, caps: Capabilities) -> Size:
     w = w * scale
     h = w / ratio
     m = caps.size_multiple
-    w = min(max(round(w / m) * m, caps.min_side), caps.max_side)
-    h = min(max(round(h / m) * m, caps.min_side), caps.max_side)
-    return int(w), int(h)
+    return (min(max(round(w / m) * m, caps.min_side), caps.max_side),
+            min(max(round(h / m) * m, caps.min_side), caps.max_side))
 
 
 def nearest_aspect_ratio(request: ImageRequest, ratios: tuple[Size, ...]) -> Size | None:
@@ -73,6 +74,8 @@ def supports_exactly(request: ImageRequest, caps: Capabilities) -> bool:
         if request.pixels:  # ratio-only providers choose the pixel size themselves
             return False
         return request.aspect_ratio in caps.aspect_ratios
+    w: float
+    h: float
     if request.pixels:
         w, h = request.pixels
         return (w % caps.size_multiple == 0 and h % caps.size_multiple == 0

@@ -12,6 +12,9 @@ requested size (pixels vary with the prompt), and it fails by raising exactly th
   ``random.Random(seed)``; ``latency_s`` is a number, a ``(low, high)`` uniform range, or a
   callable taking the ``Random``. Same seed, same sequence.
 
+``blocked_terms=("weapon", ...)`` makes the fake refuse any prompt containing one of the terms
+(case-insensitive) with ``content_policy``, like a vendor's safety system.
+
 A ``"timeout"`` (or a ``Step`` with ``hang=True``) really hangs: the call sleeps past its
 timeout, so the router's timeout handling is what ends it. Every call is counted in ``calls``
 and the requests seen are kept in ``requests``.
@@ -117,6 +120,7 @@ class FakeProvider(Provider):
         seed: int = 0,
         clock: Clock | None = None,
         image_size: tuple[int, int] | None = None,
+        blocked_terms: Iterable[str] = (),
         keep_requests: bool = True,
     ) -> None:
         self.name = name
@@ -133,6 +137,7 @@ class FakeProvider(Provider):
         self._rng = random.Random(seed)
         self._clock = clock or SYSTEM_CLOCK
         self._keep = keep_requests
+        self._blocked = tuple(t.lower() for t in blocked_terms)
         self.calls = 0
         self.requests: list[ImageRequest] = []
 
@@ -185,6 +190,9 @@ class FakeProvider(Provider):
         if self._keep:
             self.requests.append(request)
         step = self._next_step()
+        if self._blocked and any(t in request.prompt.lower() for t in self._blocked):
+            step = Step("content_policy", latency_s=step.latency_s,
+                        message="the prompt contains a blocked term")
         outcome = _outcome_of(step)
         latency = self._latency_for(step)
         if outcome is Outcome.TIMEOUT or step.hang:

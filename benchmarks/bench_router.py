@@ -1,0 +1,96 @@
+"""Router overhead per attempt with zero-latency providers (issue 2's target: <= 20 µs).
+
+The providers here do no work at all (they hand back one prebuilt reply or raise one prebuilt
+``ProviderError``), so the time measured is the router's: validation of the request, skip
+checks, breaker, timeout scope, attempt record, cost settlement, events and result. Each case
+runs sequentially on a plain asyncio loop with the system clock; the figure is the median of
+several repetitions, divided by the number of attempts per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+from typing import Any
+
+from fallback_chain import Chain, ImageRequest, Policy
+from fallback_chain.errors import ProviderError
+from fallback_chain.imaging import placeholder_image
+from fallback_chain.outcome import Outcome
+from fallback_chain.provider import Capabilities, Provider, ProviderReply
+from fallback_chain.results import GeneratedImage
+
+_IMAGE = GeneratedImage.from_bytes(placeholder_image(64, 64))
+
+
+class NullProvider(Provider):
+    """Succeeds (or fails with one fixed error) instantly."""
+
+    def __init__(self, name: str, error: ProviderError | None = None) -> None:
+        self.name = name
+        self.model = "null"
+        self.capabilities = Capabilities(max_n=10)
+        self._error = error
+        self._reply = ProviderReply(images=[_IMAGE], cost_usd=0.01)
+
+    async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
+        if self._error is not None:
+            raise self._error
+        return self._reply
+
+    def estimate_cost(self, request: ImageRequest) -> float | None:
+        return 0.01
+
+
+def _case(chain: Chain, request: ImageRequest | str, attempts: int, n: int,
+          reps: int) -> dict[str, Any]:
+    async def loop() -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await chain.agenerate(request)
+        return time.perf_counter() - t0
+
+    async def main() -> list[float]:
+        await loop()  # warm-up
+        out = []
+        for _ in range(reps):
+            gc.collect()
+            out.append(await loop())
+        return out
+
+    times = asyncio.run(main())
+    per_req = statistics.median(times) / n
+    return {"µs/request": per_req * 1e6, "attempts/request": attempts,
+            "µs/attempt": per_req * 1e6 / attempts, "requests/s": 1 / per_req}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    n, reps = (2_000, 3) if quick else (20_000, 7)
+    rate_limited = ProviderError(Outcome.RATE_LIMITED, "slow down", status_code=429)
+    no_cooldown = Policy(cooldowns_s={"rate_limited": 0})
+    request = ImageRequest(prompt="a lighthouse at dusk")
+    rows = []
+    for label, chain, attempts, req in [
+        ("success, prebuilt request", Chain([NullProvider("a")], log=False), 1, request),
+        ("success, prompt string (validation included)", Chain([NullProvider("a")], log=False),
+         1, "a lighthouse at dusk"),
+        ("429 -> next provider", Chain([NullProvider("a", rate_limited), NullProvider("b")],
+                                        policy=no_cooldown, log=False), 2, request),
+        ("success, with default logging subscriber", Chain([NullProvider("a")]), 1, request),
+    ]:
+        rows.append({"case": label, **_case(chain, req, attempts, n, reps)})
+    return {
+        "title": "Router overhead (zero-latency providers, sequential)",
+        "rows": rows,
+        "notes": (f"{n} requests per repetition, median of {reps}. Target: <= 20 µs per "
+                  "attempt on this machine. The 429 case disables the cooldown so every request "
+                  "takes both attempts."),
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(quick=True), indent=2))

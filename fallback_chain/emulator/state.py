@@ -1,0 +1,142 @@
+"""State shared by the vendor APIs of one emulator: keys, clock, faults, log, files, ids."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fallback_chain.clock import SYSTEM_CLOCK, Clock
+from fallback_chain.imaging import MIME_BY_FORMAT, placeholder_image
+
+from .faults import VENDORS, FaultEngine
+from .log import RequestLog
+
+
+class IdSource:
+    """Request ids, generation ids and URL tokens from a seeded generator (reproducible)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._seed = seed
+        self._lock = threading.Lock()
+        self._rng = random.Random(f"ids/{seed}")
+
+    def reset(self) -> None:
+        with self._lock:
+            self._rng = random.Random(f"ids/{self._seed}")
+
+    def hex(self, nbytes: int = 16) -> str:
+        with self._lock:
+            return self._rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
+
+    def uuid(self) -> str:
+        with self._lock:
+            return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecipe:
+    """How to draw an image on demand (the store keeps recipes, not bytes)."""
+
+    width: int
+    height: int
+    seed: int
+    fmt: str = "png"
+    alpha: bool = False
+    corrupt: bool = False
+
+    @property
+    def mime_type(self) -> str:
+        return MIME_BY_FORMAT[self.fmt]
+
+    def render(self) -> bytes:
+        data = placeholder_image(self.width, self.height, seed=self.seed, fmt=self.fmt,
+                                 alpha=self.alpha)
+        return data[: len(data) // 2] if self.corrupt else data
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    recipe: ImageRecipe
+    vendor: str
+    model: str | None
+    expires_at: float
+    expired_status: int
+
+
+class FileStore:
+    """Images served by URL (DALL-E ``url`` responses, Leonardo results) that expire."""
+
+    def __init__(self, clock: Clock, ids: IdSource, max_files: int = 50_000) -> None:
+        self._clock = clock
+        self._ids = ids
+        self._files: dict[str, StoredFile] = {}
+        self._lock = threading.Lock()
+        self._max = max_files
+
+    def put(self, recipe: ImageRecipe, *, vendor: str, model: str | None, ttl_s: float,
+            expired_status: int = 403) -> str:
+        """Store ``recipe``; return the URL token."""
+        token = self._ids.hex(12)
+        with self._lock:
+            if len(self._files) >= self._max:  # drop the oldest (dicts keep insertion order)
+                self._files.pop(next(iter(self._files)))
+            self._files[token] = StoredFile(recipe, vendor, model, self._clock.now() + ttl_s,
+                                            expired_status)
+        return token
+
+    def get(self, token: str) -> StoredFile | None:
+        with self._lock:
+            return self._files.get(token)
+
+    def is_expired(self, stored: StoredFile) -> bool:
+        return self._clock.now() >= stored.expires_at
+
+    def clear(self) -> None:
+        with self._lock:
+            self._files.clear()
+
+
+def normalise_keys(api_keys: str | Mapping[str, str] | None) -> dict[str, str | None]:
+    """One key for all vendors, or a key per vendor; ``None`` accepts any non-empty key."""
+    if api_keys is None or isinstance(api_keys, str):
+        return dict.fromkeys(VENDORS, api_keys)
+    unknown = set(api_keys) - set(VENDORS)
+    if unknown:
+        raise ValueError(f"api_keys: unknown vendors {sorted(unknown)}")
+    return {v: api_keys.get(v) for v in VENDORS}
+
+
+@dataclass
+class EmulatorState:
+    """Everything the route handlers share."""
+
+    api_keys: dict[str, str | None]
+    faults: FaultEngine
+    clock: Clock = SYSTEM_CLOCK
+    log: RequestLog = field(default_factory=RequestLog)
+    ids: IdSource = field(default_factory=IdSource)
+    files: FileStore = field(init=False)
+    jobs: dict[str, Any] = field(default_factory=dict)
+    jobs_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.files = FileStore(self.clock, self.ids)
+
+    def key_ok(self, vendor: str, presented: str | None) -> bool:
+        expected = self.api_keys.get(vendor)
+        if not presented:
+            return False
+        return expected is None or presented == expected
+
+    def reset(self) -> None:
+        """Forget requests, jobs and files; restart fault scripts and id streams."""
+        self.log.clear()
+        self.files.clear()
+        with self.jobs_lock:
+            self.jobs.clear()
+        self.faults.reset()
+        self.ids.reset()
