@@ -26,18 +26,18 @@ _IMAGE = GeneratedImage.from_bytes(placeholder_image(64, 64))
 
 
 class NullProvider(Provider):
-    """Succeeds (or fails with one fixed error) instantly."""
+    """Succeeds, or fails with a fresh ``ProviderError`` of one outcome, instantly."""
 
-    def __init__(self, name: str, error: ProviderError | None = None) -> None:
+    def __init__(self, name: str, fail: Outcome | None = None) -> None:
         self.name = name
         self.model = "null"
         self.capabilities = Capabilities(max_n=10)
-        self._error = error
+        self._fail = fail
         self._reply = ProviderReply(images=[_IMAGE], cost_usd=0.01)
 
     async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
-        if self._error is not None:
-            raise self._error
+        if self._fail is not None:
+            raise ProviderError(self._fail, "slow down", status_code=429)
         return self._reply
 
     def estimate_cost(self, request: ImageRequest) -> float | None:
@@ -68,7 +68,6 @@ def _case(chain: Chain, request: ImageRequest | str, attempts: int, n: int,
 
 def run(quick: bool = False) -> dict[str, Any]:
     n, reps = (2_000, 3) if quick else (20_000, 7)
-    rate_limited = ProviderError(Outcome.RATE_LIMITED, "slow down", status_code=429)
     no_cooldown = Policy(cooldowns_s={"rate_limited": 0})
     request = ImageRequest(prompt="a lighthouse at dusk")
     rows = []
@@ -76,7 +75,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         ("success, prebuilt request", Chain([NullProvider("a")], log=False), 1, request),
         ("success, prompt string (validation included)", Chain([NullProvider("a")], log=False),
          1, "a lighthouse at dusk"),
-        ("429 -> next provider", Chain([NullProvider("a", rate_limited), NullProvider("b")],
+        ("429 -> next provider", Chain([NullProvider("a", Outcome.RATE_LIMITED), NullProvider("b")],
                                         policy=no_cooldown, log=False), 2, request),
         ("success, with default logging subscriber", Chain([NullProvider("a")]), 1, request),
     ]:

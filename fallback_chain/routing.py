@@ -26,7 +26,7 @@ from .errors import (
 from .events import AttemptFinished, CooldownStarted, EventBus, QuotaAlert, RequestFinished
 from .outcome import Outcome
 from .resilience.breaker import Admission, CircuitBreaker
-from .results import Attempt, ChainResult
+from .results import Attempt, ChainResult, CostSource, trusted
 from .secrets import redact
 
 if TYPE_CHECKING:
@@ -220,13 +220,9 @@ class RequestRun:
             message = f"no answer within {timeout:.3g}s"
         except asyncio.CancelledError:
             slot.breaker.record(admission, None)
-            self._record(slot, Attempt.model_construct(
-                provider=provider.name, model=provider.model, attempt=number,
-                outcome=Outcome.CANCELLED, status_code=None, provider_code=None,
-                message="cancelled by the caller",
-                started_at=datetime.fromtimestamp(started_wall, UTC),
-                latency_s=clock.now() - t0, cost_usd=0.0, cost_source="none",
-                retry_after_s=None, estimated_cost_usd=estimate))
+            self._record(self._attempt(slot, number, Outcome.CANCELLED, started_wall,
+                                       clock.now() - t0, "cancelled by the caller",
+                                       estimate=estimate))
             raise
         except OSError as exc:
             outcome = Outcome.CONNECTION_ERROR
@@ -249,14 +245,9 @@ class RequestRun:
         reported = reply.cost_usd if reply is not None else (error.cost_usd if error else None)
         cost, source = settle_cost(outcome, estimate, reported,
                                    bill_timeouts=policy.bill_timeouts)
-        attempt = Attempt.model_construct(
-            provider=provider.name, model=provider.model, attempt=number, outcome=outcome,
-            status_code=error.status_code if error else None,
-            provider_code=error.provider_code if error else None, message=message,
-            started_at=datetime.fromtimestamp(started_wall, UTC), latency_s=latency,
-            cost_usd=cost, cost_source=source,
-            retry_after_s=error.retry_after_s if error else None, estimated_cost_usd=estimate)
-        self._record(slot, attempt)
+        attempt = self._attempt(slot, number, outcome, started_wall, latency, message, error,
+                                cost, source, estimate)
+        self._record(attempt)
         if outcome is Outcome.SUCCESS:
             assert reply is not None
             return attempt, None, self._build_result(slot, reply)
@@ -280,16 +271,23 @@ class RequestRun:
 
     # ----------------------------------------------------------------------- bookkeeping
 
-    def _skip(self, slot: Slot, outcome: Outcome, reason: str) -> None:
-        provider = slot.provider
-        self._record(slot, Attempt.model_construct(
-            provider=provider.name, model=provider.model,
-            attempt=self.tries.get(slot.key, 0) + 1, outcome=outcome, status_code=None,
-            provider_code=None, message=reason,
-            started_at=datetime.fromtimestamp(self.r.clock.wall(), UTC), latency_s=0.0,
-            cost_usd=0.0, cost_source="none", retry_after_s=None, estimated_cost_usd=None))
+    def _attempt(self, slot: Slot, number: int, outcome: Outcome, started_wall: float,
+                 latency: float, message: str | None, error: ProviderError | None = None,
+                 cost: float = 0.0, source: CostSource = "none",
+                 estimate: float | None = None) -> Attempt:
+        return trusted(
+            Attempt, provider=slot.provider.name, model=slot.provider.model, attempt=number,
+            outcome=outcome, status_code=error.status_code if error else None,
+            provider_code=error.provider_code if error else None, message=message,
+            started_at=datetime.fromtimestamp(started_wall, UTC), latency_s=latency,
+            cost_usd=cost, cost_source=source,
+            retry_after_s=error.retry_after_s if error else None, estimated_cost_usd=estimate)
 
-    def _record(self, slot: Slot, attempt: Attempt) -> None:
+    def _skip(self, slot: Slot, outcome: Outcome, reason: str) -> None:
+        self._record(self._attempt(slot, self.tries.get(slot.key, 0) + 1, outcome,
+                                   self.r.clock.wall(), 0.0, reason))
+
+    def _record(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
         if self.r.events:
             self.r.events.emit(AttemptFinished(self.r.name, self.request_id, attempt,
@@ -307,9 +305,9 @@ class RequestRun:
             self.attempts)
 
     def _build_result(self, slot: Slot, reply: ProviderReply) -> ChainResult:
-        return ChainResult.model_construct(
-            images=reply.images, provider=slot.provider.name, model=slot.provider.model,
-            revised_prompt=reply.revised_prompt, attempts=self.attempts,
+        return trusted(
+            ChainResult, images=reply.images, provider=slot.provider.name,
+            model=slot.provider.model, revised_prompt=reply.revised_prompt, attempts=self.attempts,
             cost_usd=sum(a.cost_usd for a in self.attempts),
             latency_s=self.r.clock.now() - self.started, request_id=self.request_id,
             usage=reply.usage)

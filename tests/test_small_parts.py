@@ -110,3 +110,21 @@ def test_nearest_aspect_ratio():
     assert caps.aspect_ratio_for(ImageRequest(prompt="x", size="1920x1080")) == (16, 9)
     assert caps.aspect_ratio_for(ImageRequest(prompt="x", size="5:4")) == (4, 3)
     assert caps.aspect_ratio_for(ImageRequest(prompt="x")) is None
+
+
+def test_trusted_construction_equals_validated_construction():
+    from datetime import UTC, datetime
+
+    from fallback_chain.outcome import Outcome
+    from fallback_chain.results import Attempt, trusted
+
+    values = dict(provider="a", model="m", attempt=2, outcome=Outcome.RATE_LIMITED,
+                  status_code=429, provider_code="rate_limit_exceeded", message="slow",
+                  started_at=datetime(2026, 1, 1, tzinfo=UTC), latency_s=0.5, cost_usd=0.0,
+                  cost_source="none", retry_after_s=3.0, estimated_cost_usd=0.04)
+    fast = trusted(Attempt, **values)
+    slow = Attempt(**values)
+    assert fast == slow
+    assert fast.model_dump() == slow.model_dump()
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert Attempt.model_validate_json(fast.model_dump_json()) == slow

@@ -131,6 +131,14 @@ class VendorAPI:
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
 
+    def note(self, request: Request, endpoint: str, model: str | None = None) -> RequestInfo:
+        """Mark the request as this vendor's (so it is logged even if refused early)."""
+        info = request_info(request)
+        info.vendor, info.endpoint = self.vendor, endpoint
+        if model is not None:
+            info.model = model
+        return info
+
     def error_for(self, fault: Fault, request: Request, model: str | None,
                   rule: Rule) -> Response | None:
         """The error response a fault stands for, or None if the handler applies it."""
@@ -138,14 +146,16 @@ class VendorAPI:
 
     async def guarded(self, request: Request, *, endpoint: str, model: str | None,
                       handler: Handler, prompt: str | None = None,
-                      params: dict[str, Any] | None = None) -> Response:
+                      params: dict[str, Any] | None = None,
+                      vendor: str | None = None) -> Response:
+        vendor = vendor or self.vendor
         info = request_info(request)
-        info.vendor, info.endpoint, info.model = self.vendor, endpoint, model
+        info.vendor, info.endpoint, info.model = vendor, endpoint, model
         if prompt is not None:
             info.prompt = prompt
         if params is not None:
             info.params = params
-        decision: Decision = self.state.faults.decide(self.vendor, model, endpoint)
+        decision: Decision = self.state.faults.decide(vendor, model, endpoint)
         fault, rule = decision.fault, decision.rule
         info.fault = fault.kind if fault else None
         if decision.latency_s > 0:

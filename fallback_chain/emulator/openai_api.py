@@ -129,6 +129,7 @@ class OpenAIAPI(VendorAPI):
     # ------------------------------------------------------------------ endpoints
 
     async def generations(self, request: Request) -> Response:
+        self.note(request, "generate")
         if (denied := self.auth_error(request)) is not None:
             return denied
         body, problem = await json_body(request)
@@ -152,6 +153,7 @@ class OpenAIAPI(VendorAPI):
             prompt=prompt if isinstance(prompt, str) else None, params=params, handler=handle)
 
     async def edits(self, request: Request) -> Response:
+        self.note(request, "generate")
         if (denied := self.auth_error(request)) is not None:
             return denied
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -195,6 +197,7 @@ class OpenAIAPI(VendorAPI):
                                   prompt=texts.get("prompt"), params=params, handler=handle)
 
     async def list_models(self, request: Request) -> Response:
+        self.note(request, "meta")
         if (denied := self.auth_error(request)) is not None:
             return denied
 
@@ -207,6 +210,7 @@ class OpenAIAPI(VendorAPI):
 
     async def get_model(self, request: Request, model: str) -> Response:
         """The credentials preflight: costs nothing; 404 for a model that does not exist."""
+        self.note(request, "meta", model)
         if (denied := self.auth_error(request)) is not None:
             return denied
 
