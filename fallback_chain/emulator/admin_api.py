@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from . import facts
 from .common import VendorAPI, json_response, request_info
-from .faults import FaultConfig, FaultConfigError, Fault, Rule
+from .faults import Fault, FaultConfig, FaultConfigError, Rule
 from .state import EmulatorState
 
 

@@ -122,7 +122,7 @@ class GeminiAPI(VendorAPI):
                 52758.0 if daily else rule.retry_after)
             quota_id = ("GenerateRequestsPerDayPerProjectPerModel-FreeTier" if daily
                         else "GenerateRequestsPerMinutePerProjectPerModel-FreeTier")
-            details = [
+            details: list[dict[str, Any]] = [
                 {"@type": _DETAILS + "QuotaFailure", "violations": [{
                     "quotaMetric": "generativelanguage.googleapis.com/"
                                    "generate_content_free_tier_requests",
@@ -220,7 +220,7 @@ class GeminiAPI(VendorAPI):
             candidate["content"] = {"role": "model", "parts": parts}
         else:
             candidate["finishReason"] = "STOP"
-            if "TEXT" in modalities or "IMAGE" not in modalities and modalities:
+            if "TEXT" in modalities or ("IMAGE" not in modalities and modalities):
                 parts.append({"text": f"Here is the image you asked for: {prompt[:60]}"})
             if not modalities or "IMAGE" in modalities:
                 mime = facts.gemini_image_mime(model)

@@ -147,7 +147,7 @@ class LeonardoAPI(VendorAPI):
                 height=height, num_images=num, created_wall=self.state.clock.wall(),
                 ready_at=self.state.clock.now() + rule.job_delay_s, fate=fate,
                 fault_count=fault.count if fault else None, rule=rule,
-                seed=body.get("seed") if isinstance(body.get("seed"), int) else
+                seed=seed if isinstance(seed := body.get("seed"), int) else
                 seed_for(prompt) % 2_147_483_637,
                 preset_style=body.get("presetStyle"))
             with self.state.jobs_lock:

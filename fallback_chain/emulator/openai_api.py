@@ -14,11 +14,23 @@ from starlette.routing import Route
 from fallback_chain.imaging import InvalidImageError, inspect_image, seed_for
 
 from . import facts
-from .common import VendorAPI, bearer_token, fmt_seconds, json_body, json_response, \
-    retry_after_headers
+from .common import (
+    VendorAPI,
+    bearer_token,
+    fmt_seconds,
+    json_body,
+    json_response,
+    retry_after_headers,
+)
 from .faults import Fault, Rule
-from .openai_rules import Checked, OpenAIInvalid, check_edit, check_generation, coerce_form, \
-    invalid_value
+from .openai_rules import (
+    Checked,
+    OpenAIInvalid,
+    check_edit,
+    check_generation,
+    coerce_form,
+    invalid_value,
+)
 from .state import ImageRecipe
 
 _CREATED_EPOCH = 1_767_225_600  # models' "created" field (2026-01-01)

@@ -188,8 +188,8 @@ def parse_size(size: str, family: str, sizes: tuple[str, ...]) -> tuple[int, int
             "of 16, an aspect ratio between 1:3 and 3:1, and at most 3840x2160, or 'auto'."))
     if size not in sizes:
         raise invalid_value("size", size, sizes)
-    w, _, h = size.partition("x")
-    return int(w), int(h)
+    width, _, height = size.partition("x")
+    return int(width), int(height)
 
 
 def _finish(values: dict[str, Any], family: str, sizes: tuple[str, ...],

@@ -1,0 +1,28 @@
+"""The ``fallback-chain`` command line. Each command lives in its own module and registers
+itself here; heavy imports happen inside the command functions so ``--help`` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+from .emulate import emulate
+
+app = typer.Typer(name="fallback-chain", no_args_is_help=True, add_completion=False,
+                  help="Image generation across several providers with a fallback chain.")
+
+
+
+@app.callback()
+def _root() -> None:
+    """Image generation across several providers with a fallback chain."""
+
+
+app.command("emulate")(emulate)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from fallback_chain.cli import main
+
+main()

@@ -1,0 +1,243 @@
+"""``Budget``: spending caps per request, per UTC day and per UTC month, checked before every
+attempt and booked after it. The router calls it; it knows nothing about providers.
+
+How the router uses it, per attempt (no ``await`` between the check and the booking, so a
+reservation is atomic within one event loop; across threads the store's lock makes it so)::
+
+    estimate = provider.estimate_cost(request)                  # USD or None
+    if (why := budget.refuse_request(spent_in_request, estimate)) is not None:
+        skip the provider with Outcome.BUDGET_EXCEEDED and message ``why``
+    reservation = budget.reserve(estimate)
+    if isinstance(reservation, str):
+        skip the provider with Outcome.BUDGET_EXCEEDED and message ``reservation``
+    try:
+        reply = await provider.generate(...)
+    except asyncio.CancelledError:
+        budget.release(reservation)                             # nothing was billed
+        raise
+    cost, source = settle_cost(outcome, estimate, reported)
+    budget.settle(reservation, cost)                            # books the cost, fires alerts
+
+and once, when the chain is built: ``budget.set_emitter(events.emit, chain=name)``.
+
+Semantics:
+
+* Periods are the calendar day and month in UTC of ``clock.wall()``. A reservation books into
+  the periods current when it was made, even if it settles after midnight, so a cap is never
+  exceeded through a period change.
+* ``reserve`` succeeds when, for every cap, spent + reserved + estimate <= cap and the period is
+  not already used up. An unknown estimate (``None``) reserves 0: it is allowed while there is
+  room, and the actual cost is booked at ``settle``.
+* Caps hold exactly (amounts are kept in integer nano-USD) as long as the actual cost of an
+  attempt is no more than its estimate; a larger actual cost is still booked (the money is
+  spent) and blocks further reservations until the period ends.
+* Alerts (``BudgetAlert``, at 80 % and 100 % by default) fire once per cap, per period and per
+  ``Budget`` object, when booked spend reaches the threshold. The alert's ``budget`` is
+  ``"<name>/day"`` or ``"<name>/month"``.
+* Spend is tracked per day and month even without a cap, so ``spent()`` always answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..events import BudgetAlert
+from .budget_store import BudgetStore, MemoryBudgetStore, from_nano, to_nano
+
+log = logging.getLogger("fallback_chain")
+
+Period = Literal["day", "month"]
+_UNCAPPED = 2**62  # a "cap" for periods that are tracked but not limited
+_LABEL = {"day": "daily", "month": "monthly"}
+
+
+@dataclass(slots=True)
+class Reservation:
+    """Money set aside for one attempt; settle or release it exactly once."""
+
+    budget: str
+    amount: int  # nano-USD
+    known: bool  # False when the estimate was None
+    keys: tuple[str, ...]
+    caps: tuple[tuple[Period, int | None], ...]  # per key: period and cap (nano-USD) or None
+    done: bool = field(default=False)
+
+    @property
+    def amount_usd(self) -> float:
+        return from_nano(self.amount)
+
+
+class Budget:
+    """Caps on spend. See the module docstring for how the router calls it.
+
+    ``per_request_usd`` limits the sum of one request's attempts; ``daily_usd`` and
+    ``monthly_usd`` limit all requests sharing this budget (and its ``store``). ``None`` means
+    no cap. ``alert_thresholds`` are fractions of each period cap.
+    """
+
+    def __init__(self, *, per_request_usd: float | None = None, daily_usd: float | None = None,
+                 monthly_usd: float | None = None, name: str = "default",
+                 clock: Clock = SYSTEM_CLOCK, store: BudgetStore | None = None,
+                 alert_thresholds: tuple[float, ...] = (0.8, 1.0)) -> None:
+        for what, cap in (("per_request_usd", per_request_usd), ("daily_usd", daily_usd),
+                          ("monthly_usd", monthly_usd)):
+            if cap is not None and not (cap >= 0 and math.isfinite(cap)):
+                raise ValueError(f"{what} must be a non-negative number (got {cap!r})")
+        if any(not (t > 0 and math.isfinite(t)) for t in alert_thresholds):
+            raise ValueError(f"alert thresholds must be positive (got {alert_thresholds!r})")
+        if not name or ":" in name:
+            raise ValueError(f"name must be non-empty and without ':' (got {name!r})")
+        self.name = name
+        self.per_request_usd = per_request_usd
+        self.daily_usd = daily_usd
+        self.monthly_usd = monthly_usd
+        self.clock = clock
+        self.store: BudgetStore = store if store is not None else MemoryBudgetStore()
+        self.alert_thresholds = tuple(sorted(set(alert_thresholds)))
+        self._caps: dict[Period, int | None] = {
+            "day": None if daily_usd is None else to_nano(daily_usd),
+            "month": None if monthly_usd is None else to_nano(monthly_usd)}
+        self._emit: Callable[[BudgetAlert], None] | None = None
+        self._chain = ""
+        self._fired: dict[str, set[float]] = {}
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------------------- wiring
+
+    def set_emitter(self, emit: Callable[[BudgetAlert], None], *, chain: str = "") -> None:
+        """Where alerts go (the chain passes its event bus's ``emit`` and its name)."""
+        self._emit = emit
+        self._chain = chain
+
+    # ---------------------------------------------------------------------------- checks
+
+    def refuse_request(self, spent_in_request: float, estimate: float | None) -> str | None:
+        """Reason string if this attempt would take the request over ``per_request_usd``, else
+        ``None``. With an unknown estimate, refuses only once the request has used the cap."""
+        cap = self.per_request_usd
+        if cap is None:
+            return None
+        spent, cap_n = to_nano(spent_in_request), to_nano(cap)
+        if estimate is None:
+            if spent < cap_n:
+                return None
+            return (f"per-request budget {self.name!r} is used up: ${spent_in_request:.4f} "
+                    f"spent of ${cap:.4f}")
+        if spent + to_nano(estimate) <= cap_n:
+            return None
+        return (f"per-request budget {self.name!r} would be exceeded: ${spent_in_request:.4f} "
+                f"spent + ${estimate:.4f} estimated > ${cap:.4f}")
+
+    def reserve(self, estimate: float | None) -> Reservation | str:
+        """Reserve ``estimate`` against every period cap; a reason string if any cap would be
+        overshot (then nothing is reserved)."""
+        if estimate is not None and not (estimate >= 0 and math.isfinite(estimate)):
+            raise ValueError(f"estimate must be a non-negative number or None (got {estimate!r})")
+        amount = 0 if estimate is None else to_nano(estimate)
+        periods = self._period_keys()
+        caps = [(key, _UNCAPPED if cap is None else cap) for _, key, cap in periods]
+        refused = self.store.reserve_if_fits(caps, amount)
+        if refused is not None:
+            return self._refusal(refused, periods, amount, estimate)
+        return Reservation(self.name, amount, estimate is not None,
+                           tuple(key for _, key, _ in periods),
+                           tuple((period, cap) for period, _, cap in periods))
+
+    def settle(self, reservation: Reservation, actual_usd: float) -> None:
+        """Release the reservation and book the actual cost; fire alerts (80 %, 100 % by
+        default) once per cap per period."""
+        if reservation.done:
+            raise RuntimeError("this reservation was already settled or released")
+        if not (actual_usd >= 0 and math.isfinite(actual_usd)):
+            raise ValueError(f"actual_usd must be a non-negative number (got {actual_usd!r})")
+        reservation.done = True
+        spent = self.store.settle(reservation.keys, reservation.amount, to_nano(actual_usd))
+        self._check_alerts(reservation, spent)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give the reservation back (cancelled before any cost). A no-op if already done."""
+        if reservation.done:
+            return
+        reservation.done = True
+        self.store.release(reservation.keys, reservation.amount)
+
+    # --------------------------------------------------------------------------- queries
+
+    def spent(self, period: Period = "day") -> float:
+        """USD booked in the current ``period`` (``"day"`` or ``"month"``, UTC)."""
+        return from_nano(self.store.totals(self._key(period))[0])
+
+    def reserved(self, period: Period = "day") -> float:
+        """USD reserved by attempts in flight in the current ``period``."""
+        return from_nano(self.store.totals(self._key(period))[1])
+
+    def remaining(self, period: Period = "day") -> float | None:
+        """USD still available in the current ``period`` (``None``: no cap)."""
+        cap = self._caps[period]
+        if cap is None:
+            return None
+        spent, reserved = self.store.totals(self._key(period))
+        return from_nano(max(0, cap - spent - reserved))
+
+    def __repr__(self) -> str:
+        caps = ", ".join(f"{k}={v}" for k, v in (
+            ("per_request_usd", self.per_request_usd), ("daily_usd", self.daily_usd),
+            ("monthly_usd", self.monthly_usd)) if v is not None)
+        return f"Budget({self.name!r}{', ' if caps else ''}{caps})"
+
+    # --------------------------------------------------------------------------- helpers
+
+    def _period_keys(self) -> list[tuple[Period, str, int | None]]:
+        t = datetime.fromtimestamp(self.clock.wall(), UTC)
+        return [("day", f"{self.name}:day:{t:%Y-%m-%d}", self._caps["day"]),
+                ("month", f"{self.name}:month:{t:%Y-%m}", self._caps["month"])]
+
+    def _key(self, period: Period) -> str:
+        if period not in self._caps:
+            raise ValueError(f"period must be 'day' or 'month' (got {period!r})")
+        return next(key for p, key, _ in self._period_keys() if p == period)
+
+    def _refusal(self, key: str, periods: list[tuple[Period, str, int | None]], amount: int,
+                 estimate: float | None) -> str:
+        period, cap = next((p, c) for p, k, c in periods if k == key)
+        spent, reserved = self.store.totals(key)
+        need = "an unknown amount" if estimate is None else f"${from_nano(amount):.4f}"
+        return (f"{_LABEL[period]} budget {self.name!r} would be exceeded: "
+                f"${from_nano(spent):.4f} spent and ${from_nano(reserved):.4f} reserved of "
+                f"${from_nano(cap or 0):.2f}; this attempt needs {need}")
+
+    def _check_alerts(self, reservation: Reservation, spent: list[int]) -> None:
+        alerts: list[BudgetAlert] = []
+        with self._lock:
+            for key, (period, cap), total in zip(reservation.keys, reservation.caps, spent,
+                                                 strict=True):
+                if cap is None or total <= 0:
+                    continue
+                fired = self._fired.get(key)
+                for t in self.alert_thresholds:
+                    if total >= t * cap and (fired is None or t not in fired):
+                        if fired is None:
+                            fired = self._fired[key] = set()
+                            self._forget_old_periods()
+                        fired.add(t)
+                        alerts.append(BudgetAlert(self._chain, f"{self.name}/{period}", t,
+                                                  from_nano(total), from_nano(cap)))
+        emit = self._emit
+        if emit is None:
+            return
+        for alert in alerts:
+            try:
+                emit(alert)
+            except Exception:
+                log.exception("budget %s: emitting %s failed", self.name, alert)
+
+    def _forget_old_periods(self) -> None:
+        while len(self._fired) > 8:  # a few periods back is plenty for late settlements
+            del self._fired[next(iter(self._fired))]

@@ -1,0 +1,40 @@
+"""Emulated vendor APIs (OpenAI Images, Gemini, Leonardo) with fault injection, on loopback.
+
+See ``docs/emulator.md``. Main names::
+
+    from fallback_chain.emulator import Emulator, FaultConfig, serve_in_thread
+
+Submodules are loaded on first use so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import Emulator
+    from .faults import Fault, FaultConfig, FaultConfigError
+    from .log import LogEntry, RequestLog
+    from .server import serve, serve_in_thread
+
+__all__ = ["Emulator", "Fault", "FaultConfig", "FaultConfigError", "LogEntry", "RequestLog",
+           "serve", "serve_in_thread"]
+
+_WHERE = {
+    "Emulator": ".app", "Fault": ".faults", "FaultConfig": ".faults",
+    "FaultConfigError": ".faults", "LogEntry": ".log", "RequestLog": ".log",
+    "serve": ".server", "serve_in_thread": ".server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

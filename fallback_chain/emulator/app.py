@@ -1,0 +1,235 @@
+"""The emulator application: one ASGI app for OpenAI, Gemini and Leonardo, with faults.
+
+    from fallback_chain.emulator import Emulator
+    emu = Emulator(faults={"openai": {"script": "429,500,ok"}}, api_keys="test-key")
+    # in-process:  httpx2.AsyncClient(transport=emu.httpx2_transport(), base_url=...)
+    # real server: with serve_in_thread(emu) as base_url: ...
+    emu.log.count(vendor="openai")          # attempts seen by the server
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import socket
+import struct
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+from starlette.types import Message, Receive, Scope, Send
+
+from fallback_chain.clock import SYSTEM_CLOCK, Clock
+
+from .admin_api import AdminAPI, FilesAPI
+from .common import SCOPE_KEY, EmulatedDisconnect, json_response
+from .faults import VENDORS, FaultConfig, FaultEngine
+from .gemini_api import GeminiAPI
+from .leonardo_api import LeonardoAPI
+from .log import LogEntry, RequestInfo, RequestLog
+from .openai_api import OpenAIAPI
+from .state import EmulatorState, IdSource, normalise_keys
+
+if TYPE_CHECKING:
+    import httpx
+    import httpx2
+
+FaultSource = FaultConfig | Mapping[str, Any] | str | Path | None
+
+DEFAULT_API_KEY = "test-key"
+
+
+class Emulator:
+    """An ASGI application emulating the three vendors; also the Python control API.
+
+    ``faults``: a ``FaultConfig``, a mapping, TOML/JSON text or a path (see
+    ``fallback_chain.emulator.faults``). ``api_keys``: one key for every vendor, a mapping
+    per vendor, or ``None`` to accept any non-empty key. ``clock``: time for latencies, job
+    delays and URL expiry (``fallback_chain.clock.Clock``). ``seed`` overrides the
+    configuration's seed.
+    """
+
+    def __init__(self, faults: FaultSource = None, *,
+                 api_keys: str | Mapping[str, str] | None = DEFAULT_API_KEY,
+                 clock: Clock | None = None, seed: int | None = None,
+                 max_log_entries: int = 100_000) -> None:
+        config = self._with_seed(FaultConfig.load(faults), seed)
+        self.state = EmulatorState(
+            api_keys=normalise_keys(api_keys), faults=FaultEngine(config),
+            clock=clock or SYSTEM_CLOCK, log=RequestLog(max_log_entries),
+            ids=IdSource(config.seed))
+        self.openai = OpenAIAPI(self.state)
+        self.gemini = GeminiAPI(self.state)
+        self.leonardo = LeonardoAPI(self.state)
+        routes: list[Route] = [
+            *self.gemini.routes(),  # before OpenAI's /v1/models/{model} (":" routes first)
+            *self.openai.routes(),
+            Route("/v1/models", self._list_models, methods=["GET"]),
+            Route("/v1/models/{model}", self._get_model, methods=["GET"]),
+            *self.leonardo.routes(),
+            *FilesAPI(self.state).routes(),
+            *AdminAPI(self.state).routes(),
+        ]
+        self._router = Router(routes=routes, default=self._not_found)
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._router(scope, receive, send)
+            return
+        info = RequestInfo(method=scope["method"], path=scope["path"])
+        scope[SCOPE_KEY] = info
+        started = time.perf_counter()
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                info.status = message["status"]
+            await send(message)
+
+        try:
+            await self._router(scope, receive, capture)
+        except EmulatedDisconnect as exc:
+            if not await _drop_connection(send, exc.kind):
+                raise  # in-process: the transport turns it into the library's own error
+        finally:
+            if info.vendor is not None:
+                self.state.log.record(info, time=self.state.clock.wall(),
+                                      latency_ms=(time.perf_counter() - started) * 1000)
+
+    # ------------------------------------------------------------------ Python control API
+
+    @property
+    def faults(self) -> FaultConfig:
+        return self.state.faults.config
+
+    def set_faults(self, faults: FaultSource) -> FaultConfig:
+        """Replace the fault configuration (restarts every script and random stream)."""
+        config = FaultConfig.load(faults)
+        self.state.faults.configure(config)
+        return config
+
+    def load_faults(self, path: str | Path) -> FaultConfig:
+        return self.set_faults(Path(path))
+
+    def script(self, vendor: str, script: str | list[Any], *, model: str | None = None,
+               **settings: Any) -> FaultConfig:
+        """Set one vendor's (or one model's) script, keeping the rest of the configuration.
+
+        ``emu.script("openai", "429,500,ok")``; extra keyword arguments set other keys of
+        the same section (``rates=...``, ``retry_after=...``, ``job_delay_s=...``).
+        """
+        if vendor not in VENDORS:
+            raise ValueError(f"vendor must be one of {VENDORS}, not {vendor!r}")
+        raw = copy.deepcopy(dict(self.faults.raw))
+        section = raw.setdefault(vendor, {})
+        if model is not None:
+            section = section.setdefault("models", {}).setdefault(model, {})
+        section["script"] = script
+        section.update(settings)
+        return self.set_faults(raw)
+
+    @property
+    def log(self) -> RequestLog:
+        return self.state.log
+
+    def requests(self, *, vendor: str | None = None, endpoint: str | None = None,
+                 model: str | None = None) -> list[LogEntry]:
+        """Logged requests, oldest first (``emu.requests(vendor="gemini")``)."""
+        return self.state.log.entries(vendor=vendor, endpoint=endpoint, model=model)
+
+    def reset(self) -> None:
+        """Forget requests, jobs and image files; restart scripts (configuration kept)."""
+        self.state.reset()
+
+    # ------------------------------------------------------------------ in-process transports
+
+    def httpx_transport(self) -> httpx.AsyncBaseTransport:
+        from .transport import HttpxAsyncTransport
+        return HttpxAsyncTransport(self)
+
+    def httpx_sync_transport(self) -> httpx.BaseTransport:
+        from .transport import HttpxSyncTransport
+        return HttpxSyncTransport(self)
+
+    def httpx2_transport(self) -> httpx2.AsyncBaseTransport:
+        from .transport import Httpx2AsyncTransport
+        return Httpx2AsyncTransport(self)
+
+    def httpx2_sync_transport(self) -> httpx2.BaseTransport:
+        from .transport import Httpx2SyncTransport
+        return Httpx2SyncTransport(self)
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _with_seed(config: FaultConfig, seed: int | None) -> FaultConfig:
+        if seed is None:
+            return config
+        return FaultConfig({**config.raw, "seed": seed})
+
+    @staticmethod
+    def _is_gemini(request: Request, model: str = "") -> bool:
+        """``GET /v1/models[/{m}]`` exists at both OpenAI and Google: tell them apart by the
+        credentials (``x-goog-api-key``/``?key=`` versus a Bearer token)."""
+        headers = request.headers
+        if "x-goog-api-key" in headers or "key" in request.query_params \
+                or "x-goog-api-client" in headers:
+            return True
+        if "authorization" in headers:
+            return False
+        return model.startswith(("gemini", "imagen", "models/"))
+
+    async def _list_models(self, request: Request) -> Response:
+        api = self.gemini if self._is_gemini(request) else self.openai
+        return await api.list_models(request)
+
+    async def _get_model(self, request: Request) -> Response:
+        model = request.path_params["model"]
+        if self._is_gemini(request, model):
+            return await self.gemini.get_model(request, model)
+        return await self.openai.get_model(request, model)
+
+    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path.startswith("/api/rest/"):
+            response: Response = json_response(
+                {"error": f"no route for {method} {path}", "path": "$", "code": "not-found"},
+                404)
+        elif path.startswith("/v1beta/") or ":" in path:
+            response = json_response({"error": {"code": 404, "message": f"No route for "
+                                                f"{method} {path}", "status": "NOT_FOUND"}}, 404)
+        else:
+            response = json_response({"error": {
+                "message": f"Invalid URL ({method} {path})", "type": "invalid_request_error",
+                "param": None, "code": None}}, 404)
+        await response(scope, receive, send)
+
+
+async def _drop_connection(send: Send, kind: str) -> bool:
+    """Close the real socket under uvicorn: RST for ``reset``, FIN for ``cut``.
+
+    Returns False when no socket is reachable (in-process), so the caller re-raises.
+    """
+    owner = getattr(send, "__self__", None)
+    transport = getattr(owner, "transport", None)
+    if not isinstance(transport, asyncio.Transport):
+        return False
+    if kind == "reset":
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+    for _ in range(200):  # let connection_lost run so uvicorn does not answer a 500
+        if getattr(owner, "disconnected", True):
+            break
+        await asyncio.sleep(0.005)
+    return True

@@ -1,0 +1,141 @@
+"""The model catalogue: capabilities and lifecycle of every known model, from ``models.json``.
+
+Capabilities come from data, not from branches in adapter code. Any model id is accepted: an
+unknown id takes the capabilities of the closest known one (a dated snapshot such as
+``gpt-image-2-2026-04-21`` maps to ``gpt-image-2``; otherwise the longest known prefix;
+otherwise the vendor's default family). Building a chain with a model that is shut down or
+deprecated warns once per process, naming the shutdown date and the suggested replacement.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fallback_chain.provider import Capabilities
+
+_FILE = Path(__file__).with_name("models.json")
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+#: Deprecated models warn when their shutdown is this close.
+DEPRECATION_NOTICE_DAYS = 90
+
+
+class ModelLifecycleWarning(UserWarning):
+    """A chain names a model that is deprecated or already shut down."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    vendor: str
+    id: str
+    family: str
+    status: str  # active | deprecated | shut_down | unknown
+    capabilities: Capabilities
+    shutdown: date | None = None
+    replacement: str | None = None
+    source: str = ""
+    known: bool = True  # False when the id is not in the catalogue
+
+    def is_retired(self, today: date | None = None) -> bool:
+        """True when the model is shut down (by status, or by a shutdown date in the past)."""
+        today = today or date.today()
+        return self.status == "shut_down" or (self.shutdown is not None
+                                               and self.shutdown <= today)
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def _ratio(text: str) -> tuple[int, int]:
+    w, h = text.split(":")
+    return int(w), int(h)
+
+
+def _capabilities(spec: dict[str, Any]) -> Capabilities:
+    kw: dict[str, Any] = dict(spec)
+    if "sizes" in kw:
+        kw["sizes"] = tuple(_size(s) for s in kw["sizes"])
+        kw.setdefault("default_size", kw["sizes"][0])
+    if isinstance(kw.get("default_size"), str):
+        kw["default_size"] = _size(kw["default_size"])
+    if "aspect_ratios" in kw:
+        kw["aspect_ratios"] = tuple(_ratio(r) for r in kw["aspect_ratios"])
+    if "output_formats" in kw:
+        kw["output_formats"] = frozenset(kw["output_formats"])
+    return Capabilities(**kw)
+
+
+@cache
+def _load() -> tuple[dict[str, Capabilities], dict[tuple[str, str], ModelInfo], dict[str, str]]:
+    raw = json.loads(_FILE.read_text())
+    families = {name: _capabilities(spec) for name, spec in raw["families"].items()}
+    models = {}
+    for m in raw["models"]:
+        models[(m["vendor"], m["id"])] = ModelInfo(
+            vendor=m["vendor"], id=m["id"], family=m["family"], status=m["status"],
+            capabilities=families[m["family"]],
+            shutdown=date.fromisoformat(m["shutdown"]) if m.get("shutdown") else None,
+            replacement=m.get("replacement"), source=m.get("source", ""))
+    return families, models, raw["defaults"]
+
+
+def lookup(vendor: str, model: str) -> ModelInfo:
+    """What the catalogue knows about ``model`` of ``vendor`` (never fails for unknown ids)."""
+    families, models, defaults = _load()
+    if (vendor, model) in models:
+        return models[(vendor, model)]
+    base = _SNAPSHOT.sub("", model)
+    if (vendor, base) in models:
+        info = models[(vendor, base)]
+        return ModelInfo(vendor, model, info.family, info.status, info.capabilities,
+                         info.shutdown, info.replacement, info.source, known=True)
+    prefixes = [m for (v, m) in models if v == vendor and model.startswith(m)]
+    if prefixes:
+        info = models[(vendor, max(prefixes, key=len))]
+        return ModelInfo(vendor, model, info.family, "unknown", info.capabilities,
+                         source=f"capabilities of {info.id}", known=False)
+    family = defaults[vendor]
+    return ModelInfo(vendor, model, family, "unknown", families[family],
+                     source=f"vendor default family {family}", known=False)
+
+
+def models(vendor: str | None = None) -> list[ModelInfo]:
+    """Every catalogued model (of one vendor)."""
+    return [m for (v, _), m in _load()[1].items() if vendor in (None, v)]
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def warn_if_retired(info: ModelInfo, today: date | None = None) -> str | None:
+    """Warn (once per process and model) when ``info`` is shut down, or deprecated with a
+    shutdown less than ``DEPRECATION_NOTICE_DAYS`` away.
+
+    Returns the message, or ``None`` when the model is fine.
+    """
+    today = today or date.today()
+    if info.is_retired(today):
+        when = f" on {info.shutdown.isoformat()}" if info.shutdown else ""
+        message = (f"{info.vendor} model {info.id!r} was shut down{when}; calls will fail with "
+                   f"404 model_not_found and the chain will move on.")
+    elif (info.status == "deprecated" and info.shutdown is not None
+          and (info.shutdown - today).days <= DEPRECATION_NOTICE_DAYS):
+        message = (f"{info.vendor} model {info.id!r} is deprecated and shuts down on "
+                   f"{info.shutdown.isoformat()}.")
+    else:
+        return None
+    if info.replacement:
+        message += f" Suggested replacement: {info.replacement!r}."
+    key = (info.vendor, info.id)
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, ModelLifecycleWarning, stacklevel=3)
+    return message
