@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .clock import SYSTEM_CLOCK, Clock
+from .cost.budget import Budget
 from .errors import ConfigurationError, RequestValidationError
 from .events import BreakerStateChanged, EventBus, Subscriber, log_events
 from .policy import Policy
@@ -28,15 +29,18 @@ class Chain:
     ``policy`` sets retries, cooldowns, timeouts and breakers (default: DESIGN.md's table);
     ``deadline_s`` and ``attempt_timeout_s`` are shortcuts for the policy fields of the same
     name. ``clock`` is injected for tests and simulations; ``cooldowns`` lets several chains or
-    workers share cooldown state. Subscribe to what happens with ``chain.events.subscribe(fn)``
-    or pass ``on_event=fn``.
+    workers share cooldown state. ``budget`` (a ``fallback_chain.cost.Budget``) caps spend per
+    request and per day/month: providers whose estimate does not fit are skipped and recorded
+    as ``budget_exceeded``; each call reserves its estimate first and settles the real cost.
+    Subscribe to what happens with ``chain.events.subscribe(fn)`` or pass ``on_event=fn``.
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
                  deadline_s: float | None = None, attempt_timeout_s: float | None = None,
                  name: str = "default", clock: Clock | None = None,
-                 cooldowns: CooldownStore | None = None, on_event: Subscriber | None = None,
-                 seed: int | None = None, log: bool = True) -> None:
+                 cooldowns: CooldownStore | None = None, budget: Budget | None = None,
+                 on_event: Subscriber | None = None, seed: int | None = None,
+                 log: bool = True) -> None:
         providers = list(providers)
         if not providers:
             raise ConfigurationError("a chain needs at least one provider")
@@ -68,8 +72,14 @@ class Chain:
         if on_event is not None:
             self.events.subscribe(on_event)
         self._slots = [self._slot(p, policy) for p in providers]
+        if budget is not None:
+            if budget.clock is SYSTEM_CLOCK:
+                budget.clock = self.clock
+            budget.set_emitter(self.events.emit, chain=name)
+        self.budget = budget
         self._router = Router(name, self._slots, policy, self.clock,
-                              cooldowns or MemoryCooldowns(), self.events, random.Random(seed))
+                              cooldowns or MemoryCooldowns(), self.events, random.Random(seed),
+                              budget)
         self._local = threading.local()
 
     def _slot(self, provider: Provider, policy: Policy) -> Slot:

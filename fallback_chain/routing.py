@@ -31,6 +31,7 @@ from .secrets import redact
 
 if TYPE_CHECKING:
     from .clock import Clock
+    from .cost.budget import Budget, Reservation
     from .policy import Policy
     from .provider import Provider, ProviderReply
     from .request import ImageRequest
@@ -60,6 +61,7 @@ class Router:
     cooldowns: CooldownStore
     events: EventBus
     rng: random.Random
+    budget: Budget | None = None
 
 
 class ChainStoppedError(ChainError):
@@ -165,18 +167,36 @@ class RequestRun:
             if cooling > 0:
                 self._skip(slot, Outcome.COOLING_DOWN, f"cooling down for {cooling:.1f}s more")
                 return _WAIT
+            estimate = provider.estimate_cost(self.request)
+            budget = self.r.budget
+            if budget is not None:
+                why = budget.refuse_request(self._spent(), estimate)
+                if why is not None:
+                    self._skip(slot, Outcome.BUDGET_EXCEEDED, why, estimate)
+                    return _DONE
             admission = slot.breaker.admit()
             if admission is Admission.REJECT:
                 self._skip(slot, Outcome.BREAKER_OPEN,
                            f"circuit open; next probe in {slot.breaker.seconds_until_probe():.1f}s")
                 return _DONE
+            reservation: Reservation | None = None
+            if budget is not None:
+                reserved = budget.reserve(estimate)
+                if isinstance(reserved, str):
+                    slot.breaker.record(admission, None)
+                    self._skip(slot, Outcome.BUDGET_EXCEEDED, reserved, estimate)
+                    return _DONE
+                reservation = reserved
             timeout = policy.attempt_timeout_s
             if self.deadline is not None:
                 timeout = min(timeout, self.deadline - now)
                 if timeout <= 0:
                     slot.breaker.record(admission, None)
+                    if budget is not None and reservation is not None:
+                        budget.release(reservation)
                     self._check_deadline()
-            attempt, error, result = await self._call(slot, admission, timeout)
+            attempt, error, result = await self._call(slot, admission, timeout, estimate,
+                                                      reservation)
             if result is not None:
                 return result
             outcome = attempt.outcome
@@ -196,11 +216,11 @@ class RequestRun:
             retries += 1
             await clock.sleep(delay)
 
-    async def _call(self, slot: Slot, admission: Admission, timeout: float
+    async def _call(self, slot: Slot, admission: Admission, timeout: float,
+                    estimate: float | None, reservation: Reservation | None
                     ) -> tuple[Attempt, ProviderError | None, ChainResult | None]:
         provider, clock = slot.provider, self.r.clock
         request = self.request
-        estimate = provider.estimate_cost(request)
         number = self.tries.get(slot.key, 0) + 1
         self.tries[slot.key] = number
         started_wall = clock.wall()
@@ -220,6 +240,8 @@ class RequestRun:
             message = f"no answer within {timeout:.3g}s"
         except asyncio.CancelledError:
             slot.breaker.record(admission, None)
+            if reservation is not None and self.r.budget is not None:
+                self.r.budget.release(reservation)
             self._record(self._attempt(slot, number, Outcome.CANCELLED, started_wall,
                                        clock.now() - t0, "cancelled by the caller",
                                        estimate=estimate))
@@ -245,6 +267,8 @@ class RequestRun:
         reported = reply.cost_usd if reply is not None else (error.cost_usd if error else None)
         cost, source = settle_cost(outcome, estimate, reported,
                                    bill_timeouts=policy.bill_timeouts)
+        if reservation is not None and self.r.budget is not None:
+            self.r.budget.settle(reservation, cost)
         attempt = self._attempt(slot, number, outcome, started_wall, latency, message, error,
                                 cost, source, estimate)
         self._record(attempt)
@@ -283,9 +307,13 @@ class RequestRun:
             cost_usd=cost, cost_source=source,
             retry_after_s=error.retry_after_s if error else None, estimated_cost_usd=estimate)
 
-    def _skip(self, slot: Slot, outcome: Outcome, reason: str) -> None:
+    def _skip(self, slot: Slot, outcome: Outcome, reason: str,
+              estimate: float | None = None) -> None:
         self._record(self._attempt(slot, self.tries.get(slot.key, 0) + 1, outcome,
-                                   self.r.clock.wall(), 0.0, reason))
+                                   self.r.clock.wall(), 0.0, reason, estimate=estimate))
+
+    def _spent(self) -> float:
+        return sum(a.cost_usd for a in self.attempts)
 
     def _record(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
@@ -308,7 +336,7 @@ class RequestRun:
         return trusted(
             ChainResult, images=reply.images, provider=slot.provider.name,
             model=slot.provider.model, revised_prompt=reply.revised_prompt, attempts=self.attempts,
-            cost_usd=sum(a.cost_usd for a in self.attempts),
+            cost_usd=self._spent(),
             latency_s=self.r.clock.now() - self.started, request_id=self.request_id,
             usage=reply.usage)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from .cost import cost_app
 from .emulate import emulate
 
 app = typer.Typer(name="fallback-chain", no_args_is_help=True, add_completion=False,
@@ -18,6 +19,7 @@ def _root() -> None:
 
 
 app.command("emulate")(emulate)
+app.add_typer(cost_app, name="cost")
 
 
 def main() -> None:

@@ -1,5 +1,73 @@
-"""Cost accounting: what each attempt cost, and where that figure came from."""
+"""Cost accounting: what each attempt cost, and where that figure came from.
+
+* ``settle_cost``: settle one attempt's cost (reported, estimated or none).
+* ``PriceCatalogue``: the price data (``prices.json``), overridable; ``estimate`` prices a call
+  before it is made; ``cost_from_openai_usage`` / ``cost_from_gemini_usage`` /
+  ``cost_from_leonardo_credits`` price it from what the vendor reported.
+* ``Budget``: per-request, daily and monthly caps the router checks before each attempt.
+* ``Ledger``: every attempt in SQLite; ``cost_report`` summarises it.
+* ``estimate_batch``: best / expected / worst cost of a batch; ``order_by_expected_cost``.
+
+Everything but ``settle_cost`` is loaded on first use, so importing this package stays cheap
+and the price data is read only when something needs a price.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from .settle import settle_cost
 
-__all__ = ["settle_cost"]
+if TYPE_CHECKING:
+    from .batch import BatchEstimate, ChainStep, estimate_batch, parse_chain_spec
+    from .budget import Budget, Reservation
+    from .budget_store import BudgetStore, MemoryBudgetStore
+    from .catalogue import PriceCatalogue, PriceCatalogueError
+    from .estimate import estimate
+    from .ledger import Ledger
+    from .ordering import Candidate, order_by_expected_cost
+    from .report import CostReport, cost_report
+    from .usage import (
+        cost_from_gemini_usage,
+        cost_from_leonardo_credits,
+        cost_from_leonardo_job,
+        cost_from_openai_usage,
+    )
+
+_WHERE = {
+    "BatchEstimate": ".batch",
+    "ChainStep": ".batch",
+    "estimate_batch": ".batch",
+    "parse_chain_spec": ".batch",
+    "Budget": ".budget",
+    "Reservation": ".budget",
+    "BudgetStore": ".budget_store",
+    "MemoryBudgetStore": ".budget_store",
+    "PriceCatalogue": ".catalogue",
+    "PriceCatalogueError": ".catalogue",
+    "estimate": ".estimate",
+    "Ledger": ".ledger",
+    "Candidate": ".ordering",
+    "order_by_expected_cost": ".ordering",
+    "CostReport": ".report",
+    "cost_report": ".report",
+    "cost_from_gemini_usage": ".usage",
+    "cost_from_leonardo_credits": ".usage",
+    "cost_from_leonardo_job": ".usage",
+    "cost_from_openai_usage": ".usage",
+}
+
+__all__ = ["settle_cost", *sorted(_WHERE)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fallback_chain.cost' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Tier = Literal["draft", "standard", "final"]
 TIERS: tuple[Tier, ...] = ("draft", "standard", "final")
-Status = Literal["current", "preview", "deprecated", "shut_down"]
+Status = Literal["active", "preview", "deprecated", "shut_down"]
 Unit = Literal["usd", "credits"]
 #: ``{size key: {quality key: price}}``; a size key is ``"WxH"`` or ``"*"`` (any size).
 PriceTable = dict[str, dict[str, float]]
@@ -73,7 +73,7 @@ class ModelPrice(_Entry):
 
     source: str = Field(min_length=1)
     as_of: date
-    status: Status = "current"
+    status: Status = "active"
     shutdown: date | None = None
     aliases: tuple[str, ...] = ()
     unit: Unit | None = None  # None: the vendor's unit

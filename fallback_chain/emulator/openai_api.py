@@ -39,7 +39,7 @@ _CREATED_EPOCH = 1_767_225_600  # models' "created" field (2026-01-01)
 def corrupt_base64(data: str) -> str:
     """Base64 that fails to decode: a bad character and a length of 4k+1 data characters."""
     cut = data[: max(5, (len(data) // 8) * 4 + 1)]
-    return cut[:-2] + "%" + cut[-1]
+    return cut[:-1] + "%" + cut[-1]
 
 
 class OpenAIAPI(VendorAPI):

@@ -1,0 +1,191 @@
+"""``fallback-chain cost``: spend reports from the ledger, and price estimates for a batch.
+
+Only typer is imported at module level; sqlite, pydantic, rich and the price data load inside
+the commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from fallback_chain.cost.batch import BatchEstimate
+    from fallback_chain.cost.report import CostReport, ReportRow
+
+LEDGER_ENV = "FALLBACK_CHAIN_LEDGER"
+DEFAULT_LEDGER = "fallback-chain-ledger.db"
+
+app = typer.Typer(name="cost", no_args_is_help=True, add_completion=False,
+                  help="Spend reports from the cost ledger, and price estimates for a batch.")
+cost_app = app
+
+
+class By(StrEnum):
+    day = "day"
+    provider = "provider"
+    model = "model"
+    outcome = "outcome"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+@app.command("report")
+def report(
+    ledger: Annotated[Path | None, typer.Option(
+        help=f"Ledger file (default: ${LEDGER_ENV} or ./{DEFAULT_LEDGER}).",
+        dir_okay=False)] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only attempts started on or after this UTC date (YYYY-MM-DD) or time.")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Only attempts started before this UTC date or time.")] = None,
+    by: Annotated[list[By] | None, typer.Option(
+        help="Group by day, provider, model or outcome (repeatable; default: all four).")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+    = False,
+) -> None:
+    """Summarise spend, including money spent on attempts that did not deliver."""
+    from fallback_chain.cost.ledger import Ledger
+    from fallback_chain.cost.report import GROUPINGS, cost_report
+
+    path = ledger or Path(os.environ.get(LEDGER_ENV) or DEFAULT_LEDGER)
+    groupings = [b.value for b in by] if by else list(GROUPINGS)
+    try:
+        with Ledger(path, create=False) as book:
+            result = cost_report(book, since=since, until=until, by=groupings)  # type: ignore[arg-type]
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    _print_report(result, path)
+
+
+@app.command("estimate")
+def estimate(
+    prompts: Annotated[Path, typer.Argument(
+        help="CSV of requests: a 'prompt' column and optional 'size', 'quality', 'n' columns, "
+             "or one prompt per line.", exists=True, dir_okay=False, readable=True)],
+    chain: Annotated[str, typer.Option(
+        help="Providers in order: vendor or vendor:model, comma-separated, e.g. "
+             "'gemini:gemini-2.5-flash-image,leonardo,openai:gpt-image-1.5'.")],
+    failure_rate: Annotated[list[str] | None, typer.Option(
+        "--failure-rate", help="PROVIDER=RATE, the share of calls that fail (repeatable; "
+        "PROVIDER is a vendor or vendor:model; default 0).")] = None,
+    failures_billed: Annotated[float, typer.Option(
+        help="Share of failed calls the vendor bills (e.g. timeouts), for the expected case.",
+        min=0.0, max=1.0)] = 0.0,
+    prices: Annotated[Path | None, typer.Option(
+        help="A price file merged over the built-in catalogue (see docs/cost.md).",
+        exists=True, dir_okay=False, readable=True)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+) -> None:
+    """Price a batch: best case (first provider serves all), expected under the failure
+    rates, worst case (every provider called and billed)."""
+    from fallback_chain.cost.batch import estimate_batch, parse_chain_spec, read_requests_csv
+    from fallback_chain.cost.catalogue import PriceCatalogue, PriceCatalogueError
+
+    try:
+        steps = parse_chain_spec(chain)
+        rates = _parse_rates(failure_rate or [])
+        catalogue = PriceCatalogue.load(prices) if prices else PriceCatalogue.default()
+        requests = read_requests_csv(prompts)
+        result = estimate_batch(steps, requests, failure_rates=rates,
+                                failures_billed=failures_billed, catalogue=catalogue)
+    except (ValueError, OSError, PriceCatalogueError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    _print_estimate(result)
+
+
+def _parse_rates(items: list[str]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--failure-rate {item!r}: expected PROVIDER=RATE")
+        try:
+            rates[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--failure-rate {item!r}: {value!r} is not a number") from None
+    return rates
+
+
+# ------------------------------------------------------------------------------ output
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"${x:,.4f}" if abs(x) < 100 else f"${x:,.2f}"
+
+
+def _print_report(result: CostReport, path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = result.total
+    window = " ".join(x for x in (f"since {result.since}" if result.since else "",
+                                  f"until {result.until}" if result.until else "") if x)
+    console.print(f"[bold]Cost report[/bold] for {path}{' ' + window if window else ''}")
+    share = f" ({t.undelivered_usd / t.spent_usd:.0%} of spend)" if t.spent_usd else ""
+    console.print(f"spent {_usd(t.spent_usd)} on {t.calls} calls in {t.requests} requests; "
+                  f"{t.delivered} delivered; {_usd(t.usd_per_delivery)} per delivery")
+    console.print(f"spent on attempts that did not deliver: {_usd(t.undelivered_usd)}{share}; "
+                  f"of all spend, {_usd(t.estimated_usd)} is estimated, not vendor-reported")
+    for name, rows in result.sections.items():
+        table = Table(title=f"by {name}", title_justify="left")
+        for col, justify in (
+                (name, "left"), ("attempts", "right"), ("calls", "right"),
+                ("delivered", "right"), ("spent", "right"), ("not delivered", "right"),
+                ("estimated", "right"), ("per delivery", "right")):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for r in rows:
+            table.add_row(*_cells(r))
+        table.add_section()
+        table.add_row(*_cells(t))
+        console.print(table)
+
+
+def _cells(r: ReportRow) -> list[str]:
+    return [r.key, str(r.attempts), str(r.calls), str(r.delivered), _usd(r.spent_usd),
+            _usd(r.undelivered_usd), _usd(r.estimated_usd), _usd(r.usd_per_delivery)]
+
+
+def _print_estimate(result: BatchEstimate) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"{result.requests} request(s)", title_justify="left")
+    for col in ("provider", "failure rate", "expected calls", "best", "expected", "worst"):
+        table.add_column(col, justify="left" if col == "provider" else "right")
+    rows: list[Any] = []
+    for s in result.steps:
+        rows.append((s.label + (" (unpriced)" if s.unpriced_requests else ""),
+                     f"{s.failure_rate:.0%}", f"{s.expected_calls:,.1f}", _usd(s.best_usd),
+                     _usd(s.expected_usd), _usd(s.worst_usd)))
+    for row in rows:
+        table.add_row(*row)
+    table.add_section()
+    table.add_row("total", "", "", _usd(result.best_usd), _usd(result.expected_usd),
+                  _usd(result.worst_usd))
+    console.print(table)
+    console.print(f"expected requests no provider serves: {result.expected_undelivered:,.2f}"
+                  + (f"; failed calls billed at {result.failures_billed:.0%}"
+                     if result.failures_billed else ""))
+    if result.unpriced:
+        console.print(f"[yellow]no price in the catalogue for {', '.join(result.unpriced)} "
+                      "(counted as $0)[/yellow]")
