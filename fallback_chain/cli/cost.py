@@ -90,8 +90,11 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
-    """Price a batch: best case (first provider serves all), expected under the failure
-    rates, worst case (every provider called and billed)."""
+    """Price a batch of requests against a chain: best, expected and worst case.
+
+    Best: the first provider serves every request. Expected: under the given failure rates.
+    Worst: every provider is called and bills.
+    """
     from fallback_chain.cost.batch import estimate_batch, parse_chain_spec, read_requests_csv
     from fallback_chain.cost.catalogue import PriceCatalogue, PriceCatalogueError
 

@@ -58,7 +58,29 @@ _WHERE = {
     "cost_from_openai_usage": ".usage",
 }
 
-__all__ = ["settle_cost", *sorted(_WHERE)]
+__all__ = [
+    "BatchEstimate",
+    "Budget",
+    "BudgetStore",
+    "Candidate",
+    "ChainStep",
+    "CostReport",
+    "Ledger",
+    "MemoryBudgetStore",
+    "PriceCatalogue",
+    "PriceCatalogueError",
+    "Reservation",
+    "cost_from_gemini_usage",
+    "cost_from_leonardo_credits",
+    "cost_from_leonardo_job",
+    "cost_from_openai_usage",
+    "cost_report",
+    "estimate",
+    "estimate_batch",
+    "order_by_expected_cost",
+    "parse_chain_spec",
+    "settle_cost",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -174,7 +174,8 @@ def read_requests_csv(path: str | os.PathLike[str]) -> list[BatchRequest]:
     header = [c.strip().lower() for c in rows[0]]
     if "prompt" not in header:
         return [BatchRequest() for _ in rows]
-    col = {name: header.index(name) for name in ("size", "quality", "n") if name in header}
+    col: dict[str, int] = {
+        name: header.index(name) for name in ("size", "quality", "n") if name in header}
     out = []
     for line, row in enumerate(rows[1:], start=2):
         def cell(name: str, row: list[str] = row) -> str | None:

@@ -24,11 +24,11 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -38,6 +38,7 @@ from .sizes import Size, SizeLike, clamp_class, class_for, parse_size
 log = logging.getLogger("fallback_chain")
 
 ENV_VAR = "FALLBACK_CHAIN_PRICES"
+T = TypeVar("T")
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
@@ -53,7 +54,7 @@ class PriceCatalogue:
     ``<vendor>/`` prefix and a trailing ``-YYYY-MM-DD`` snapshot date ignored.
     """
 
-    __slots__ = ("_models", "_raw", "_vendors", "data", "origins")
+    __slots__ = ("_memo", "_models", "_raw", "_vendors", "data", "origins")
 
     def __init__(self, document: Mapping[str, Any], *, origins: tuple[str, ...] = ("built-in",)
                  ) -> None:
@@ -64,6 +65,7 @@ class PriceCatalogue:
             raise PriceCatalogueError(
                 f"invalid price catalogue ({' + '.join(origins)}): {exc}") from None
         self.origins = origins
+        self._memo: dict[Hashable, Any] = {}
         self._vendors: dict[str, str] = {}
         self._models: dict[str, dict[str, str]] = {}
         for key, vendor in self.data.vendors.items():
@@ -85,7 +87,8 @@ class PriceCatalogue:
         with _lock:
             cat = _cache.get("builtin")
             if cat is None:
-                text = resources.files(__package__).joinpath("prices.json").read_text("utf-8")
+                data = resources.files("fallback_chain.cost").joinpath("prices.json")
+                text = data.read_text("utf-8")
                 cat = _cache["builtin"] = cls(json.loads(text))
             return cat
 
@@ -160,6 +163,19 @@ class PriceCatalogue:
 
     # ------------------------------------------------------------------------- lookups
 
+    def memoised(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered under ``key`` for the life of this (immutable) catalogue.
+        Keeps per-attempt lookups such as ``estimate`` to a dict hit."""
+        try:
+            return self._memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        value = compute()
+        if len(self._memo) >= 4096:
+            self._memo.clear()
+        self._memo[key] = value
+        return value
+
     def vendor_key(self, vendor: str) -> str | None:
         """The catalogue's name for ``vendor`` (through aliases), or ``None``."""
         return self._vendors.get(vendor.strip().lower())
@@ -230,7 +246,7 @@ class PriceCatalogue:
         q = quality or "standard"
         if q not in TIERS:
             return q
-        key = tiers[q]  # type: ignore[index]
+        key = tiers[q]
         classes = v.size_classes
         if classes and key in classes:
             px: Size | None = parse_size(size)
@@ -240,8 +256,8 @@ class PriceCatalogue:
                     key = wanted
             m = self.model(vendor, model)
             if m is not None:
-                offered = {q for row in (*m.per_image.values(), *m.output_tokens.values())
-                           for q in row}
+                offered = {k for row in m.per_image.values() for k in row}
+                offered |= {k for row in m.output_tokens.values() for k in row}
                 key = clamp_class(key, offered, classes)
         return key
 
@@ -330,17 +346,17 @@ def _stamp(patch: dict[str, Any], base: Mapping[str, Any], stamp: dict[str, Any]
 
 def _resolve_like(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Expand ``"like": "<model>"`` entries (same vendor; chains allowed, cycles rejected)."""
-    doc = copy.deepcopy(dict(doc))
-    for vkey, vendor in (doc.get("vendors") or {}).items():
+    out: dict[str, Any] = copy.deepcopy(dict(doc))
+    for vkey, vendor in (out.get("vendors") or {}).items():
         models = vendor.get("models") if isinstance(vendor, dict) else None
         if not isinstance(models, dict):
             continue
 
         def expand(name: str, seen: tuple[str, ...], models: dict[str, Any] = models,
-                   vkey: str = vkey) -> dict[str, Any]:
+                   vkey: str = vkey) -> Any:
             entry = models[name]
             if not isinstance(entry, dict) or "like" not in entry:
-                return entry  # type: ignore[no-any-return]
+                return entry
             target = entry["like"]
             if target in seen or target not in models:
                 why = "a cycle" if target in seen else "an unknown model"
@@ -350,4 +366,4 @@ def _resolve_like(doc: Mapping[str, Any]) -> dict[str, Any]:
 
         for name in list(models):
             models[name] = expand(name, (name,))
-    return doc
+    return out

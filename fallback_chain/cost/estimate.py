@@ -29,12 +29,20 @@ def estimate(vendor: str, model: str | None, *, size: SizeLike = None,
     if catalogue is None:
         from .catalogue import PriceCatalogue
         catalogue = PriceCatalogue.default()
+    cat = catalogue
+    per_image = cat.memoised(("estimate", vendor, model, size, quality, batch),
+                             lambda: _per_image_usd(cat, vendor, model, size, quality, batch))
+    return None if per_image is None else per_image * n
+
+
+def _per_image_usd(catalogue: PriceCatalogue, vendor: str, model: str | None, size: SizeLike,
+                   quality: str | None, batch: bool) -> float | None:
     entry = catalogue.model(vendor, model)
     if entry is None:
         return None
     factor = catalogue.price_factor(vendor, model)
     if entry.flat_usd_per_image is not None:
-        return entry.flat_usd_per_image * factor * n
+        return entry.flat_usd_per_image * factor
     px = parse_size(size)
     q = catalogue.vendor_quality(vendor, model, quality, px)
     unit_price = _unit_price(entry, px, q, batch)
@@ -45,7 +53,7 @@ def estimate(vendor: str, model: str | None, *, size: SizeLike = None,
         if rate is None:
             return None
         unit_price *= rate
-    return unit_price * factor * n
+    return unit_price * factor
 
 
 def _unit_price(entry: ModelPrice, px: Size | None, quality: str | None, batch: bool

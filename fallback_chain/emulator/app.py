@@ -27,7 +27,7 @@ from starlette.types import Message, Receive, Scope, Send
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 
 from .admin_api import AdminAPI, FilesAPI
-from .common import SCOPE_KEY, EmulatedDisconnect, json_response
+from .common import RECORD_KEY, SCOPE_KEY, EmulatedDisconnect, json_response
 from .faults import VENDORS, FaultConfig, FaultEngine
 from .gemini_api import GeminiAPI
 from .leonardo_api import LeonardoAPI
@@ -84,23 +84,34 @@ class Emulator:
             await self._router(scope, receive, send)
             return
         info = RequestInfo(method=scope["method"], path=scope["path"])
-        scope[SCOPE_KEY] = info
         started = time.perf_counter()
+        recorded = False
+
+        def record() -> None:
+            """Log the request once, before the client can see the answer (or the drop)."""
+            nonlocal recorded
+            if not recorded and info.vendor is not None:
+                recorded = True
+                self.state.log.record(info, time=self.state.clock.wall(),
+                                      latency_ms=(time.perf_counter() - started) * 1000)
+
+        scope[SCOPE_KEY] = info
+        scope[RECORD_KEY] = record
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 info.status = message["status"]
+                record()
             await send(message)
 
         try:
             await self._router(scope, receive, capture)
         except EmulatedDisconnect as exc:
+            record()
             if not await _drop_connection(send, exc.kind):
                 raise  # in-process: the transport turns it into the library's own error
         finally:
-            if info.vendor is not None:
-                self.state.log.record(info, time=self.state.clock.wall(),
-                                      latency_ms=(time.perf_counter() - started) * 1000)
+            record()
 
     # ------------------------------------------------------------------ Python control API
 

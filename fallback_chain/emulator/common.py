@@ -18,6 +18,7 @@ from .log import RequestInfo
 from .state import EmulatorState
 
 SCOPE_KEY = "fallback_chain.emulator"
+RECORD_KEY = "fallback_chain.emulator.record"  # logs the request now (before a drop or hang)
 
 #: Fault kinds handled at the connection level rather than by a vendor's body.
 CONNECTION_KINDS = frozenset({"reset", "hang"})
@@ -51,6 +52,9 @@ class ConnectionFaultResponse(Response):
         self.head = head
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        record = scope.get(RECORD_KEY)
+        if callable(record) and self.kind != "cut":
+            record()
         if self.kind == "hang":
             try:
                 async with asyncio.timeout(self.hang_s):

@@ -24,6 +24,8 @@ EDIT_FIELDS = frozenset({
     "response_format", "output_format", "output_compression", "user", "input_fidelity",
     "stream", "partial_images", "quality", "safety_identifier",
 })
+#: Fields the spec does not mark nullable: ``null`` is a type error.  [SPEC]
+NOT_NULLABLE = frozenset({"prompt", "user"})
 _ENUMS: dict[str, tuple[str, ...]] = {  # spec-wide enums [SPEC]
     "quality": ("standard", "hd", "low", "medium", "high", "auto", "xhigh", "max"),
     "response_format": ("url", "b64_json"),
@@ -105,7 +107,11 @@ def _common(body: dict[str, Any], allowed: frozenset[str], endpoint: str) -> dic
         if key not in allowed:
             raise OpenAIInvalid(f"Unknown parameter: '{key}'.", param=key,
                                 code="unknown_parameter")
-    values = {k: v for k, v in body.items() if v is not None}  # the spec's fields are nullable
+    for key in NOT_NULLABLE & set(body):
+        if body[key] is None:
+            raise OpenAIInvalid(f"Invalid type for '{key}': expected a string, but got null "
+                                "instead.", param=key, code=facts.OPENAI_INVALID_TYPE_CODE)
+    values = {k: v for k, v in body.items() if v is not None}  # the others are nullable
     for key, value in values.items():
         expected = _TYPES.get(key)
         if expected is None:

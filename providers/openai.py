@@ -1,0 +1,358 @@
+"""OpenAI Images API adapter: GPT Image (``gpt-image-1``, ``-1-mini``, ``-1.5``, ``-2``,
+``-2.5-*``, ``-2.6-*``, …) and DALL-E 3 (DALL-E 2 for generations and edits), through the official
+``openai`` SDK (``AsyncOpenAI(max_retries=0)``: the chain decides about retries).
+
+    OpenAIProvider(model="gpt-image-2")                       # key from OPENAI_API_KEY
+    OpenAIProvider(model="dall-e-3", api_key="sk-…", base_url="http://127.0.0.1:8000/v1")
+
+Behaviour, per model, comes from data: capabilities (sizes, ``max_n``, prompt length, whether
+the prompt is rewritten, edits, formats) from ``providers/models.json`` via
+``providers.catalogue.lookup``; quality from the price catalogue's tier mapping
+(``draft``/``standard``/``final`` → ``low``/``medium``/``high`` for GPT Image, ``standard``/``hd``
+for DALL-E 3; ``xhigh``/``max`` are never chosen by default, pass ``quality_tiers=`` to use
+them); the wire dialect (what a family sends and answers) from ``openai_wire.DIALECTS``.
+
+Decisions worth knowing:
+
+* **GPT Image** never gets ``response_format`` (the API answers 400 ``unknown_parameter``); it
+  gets ``output_format`` and ``background``. Its ``usage`` tokens are priced with
+  ``fallback_chain.cost.usage.cost_from_openai_usage``: that is the reported cost
+  (``cost_source="reported"``). A 200 the adapter cannot use (bad base64, fewer images) still
+  carries that cost on the ``ProviderError``, since the call was billed.
+* **DALL-E** is asked for ``response_format="b64_json"`` by default (one round trip, no link
+  that expires after 60 minutes, no extra host to trust). Any ``url`` in an answer is still
+  downloaded at once through ``providers.download`` with an allow-list: OpenAI's blob hosts
+  (``allow_url_hosts``) plus the origin of ``base_url``. ``dalle_response_format="url"`` asks
+  for links instead. DALL-E answers carry no usage, so their cost is the catalogue estimate.
+* **DALL-E 3 and ``n > 1``**: refused, not fanned out. The API takes ``n=1`` only; the catalogue
+  says ``max_n=1``, so ``unsupported_reason`` explains the skip and the router moves on to a
+  provider that can make several images in one call. (Fanning out would multiply cost and
+  partial failures for a retired model.) ``revised_prompt`` is surfaced on the result.
+* **DALL-E 2** is retired, like DALL-E 3 (2026-05-12); generations and edits still work against
+  a server that serves it (an emulator). The legacy variations endpoint is not supported: it
+  takes no prompt, so it does not fit ``ImageRequest``.
+* **Edits** (``request.images``, optional ``mask``) go to ``POST /v1/images/edits`` as multipart:
+  one image is sent as ``image``, several as ``image[]``. Checks that refuse a request happen
+  in ``unsupported_reason`` (a recorded skip, nothing sent); safe conversions (a mask without
+  alpha → alpha, GIF → PNG, …) happen in ``generate``. See ``providers/openai_masks.py``.
+* **Size**: ``capabilities.size_for(request)`` (nearest supported size); for an edit with
+  ``size="auto"`` no size is sent, so the result follows the input image.
+* **Identity**: ``name`` defaults to ``"openai"``; unless a name is given, the provider's key
+  in a chain is ``"openai/<model>"``, so several OpenAI models can share one chain (each with
+  its own breaker and cooldown, as OpenAI's rate limits are per model).
+* **Clients**: one ``AsyncOpenAI`` per provider, created on first use and closed by
+  ``aclose()``; likewise one ``httpx.AsyncClient`` for URL downloads. Clients passed in
+  (``http_client=`` an ``httpx2.AsyncClient`` for the SDK, ``download_client=`` an
+  ``httpx.AsyncClient``) are used as they are and left for the caller to close.
+* ``check()`` calls ``GET /v1/models/{model}``: free; reports a rejected key (401/403) or an
+  unknown model (404) clearly.
+
+The key comes from ``api_key=`` or ``OPENAI_API_KEY`` (``ConfigurationError`` at construction
+when neither is set); ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID`` and ``OPENAI_BASE_URL`` are read by
+the SDK as usual. ``base_url`` is the API root *including* ``/v1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.imaging import InvalidImageError
+from fallback_chain.outcome import Outcome
+from fallback_chain.provider import CheckResult, Provider, ProviderReply
+from fallback_chain.results import GeneratedImage
+
+from . import catalogue
+from .base import resolve_api_key
+from .download import AllowList, fetch_all
+from .openai_masks import edit_problem, prepare_edit
+from .openai_wire import decode_b64, describe_non_json, dialect_for, error_from_exception
+
+if TYPE_CHECKING:
+    import httpx
+    import httpx2
+    import openai
+    from openai.types import ImagesResponse
+
+    from fallback_chain.cost.catalogue import PriceCatalogue
+    from fallback_chain.request import ImageRequest
+
+VENDOR = "openai"
+ENV_VARS = ("OPENAI_API_KEY",)
+#: Where DALL-E ``url`` answers point (Azure blob storage).
+DEFAULT_URL_HOSTS = ("oaidalleapiprodscus.blob.core.windows.net", "*.blob.core.windows.net")
+
+
+class OpenAIProvider(Provider):
+    """One OpenAI image model behind the provider contract (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: str = "gpt-image-2",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        name: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        prices: PriceCatalogue | None = None,
+        allow_url_hosts: Iterable[str] = DEFAULT_URL_HOSTS,
+        dalle_response_format: Literal["b64_json", "url"] = "b64_json",
+        quality_tiers: Mapping[str, str] | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        download_client: httpx.AsyncClient | None = None,
+        check_timeout_s: float = 10.0,
+    ) -> None:
+        if not model or not model.strip():
+            raise ConfigurationError("openai: model must be a non-empty model id")
+        if dalle_response_format not in ("b64_json", "url"):
+            raise ConfigurationError(
+                f"openai: dalle_response_format must be 'b64_json' or 'url', not "
+                f"{dalle_response_format!r}")
+        self.model = model
+        self.name = name or VENDOR
+        self._key = name or f"{VENDOR}/{model}"
+        self._info = catalogue.lookup(VENDOR, model)
+        catalogue.warn_if_retired(self._info)
+        self.capabilities = self._info.capabilities
+        self._dialect = dialect_for(self._info.family)
+        self._api_key = resolve_api_key(api_key, ENV_VARS, self.name)
+        self._base_url = _check_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or None)
+        self._organization = organization
+        self._project = project
+        self._prices = prices
+        self._allow = AllowList.of(allow_url_hosts, [self._base_url])
+        self._response_format = dalle_response_format
+        self._quality_tiers = dict(quality_tiers or {})
+        self._http_client = http_client
+        self._download_client = download_client
+        self._check_timeout_s = check_timeout_s
+        self._client: openai.AsyncOpenAI | None = None
+        self._downloader: httpx.AsyncClient | None = None
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    # ------------------------------------------------------------------------- contract
+
+    def unsupported_reason(self, request: ImageRequest) -> str | None:
+        caps = self.capabilities
+        if caps.max_n == 1 and request.n > 1:
+            return (f"{self.model} makes one image per request and this adapter does not fan "
+                    f"n={request.n} out into several calls; ask for n=1 or add a GPT Image "
+                    "model to the chain")
+        reason = caps.unsupported_reason(request)
+        if reason is None and request.images:
+            reason = edit_problem(request, self._dialect, self.model)
+        return reason
+
+    def estimate_cost(self, request: ImageRequest) -> float | None:
+        from fallback_chain.cost.estimate import estimate
+
+        size = self.capabilities.size_for(request)
+        return estimate(VENDOR, self.model, size=size, quality=self.vendor_quality(request, size),
+                        n=request.n, catalogue=self._prices)
+
+    def vendor_quality(self, request: ImageRequest, size: tuple[int, int]) -> str | None:
+        """The ``quality`` value sent for ``request`` (and priced by ``estimate_cost``)."""
+        if request.quality in self._quality_tiers:
+            return self._quality_tiers[request.quality]
+        return self._catalogue().vendor_quality(VENDOR, self.model, request.quality, size)
+
+    async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
+        deadline = asyncio.get_running_loop().time() + timeout
+        size = self.capabilities.size_for(request)
+        params = self._params(request, size)
+        if request.images:
+            try:
+                images, mask = await asyncio.to_thread(prepare_edit, request, self._dialect)
+            except ProviderError:
+                raise
+            except Exception as exc:  # Pillow could not read or write an input
+                raise ProviderError(Outcome.INVALID_REQUEST,
+                                    f"could not prepare the edit inputs: {exc}") from None
+            params["image"] = images[0] if len(images) == 1 else images
+            if mask is not None:
+                params["mask"] = mask
+        client = self._sdk()
+        try:
+            if request.images:
+                response: object = await client.images.edit(**params, timeout=timeout)
+            else:
+                response = await client.images.generate(**params, timeout=timeout)
+        except Exception as exc:  # every vendor/SDK/transport failure becomes a ProviderError
+            raise error_from_exception(exc) from None
+        return await self._reply(response, request, deadline)
+
+    async def check(self) -> CheckResult:
+        import openai
+
+        try:
+            found = await self._sdk().models.retrieve(self.model, timeout=self._check_timeout_s)
+        except Exception as exc:
+            err = error_from_exception(exc)
+            where = " ".join(str(x) for x in (err.status_code, err.provider_code) if x)
+            if err.outcome is Outcome.AUTH_ERROR:
+                detail = f"credentials rejected ({where}): {err.message}"
+            elif err.outcome is Outcome.NOT_FOUND:
+                detail = f"model {self.model!r} not found ({where}): {err.message}"
+            else:
+                detail = f"preflight failed: {err}"
+            return CheckResult(self.name, self.model, False, detail)
+        if not isinstance(found, openai.types.Model):
+            return CheckResult(self.name, self.model, False,
+                               f"preflight failed: {describe_non_json(found)}")
+        detail = f"API key accepted; model {self.model!r} is available"
+        note = catalogue.warn_if_retired(self._info)
+        return CheckResult(self.name, self.model, True, f"{detail}. {note}" if note else detail)
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._http_client is None:
+            await client.close()
+        downloader, self._downloader = self._downloader, None
+        if downloader is not None and self._download_client is None:
+            await downloader.aclose()
+
+    # ------------------------------------------------------------------------- internals
+
+    def _catalogue(self) -> PriceCatalogue:
+        if self._prices is not None:
+            return self._prices
+        from fallback_chain.cost.catalogue import PriceCatalogue
+
+        return PriceCatalogue.default()
+
+    def _sdk(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            import openai  # the SDK, not this module: absolute import inside a package
+
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key, base_url=self._base_url,
+                organization=self._organization, project=self._project,
+                max_retries=0, http_client=self._http_client)
+        return self._client
+
+    def _params(self, request: ImageRequest, size: tuple[int, int]) -> dict[str, Any]:
+        """Keyword arguments for ``images.generate``/``images.edit`` (files added later)."""
+        params: dict[str, Any] = {"model": self.model, "prompt": request.prompt, "n": request.n}
+        if not (request.images and request.size == "auto"):
+            params["size"] = f"{size[0]}x{size[1]}"
+        quality = self.vendor_quality(request, size)
+        if quality is not None:
+            params["quality"] = quality
+        if self._dialect.gpt_image:
+            formats = self.capabilities.output_formats
+            params["output_format"] = (request.output_format
+                                       if request.output_format in formats else "png")
+            params["background"] = request.background
+        elif self._dialect.response_format:
+            params["response_format"] = self._response_format
+        return params
+
+    async def _reply(self, response: object, request: ImageRequest,
+                     deadline: float) -> ProviderReply:
+        from openai.types import ImagesResponse
+
+        from fallback_chain.cost.usage import cost_from_openai_usage
+
+        if not isinstance(response, ImagesResponse):  # trap 22: an HTML 200 comes back as str
+            raise ProviderError(Outcome.MALFORMED_RESPONSE, describe_non_json(response),
+                                status_code=200)
+        usage = response.usage.model_dump(exclude_none=True) if response.usage else None
+        cost = (cost_from_openai_usage(self.model, usage, catalogue=self._prices)
+                if usage else None)
+        request_id = response._request_id
+        try:
+            images, revised = await self._images(response, request, deadline)
+        except ProviderError as err:
+            if err.cost_usd is None:
+                err.cost_usd = cost  # a 200 with usage was billed even if we cannot use it
+            raise
+        extra = {k: v for k, v in (("size", response.size), ("quality", response.quality),
+                                   ("output_format", response.output_format),
+                                   ("background", response.background)) if v is not None}
+        return ProviderReply(images=images, revised_prompt=revised, usage=usage, cost_usd=cost,
+                             model=self.model, vendor_request_id=request_id, extra=extra)
+
+    async def _images(self, response: ImagesResponse, request: ImageRequest,
+                      deadline: float) -> tuple[list[GeneratedImage], str | None]:
+        data = response.data
+        if not isinstance(data, list) or len(data) < request.n:
+            got = len(data) if isinstance(data, list) else 0
+            raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                                f"asked for {request.n} image(s), the answer has {got}",
+                                status_code=200)
+        slots: list[GeneratedImage | None] = []
+        urls: list[tuple[int, str]] = []
+        revised: str | None = None
+        for i, item in enumerate(data):
+            revised = revised or getattr(item, "revised_prompt", None)
+            b64 = getattr(item, "b64_json", None)
+            url = getattr(item, "url", None)
+            if isinstance(b64, str) and b64:
+                try:
+                    slots.append(GeneratedImage.from_bytes(decode_b64(b64, i)))
+                except InvalidImageError as exc:
+                    raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                                        f"image {i} is not a valid image: {exc}",
+                                        status_code=200) from None
+            elif isinstance(url, str) and url:
+                urls.append((i, url))
+                slots.append(None)
+            else:
+                raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                                    f"image {i} has neither b64_json nor url", status_code=200)
+        if urls:
+            fetched = await self._download([u for _, u in urls], deadline)
+            for (i, _), image in zip(urls, fetched, strict=True):
+                slots[i] = image
+        return [s for s in slots if s is not None], revised
+
+    async def _download(self, urls: list[str], deadline: float) -> list[GeneratedImage]:
+        """Fetch DALL-E links at once (they expire), within what is left of the attempt."""
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise ProviderError(Outcome.TIMEOUT, "no time left to download the image links")
+        if self._downloader is None:
+            if self._download_client is not None:
+                self._downloader = self._download_client
+            else:
+                import httpx
+
+                self._downloader = httpx.AsyncClient(follow_redirects=False)
+        try:
+            async with asyncio.timeout(remaining):
+                return await fetch_all(self._downloader, urls, self._allow, timeout=remaining)
+        except TimeoutError:
+            raise ProviderError(Outcome.TIMEOUT,
+                                "downloading the image links outlasted the attempt") from None
+        except ExceptionGroup as group:  # fetch_all runs a TaskGroup
+            raise error_from_exception(_first_error(group)) from None
+
+
+def _first_error(group: ExceptionGroup[Exception]) -> Exception:
+    """The error to report from a task group: a ``ProviderError`` if there is one."""
+    providers_errors = group.subgroup(ProviderError)
+    exc: Exception = (providers_errors or group).exceptions[0]
+    while isinstance(exc, ExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _check_base_url(base_url: str | None) -> str | None:
+    if base_url is None:
+        return None
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"openai: base_url {base_url!r} is not an http(s) URL")
+    if not parts.path.strip("/"):
+        raise ConfigurationError(
+            f"openai: base_url {base_url!r} has no path; it must include the API version, "
+            f"e.g. {base_url.rstrip('/')}/v1")
+    return base_url

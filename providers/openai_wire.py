@@ -1,0 +1,238 @@
+"""The OpenAI Images API on the wire: request parameters per model dialect, and the mapping of
+every way the API (or the SDK on its behalf) can answer to a ``ProviderReply``'s parts or a
+``ProviderError``.
+
+Nothing here imports the ``openai`` SDK at module level: ``error_from_exception`` imports it
+when it runs (the adapter has already loaded it by then), so ``import providers`` stays light.
+
+Outcome mapping (status and vendor code decide, never the exception class alone):
+
+=========================================================  ======================
+vendor answer                                              outcome
+=========================================================  ======================
+429 ``insufficient_quota`` / ``credit_balance_exhausted``  quota_exhausted
+429 anything else (``rate_limit_exceeded``)                rate_limited (+ Retry-After)
+any status, code ``content_policy_violation`` /            content_policy (+ categories)
+``moderation_blocked`` / ``image_content_policy_violation``
+code ``model_not_found`` (404)                             not_found
+401, 403                                                   auth_error
+402                                                        quota_exhausted
+404 (e.g. a base_url without ``/v1``), 410                 not_found
+408                                                        timeout
+other 4xx (``invalid_value``, ``unknown_parameter``, …)    invalid_request
+≥ 500, including a 502 HTML page from the edge             server_error
+``APITimeoutError``, httpx2 ``*Timeout``, ``TimeoutError``  timeout
+``APIConnectionError``, httpx2 transport errors, OSError   connection_error
+200 that is HTML (SDK returns ``str``), truncated JSON,    malformed_response
+invalid base64, not an image, fewer images than ``n``,
+pydantic ``ValidationError``, ``APIResponseValidationError``
+=========================================================  ======================
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fallback_chain.errors import ProviderError
+from fallback_chain.outcome import Outcome, outcome_for_status
+from fallback_chain.policy.retry_after import parse_duration, parse_retry_after
+
+# ------------------------------------------------------------------------------- dialects
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one model family speaks the Images API. Capabilities (sizes, ``max_n``, prompt
+    length, whether the prompt is rewritten) come from ``providers/models.json``; this is only
+    the wire shape, keyed by the catalogue's family name.
+
+    ``gpt_image``: sends ``output_format``/``background``, answers base64 with ``usage``, and
+    rejects ``response_format`` (400 ``unknown_parameter``). ``response_format``: the family
+    takes ``response_format`` (DALL-E). ``edit_square_png``: edit inputs must be one square PNG
+    under 4 MB (DALL-E 2). ``max_edit_images``: images one edit call accepts.
+    """
+
+    gpt_image: bool
+    response_format: bool
+    edit_square_png: bool
+    max_edit_images: int
+
+
+GPT_IMAGE = Dialect(gpt_image=True, response_format=False, edit_square_png=False,
+                    max_edit_images=16)
+DIALECTS: Mapping[str, Dialect] = {
+    "dall-e-2": Dialect(gpt_image=False, response_format=True, edit_square_png=True,
+                        max_edit_images=1),
+    "dall-e-3": Dialect(gpt_image=False, response_format=True, edit_square_png=False,
+                        max_edit_images=0),
+    "gpt-image-1": GPT_IMAGE,
+    "gpt-image-2": GPT_IMAGE,
+}
+
+
+def dialect_for(family: str) -> Dialect:
+    """The dialect of a catalogue family; unknown families are new GPT Image models."""
+    return DIALECTS.get(family, GPT_IMAGE)
+
+
+#: Mask and DALL-E 2 input limit.  [SPEC CreateImageEditRequest]
+MAX_MASK_BYTES = 4 * 1024 * 1024
+
+# ------------------------------------------------------------------------------- responses
+
+QUOTA_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted",
+                         "billing_hard_limit_reached"})
+POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked",
+                          "image_content_policy_violation"})
+NOT_FOUND_CODES = frozenset({"model_not_found"})
+
+_TRY_AGAIN = re.compile(r"try again in\s+((?:\d+(?:\.\d+)?(?:ms|s|m|h))+)", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_SAFETY = re.compile(r"safety_violations=\[([^\]]*)\]")
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def decode_b64(text: str, index: int) -> bytes:
+    """Strict base64 (``validate=True``): a corrupt payload is malformed, never silently cut."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                            f"image {index} has invalid base64 ({exc})", status_code=200
+                            ) from None
+
+
+def retry_after_from_message(message: str) -> float | None:
+    """``"Please try again in 12s"`` / ``"in 1m30s"`` / ``"in 250ms"`` → seconds (a fallback for
+    429s that carry no Retry-After header)."""
+    m = _TRY_AGAIN.search(message)
+    if not m:
+        return None
+    total = 0.0
+    for number, unit in _DURATION_PART.findall(m[1]):
+        total += parse_duration(number + unit) or 0.0
+    return total
+
+
+def _categories(error: Mapping[str, Any], message: str) -> tuple[list[str], str | None]:
+    details = error.get("moderation_details")
+    if isinstance(details, Mapping):
+        cats = details.get("categories")
+        stage = details.get("moderation_stage")
+        return ([str(c) for c in cats] if isinstance(cats, list) else [],
+                str(stage) if stage is not None else None)
+    m = _SAFETY.search(message)
+    if m:
+        return [c.strip().strip("'\"") for c in m[1].split(",") if c.strip()], None
+    return [], None
+
+
+def _text_of(body: object) -> str:
+    """A short, readable version of a non-JSON error body (an HTML page from a proxy)."""
+    text = body if isinstance(body, str) else repr(body)
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    text = title[1] if title else _TAG.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()[:200]
+
+
+def error_from_status(status: int, body: object, headers: Mapping[str, str],
+                      request_id: str | None = None) -> ProviderError:
+    """One non-2xx answer → ``ProviderError``. ``body`` is what ``APIStatusError.body`` holds:
+    the INNER ``error`` object for JSON errors (trap 6), the raw text otherwise."""
+    error: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    code = error.get("code")
+    code = str(code) if code is not None else None
+    type_ = error.get("type")
+    type_ = str(type_) if type_ is not None else None
+    message = str(error.get("message") or "") if error else ""
+    if not message:
+        message = (f"HTTP {status} with a non-JSON body: {_text_of(body)!r}"
+                   if body not in (None, "") else f"HTTP {status} with an empty body")
+    retry_after = parse_retry_after(headers)
+    details: dict[str, Any] = {}
+    if request_id:
+        details["request_id"] = request_id
+    if code in POLICY_CODES:
+        outcome = Outcome.CONTENT_POLICY
+        categories, stage = _categories(error, message)
+        details.update(categories=categories, moderation_stage=stage)
+    elif status == 429 and (code in QUOTA_CODES or type_ in QUOTA_CODES):
+        outcome = Outcome.QUOTA_EXHAUSTED
+        retry_after = None  # out of money: waiting does not help (trap 8)
+    elif status == 429:
+        outcome = Outcome.RATE_LIMITED
+        if retry_after is None:
+            retry_after = retry_after_from_message(message)
+    elif code in NOT_FOUND_CODES:
+        outcome = Outcome.NOT_FOUND
+    else:
+        outcome = outcome_for_status(status)
+    suffix = f" (request {request_id})" if request_id else ""
+    return ProviderError(outcome, message + suffix, status_code=status,
+                         provider_code=code or type_, retry_after_s=retry_after,
+                         details=details)
+
+
+def _transport_error(exc: BaseException) -> ProviderError | None:
+    """Raw httpx/httpx2 transport exceptions, by class name (the SDK normally wraps them)."""
+    name = type(exc).__name__
+    module = type(exc).__module__.split(".")[0]
+    if module not in ("httpx", "httpx2", "httpcore"):
+        return None
+    if "Timeout" in name:
+        return ProviderError(Outcome.TIMEOUT, f"no answer in time ({name})")
+    return ProviderError(Outcome.CONNECTION_ERROR, f"connection failed: {name}: {exc}")
+
+
+def error_from_exception(exc: BaseException) -> ProviderError:
+    """Whatever the SDK call raised → ``ProviderError`` (never lets a vendor exception out)."""
+    import openai
+    import pydantic
+
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        return error_from_status(exc.status_code, exc.body, exc.response.headers,
+                                 exc.request_id)
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(Outcome.TIMEOUT, "no answer in time (the request timed out)")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        why = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        return ProviderError(Outcome.CONNECTION_ERROR, f"connection failed: {why}")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ProviderError(Outcome.MALFORMED_RESPONSE,
+                             f"200 that does not match the Images API schema: {exc}",
+                             status_code=exc.status_code)
+    if isinstance(exc, json.JSONDecodeError):
+        return ProviderError(Outcome.MALFORMED_RESPONSE,
+                             f"200 whose body is not valid JSON (truncated?): {exc}",
+                             status_code=200)
+    if isinstance(exc, pydantic.ValidationError):
+        return ProviderError(Outcome.MALFORMED_RESPONSE,
+                             f"200 that does not match the Images API schema: {exc}",
+                             status_code=200)
+    if isinstance(exc, TimeoutError):
+        return ProviderError(Outcome.TIMEOUT, "no answer in time")
+    mapped = _transport_error(exc)
+    if mapped is not None:
+        return mapped
+    if isinstance(exc, OSError):
+        return ProviderError(Outcome.CONNECTION_ERROR, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
+        return ProviderError(Outcome.SERVER_ERROR, f"API error: {exc.message}")
+    return ProviderError(Outcome.MALFORMED_RESPONSE,
+                         f"unexpected {type(exc).__name__} while reading the answer: {exc}")
+
+
+def describe_non_json(value: object) -> str:
+    """Message for a 200 the SDK could not parse as JSON (it hands back the raw text)."""
+    snippet = _text_of(value)
+    return f"200 whose body is not JSON (an HTML page?): {snippet!r}"
