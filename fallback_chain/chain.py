@@ -8,7 +8,7 @@ import random
 import secrets
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .clock import SYSTEM_CLOCK, Clock
 from .cost.budget import Budget
@@ -32,15 +32,18 @@ class Chain:
     workers share cooldown state. ``budget`` (a ``fallback_chain.cost.Budget``) caps spend per
     request and per day/month: providers whose estimate does not fit are skipped and recorded
     as ``budget_exceeded``; each call reserves its estimate first and settles the real cost.
-    Subscribe to what happens with ``chain.events.subscribe(fn)`` or pass ``on_event=fn``.
+    ``order="cost"`` tries providers in the order that minimises the expected cost per
+    delivered image (estimate per attempt, observed success rate, money lost on failures);
+    the default keeps the given order. Subscribe to what happens with
+    ``chain.events.subscribe(fn)`` or pass ``on_event=fn``.
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
                  deadline_s: float | None = None, attempt_timeout_s: float | None = None,
                  name: str = "default", clock: Clock | None = None,
                  cooldowns: CooldownStore | None = None, budget: Budget | None = None,
-                 on_event: Subscriber | None = None, seed: int | None = None,
-                 log: bool = True) -> None:
+                 order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
+                 seed: int | None = None, log: bool = True) -> None:
         providers = list(providers)
         if not providers:
             raise ConfigurationError("a chain needs at least one provider")
@@ -77,9 +80,11 @@ class Chain:
                 budget.clock = self.clock
             budget.set_emitter(self.events.emit, chain=name)
         self.budget = budget
+        if order not in ("given", "cost"):
+            raise ConfigurationError(f"order must be 'given' or 'cost' (got {order!r})")
         self._router = Router(name, self._slots, policy, self.clock,
                               cooldowns or MemoryCooldowns(), self.events, random.Random(seed),
-                              budget)
+                              budget, order)
         self._local = threading.local()
 
     def _slot(self, provider: Provider, policy: Policy) -> Slot:

@@ -48,6 +48,9 @@ class Slot:
     key: str
     policy: Policy
     breaker: CircuitBreaker
+    calls: int = 0  # observed calls and outcomes, for cost-aware ordering
+    successes: int = 0
+    failure_cost_usd: float = 0.0
 
 
 @dataclass(slots=True)
@@ -62,6 +65,21 @@ class Router:
     events: EventBus
     rng: random.Random
     budget: Budget | None = None
+    order: str = "given"
+
+    def ordered(self, request: ImageRequest) -> list[Slot]:
+        """The chain's order, or with ``order="cost"`` the order minimising the expected cost
+        per delivered image given each provider's estimate and observed success rate."""
+        if self.order != "cost":
+            return list(self.slots)
+        from .cost.ordering import Candidate, order_by_expected_cost
+
+        by_key = {s.key: s for s in self.slots}
+        candidates = [Candidate(
+            s.key, s.provider.estimate_cost(request), s.successes, s.calls,
+            s.failure_cost_usd / (s.calls - s.successes) if s.calls > s.successes else 0.0)
+            for s in self.slots]
+        return [by_key[c.name] for c in order_by_expected_cost(candidates)]
 
 
 class ChainStoppedError(ChainError):
@@ -99,8 +117,8 @@ class RequestRun:
 
     async def _walk(self) -> ChainResult:
         """Pass over the chain; if providers are cooling down, wait for them and pass again."""
-        order = {id(s): i for i, s in enumerate(self.r.slots)}
-        pending = list(self.r.slots)
+        pending = self.r.ordered(self.request)
+        order = {id(s): i for i, s in enumerate(pending)}
         waiting: list[Slot] = []
         for _ in range(self.r.policy.max_rounds):
             for slot in pending:
@@ -269,6 +287,11 @@ class RequestRun:
                                    bill_timeouts=policy.bill_timeouts)
         if reservation is not None and self.r.budget is not None:
             self.r.budget.settle(reservation, cost)
+        slot.calls += 1
+        if outcome is Outcome.SUCCESS:
+            slot.successes += 1
+        else:
+            slot.failure_cost_usd += cost
         attempt = self._attempt(slot, number, outcome, started_wall, latency, message, error,
                                 cost, source, estimate)
         self._record(attempt)

@@ -277,7 +277,7 @@ class LeonardoProvider(Provider):
                       if isinstance(v := me.get(k), int | float))
         return CheckResult(self.name, self.model, True,
                            f"authenticated as {user.get('username') or user.get('id') or '?'}; "
-                           f"{credits:g} API credits")
+                           f"{credits:,.0f} API credits")
 
     async def aclose(self) -> None:
         """Close the connection pools this provider opened (never a client passed in)."""

@@ -51,7 +51,7 @@ MAX_IMAGES_LARGE = 4
 LARGE_SIDE = 768
 
 _QUOTA = re.compile(
-    r"(not enough|insufficient|out of|exceed(?:s|ed)?)\W+"
+    r"((?:not|n't)\s+(?:have\s+)?enough|insufficient|out\s+of|exceed(?:s|ed)?)\W+"
     r"(?:\w+\W+){0,3}(credit|token|balance)", re.IGNORECASE)
 _QUOTA_CODES = frozenset({"insufficient-credits", "insufficient_credits", "not-enough-credits",
                           "payment-required", "insufficient-balance"})

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from fallback_chain import Chain, ChainResult, Outcome
+from fallback_chain import Chain, ChainResult, Outcome, Policy
 from fallback_chain.cost.budget import Budget
 from fallback_chain.errors import BudgetExceededError, ChainError
 from fallback_chain.events import BudgetAlert, Event
@@ -90,3 +90,24 @@ def test_cancelled_attempt_releases_its_reservation():
         return budget.reserved("day"), budget.spent("day")
 
     assert run_virtual(go()) == (0, 0)
+
+
+def test_cost_aware_order_moves_an_expensive_provider_behind_a_cheap_one():
+    clock = VirtualClock()
+    pricey = FakeProvider("pricey", clock=clock, price_usd=0.20)
+    cheap = FakeProvider("cheap", clock=clock, price_usd=0.02, rates={500: 0.5}, seed=1)
+    chain = Chain([pricey, cheap], clock=clock, order="cost", seed=1,
+                  policy=Policy(breaker_failures=1000))
+
+    async def go():
+        return [await chain.agenerate(f"p{i}") for i in range(40)]
+
+    results = run_virtual(go())
+    # the cheap one fails half the time, but its failures cost nothing: it goes first, and
+    # the expensive one is called only when both tries of the cheap one failed (~1 in 4)
+    assert all(r.attempts[0].provider == "cheap" for r in results)
+    assert pricey.calls == sum(1 for r in results if r.provider == "pricey")
+    assert 3 <= pricey.calls <= 18
+    given = Chain([FakeProvider("pricey", clock=clock, price_usd=0.2),
+                   FakeProvider("cheap", clock=clock, price_usd=0.02)], clock=clock)
+    assert run_virtual(given.agenerate("x")).provider == "pricey"

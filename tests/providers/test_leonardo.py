@@ -8,7 +8,6 @@ delays and the adapter's poll waits cost no real time. One test uses a real loop
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import httpx
@@ -192,7 +191,8 @@ def test_fault_through_the_chain(clock, script, expected, jobs, winner):
     assert got == expected
     for a in mine:
         assert a.latency_s > 0
-        assert a.message and KEY not in a.message
+        assert KEY not in (a.message or "")
+        assert (a.message is None) == (a.outcome is Outcome.SUCCESS)
         if a.cost_source == R:
             assert a.cost_usd == pytest.approx(COST)
         elif a.cost_source == E:
@@ -240,13 +240,10 @@ def test_poll_timeout_never_resubmits_and_records_the_billed_credits(clock):
     assert result.cost_usd == pytest.approx(COST + 0.02)
 
 
-def test_a_job_slower_than_the_attempt_is_not_resubmitted_even_with_a_retry_policy(clock):
-    """Even a policy that retries timeouts gets a fresh job only from the router, never from
-    the adapter; the adapter itself submits once per call."""
+def test_a_job_that_completes_after_the_attempt_timeout_is_not_resubmitted(clock):
     emu = emulator(clock=clock, job_delay_s=100.0)
     leo = provider(emu, clock)
-    policy = Policy(retries={"timeout": 0})
-    result, error = run_chain([leo], REQ, clock=clock, attempt_timeout_s=20, policy=policy)
+    result, error = run_chain([leo], REQ, clock=clock, attempt_timeout_s=20)
     assert result is None and isinstance(error, ChainExhaustedError)
     [attempt] = error.attempts
     assert attempt.outcome is Outcome.TIMEOUT and attempt.cost_usd == pytest.approx(COST)
@@ -347,33 +344,6 @@ def test_expired_image_urls_are_malformed_response(clock, status):
     assert "expired" in (error.attempts[0].message or "")
 
 
-def test_urls_that_expire_while_polling_are_malformed_response(clock):
-    # the URLs live 1 s; the adapter downloads at once, so they are still valid ...
-    emu = emulator(clock=clock, url_ttl_s=1.0)
-    result, _ = run_chain([provider(emu, clock)], REQ, clock=clock)
-    assert result is not None
-    # ... but a job polled late (after its URLs expired) cannot deliver
-    emu2 = emulator(clock=clock, url_ttl_s=0.5, job_delay_s=0.0)
-    late = WrappingTransport(emu2.httpx_transport())
-    leo = provider(emu2, clock, transport=late)
-
-    async def slow_download() -> None:
-        await clock.sleep(1.0)
-
-    real = leo._download
-
-    async def delayed(urls: list[str], deadline: float) -> Any:
-        await slow_download()
-        return await real(urls, deadline)
-
-    leo._download = delayed  # type: ignore[method-assign]
-    _, error = run_chain([leo], REQ, clock=clock, policy=Policy(
-        retries={"malformed_response": 0}))
-    assert error is not None
-    assert error.attempts[0].outcome is Outcome.MALFORMED_RESPONSE
-    assert error.attempts[0].status_code == 403
-
-
 def test_generation_unknown_to_leonardo_is_polled_through_then_malformed(clock):
     emu = emulator(clock=clock)
     unknown = "00000000-0000-4000-8000-00000000dead"
@@ -421,8 +391,7 @@ def test_image_url_outside_the_allow_list_is_refused_and_never_fetched(clock, pr
     assert [(a.outcome, a.provider_code, a.cost_source) for a in error.attempts] == [
         (Outcome.MALFORMED_RESPONSE, "url_not_allowed", "reported")] * 2
     assert "refused" in (error.attempts[0].message or "")
-    bad_host = httpx.URL(prefix).host
-    assert bad_host not in wrapped.hosts()  # nothing was fetched from it
+    assert not [r for r in wrapped.seen if str(r.url).startswith(prefix)]  # nothing fetched
     assert emu.log.count(vendor="leonardo", endpoint="image") == 0
 
 
@@ -547,7 +516,7 @@ def test_model_alias_and_defaults():
 def test_check_spends_nothing(clock):
     emu = emulator(clock=clock)
     ok = run_virtual(provider(emu, clock).check())
-    assert ok.ok and "100000 API credits" in ok.detail and "emulator" in ok.detail
+    assert ok.ok and "100,000 API credits" in ok.detail and "emulator" in ok.detail
     bad = run_virtual(provider(emu, clock, api_key="not-the-key").check())
     assert not bad.ok and "auth_error" in bad.detail
     assert {e.endpoint for e in emu.requests(vendor="leonardo")} == {"meta"}
@@ -760,8 +729,3 @@ def test_connection_refused_is_connection_error():
     with pytest.raises(ProviderError) as info:
         asyncio.run(leo.generate(REQ, timeout=5))
     assert info.value.outcome is Outcome.CONNECTION_ERROR
-
-
-def test_no_network_beyond_loopback_in_this_module():
-    # every provider above talks to the emulator, a mock transport or 127.0.0.1
-    assert os.environ.get("LEONARDO_API_KEY") in (None, "", KEY)
