@@ -119,9 +119,10 @@ def run(quick: bool) -> dict[str, Any]:
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.communicate()
         faults.unlink(missing_ok=True)
     return {
         "title": "Emulator throughput (real uvicorn server on loopback)",

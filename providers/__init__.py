@@ -7,12 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .fake import FakeProvider, Step
+    from .gemini import GeminiProvider
+    from .leonardo import LeonardoProvider
+    from .openai import OpenAIProvider
 
-__all__ = ["FakeProvider", "Step"]
+__all__ = ["FakeProvider", "GeminiProvider", "LeonardoProvider", "OpenAIProvider", "Step"]
 
 _WHERE = {
     "FakeProvider": ".fake",
     "Step": ".fake",
+    "GeminiProvider": ".gemini",
+    "LeonardoProvider": ".leonardo",
+    "OpenAIProvider": ".openai",
 }
 
 

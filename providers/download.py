@@ -120,11 +120,35 @@ async def fetch_image(client: httpx.AsyncClient, url: str, allow: AllowList, *,
 
 async def fetch_all(client: httpx.AsyncClient, urls: Sequence[str], allow: AllowList, *,
                     timeout: float, max_bytes: int = MAX_IMAGE_BYTES) -> list[GeneratedImage]:
-    """Download every URL at once (vendor links expire); the first failure cancels the rest."""
-    async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(fetch_image(client, u, allow, timeout=timeout,
-                                            max_bytes=max_bytes)) for u in urls]
+    """Download every URL at once (vendor links expire); the first failure cancels the rest
+    and is raised as a ``ProviderError``."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(fetch_image(client, u, allow, timeout=timeout,
+                                                max_bytes=max_bytes)) for u in urls]
+    except BaseExceptionGroup as group:
+        first = _first_leaf(group)
+        raise first if isinstance(first, ProviderError) else _transport_error(first) from None
     return [t.result() for t in tasks]
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> Exception:
+    """The first ``ProviderError`` in a (nested) exception group, else the first exception."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack[:0] = list(exc.exceptions)
+        else:
+            leaves.append(exc)
+    for exc in leaves:
+        if isinstance(exc, ProviderError):
+            return exc
+    for exc in leaves:
+        if not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt, SystemExit, CancelledError: not ours to convert
+    return leaves[0]  # type: ignore[return-value]
 
 
 def _transport_error(exc: Exception) -> ProviderError:

@@ -248,8 +248,8 @@ class LeonardoProvider(Provider):
             raise ProviderError(Outcome.INVALID_REQUEST, reason)
         # Finish a little before the router's own asyncio.timeout, so that a job that outlives
         # the attempt ends here, as a ProviderError carrying the billed cost.
-        budget = min(timeout - min(0.5, max(0.002, 0.01 * timeout)), self.max_wait_s)
-        budget = max(budget, timeout / 2)
+        margin = min(0.5, max(0.002, 0.01 * timeout))
+        budget = min(max(timeout - margin, timeout / 2), self.max_wait_s)
         run = _Run()
         try:
             async with asyncio.timeout(budget):

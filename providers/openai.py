@@ -58,10 +58,8 @@ import asyncio
 import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from fallback_chain.errors import ConfigurationError, ProviderError
-from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 from fallback_chain.results import GeneratedImage
@@ -70,7 +68,15 @@ from . import catalogue
 from .base import resolve_api_key
 from .download import AllowList, fetch_all
 from .openai_masks import edit_problem, prepare_edit
-from .openai_wire import decode_b64, describe_non_json, dialect_for, error_from_exception
+from .openai_wire import (
+    check_base_url,
+    describe_non_json,
+    dialect_for,
+    error_from_exception,
+    first_error,
+    read_images,
+    usage_dict,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -121,7 +127,7 @@ class OpenAIProvider(Provider):
         self.capabilities = self._info.capabilities
         self._dialect = dialect_for(self._info.family)
         self._api_key = resolve_api_key(api_key, ENV_VARS, self.name)
-        self._base_url = _check_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or None)
+        self._base_url = check_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or None)
         self._organization = organization
         self._project = project
         self._prices = prices
@@ -264,9 +270,12 @@ class OpenAIProvider(Provider):
         if not isinstance(response, ImagesResponse):  # trap 22: an HTML 200 comes back as str
             raise ProviderError(Outcome.MALFORMED_RESPONSE, describe_non_json(response),
                                 status_code=200)
-        usage = response.usage.model_dump(exclude_none=True) if response.usage else None
-        cost = (cost_from_openai_usage(self.model, usage, catalogue=self._prices)
-                if usage else None)
+        usage = usage_dict(response.usage)
+        try:
+            cost = (cost_from_openai_usage(self.model, usage, catalogue=self._prices)
+                    if usage else None)
+        except (TypeError, ValueError, AttributeError):  # unreadable usage: fall back to
+            cost = None                                     # the estimate, keep the images
         request_id = response._request_id
         try:
             images, revised = await self._images(response, request, deadline)
@@ -282,32 +291,7 @@ class OpenAIProvider(Provider):
 
     async def _images(self, response: ImagesResponse, request: ImageRequest,
                       deadline: float) -> tuple[list[GeneratedImage], str | None]:
-        data = response.data
-        if not isinstance(data, list) or len(data) < request.n:
-            got = len(data) if isinstance(data, list) else 0
-            raise ProviderError(Outcome.MALFORMED_RESPONSE,
-                                f"asked for {request.n} image(s), the answer has {got}",
-                                status_code=200)
-        slots: list[GeneratedImage | None] = []
-        urls: list[tuple[int, str]] = []
-        revised: str | None = None
-        for i, item in enumerate(data):
-            revised = revised or getattr(item, "revised_prompt", None)
-            b64 = getattr(item, "b64_json", None)
-            url = getattr(item, "url", None)
-            if isinstance(b64, str) and b64:
-                try:
-                    slots.append(GeneratedImage.from_bytes(decode_b64(b64, i)))
-                except InvalidImageError as exc:
-                    raise ProviderError(Outcome.MALFORMED_RESPONSE,
-                                        f"image {i} is not a valid image: {exc}",
-                                        status_code=200) from None
-            elif isinstance(url, str) and url:
-                urls.append((i, url))
-                slots.append(None)
-            else:
-                raise ProviderError(Outcome.MALFORMED_RESPONSE,
-                                    f"image {i} has neither b64_json nor url", status_code=200)
+        slots, urls, revised = read_images(response.data, request.n)
         if urls:
             fetched = await self._download([u for _, u in urls], deadline)
             for (i, _), image in zip(urls, fetched, strict=True):
@@ -333,26 +317,4 @@ class OpenAIProvider(Provider):
             raise ProviderError(Outcome.TIMEOUT,
                                 "downloading the image links outlasted the attempt") from None
         except ExceptionGroup as group:  # fetch_all runs a TaskGroup
-            raise error_from_exception(_first_error(group)) from None
-
-
-def _first_error(group: ExceptionGroup[Exception]) -> Exception:
-    """The error to report from a task group: a ``ProviderError`` if there is one."""
-    providers_errors = group.subgroup(ProviderError)
-    exc: Exception = (providers_errors or group).exceptions[0]
-    while isinstance(exc, ExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _check_base_url(base_url: str | None) -> str | None:
-    if base_url is None:
-        return None
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"openai: base_url {base_url!r} is not an http(s) URL")
-    if not parts.path.strip("/"):
-        raise ConfigurationError(
-            f"openai: base_url {base_url!r} has no path; it must include the API version, "
-            f"e.g. {base_url.rstrip('/')}/v1")
-    return base_url
+            raise error_from_exception(first_error(group)) from None

@@ -38,10 +38,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from fallback_chain.errors import ProviderError
+from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome, outcome_for_status
 from fallback_chain.policy.retry_after import parse_duration, parse_retry_after
+from fallback_chain.results import GeneratedImage
 
 # ------------------------------------------------------------------------------- dialects
 
@@ -236,3 +239,70 @@ def describe_non_json(value: object) -> str:
     """Message for a 200 the SDK could not parse as JSON (it hands back the raw text)."""
     snippet = _text_of(value)
     return f"200 whose body is not JSON (an HTML page?): {snippet!r}"
+
+
+def read_images(data: object, n: int
+                ) -> tuple[list[GeneratedImage | None], list[tuple[int, str]], str | None]:
+    """The ``data`` list of a 200: verified images from ``b64_json`` (``None`` in the slots of
+    ``url`` items, which are returned with their index for download) and the first
+    ``revised_prompt``. Fewer than ``n`` items, or an item without either, is malformed."""
+    if not isinstance(data, list) or len(data) < n:
+        got = len(data) if isinstance(data, list) else 0
+        raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                            f"asked for {n} image(s), the answer has {got}", status_code=200)
+    slots: list[GeneratedImage | None] = []
+    urls: list[tuple[int, str]] = []
+    revised: str | None = None
+    for i, item in enumerate(data):
+        text = getattr(item, "revised_prompt", None)
+        revised = revised or (text if isinstance(text, str) else None)
+        b64 = getattr(item, "b64_json", None)
+        url = getattr(item, "url", None)
+        if isinstance(b64, str) and b64:
+            try:
+                slots.append(GeneratedImage.from_bytes(decode_b64(b64, i)))
+            except InvalidImageError as exc:
+                raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                                    f"image {i} is not a valid image: {exc}",
+                                    status_code=200) from None
+        elif isinstance(url, str) and url:
+            urls.append((i, url))
+            slots.append(None)
+        else:
+            raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                                f"image {i} has neither b64_json nor url", status_code=200)
+    return slots, urls, revised
+
+
+def usage_dict(usage: object) -> dict[str, Any] | None:
+    """The ``usage`` object as a plain dict (``None`` when absent or not an object)."""
+    from pydantic import BaseModel
+
+    if isinstance(usage, BaseModel):
+        return usage.model_dump(exclude_none=True, warnings=False)
+    if isinstance(usage, Mapping):
+        return dict(usage)
+    return None
+
+
+def first_error(group: ExceptionGroup[Exception]) -> Exception:
+    """The error to report from a task group (``fetch_all``): a ``ProviderError`` if any."""
+    provider_errors = group.subgroup(ProviderError)
+    exc: Exception = (provider_errors or group).exceptions[0]
+    while isinstance(exc, ExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def check_base_url(base_url: str | None) -> str | None:
+    """``base_url`` if it is an http(s) URL with a path (the API root includes ``/v1``)."""
+    if base_url is None:
+        return None
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"openai: base_url {base_url!r} is not an http(s) URL")
+    if not parts.path.strip("/"):
+        raise ConfigurationError(
+            f"openai: base_url {base_url!r} has no path; it must include the API version, "
+            f"e.g. {base_url.rstrip('/')}/v1")
+    return base_url

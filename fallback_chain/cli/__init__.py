@@ -12,7 +12,6 @@ app = typer.Typer(name="fallback-chain", no_args_is_help=True, add_completion=Fa
                   help="Image generation across several providers with a fallback chain.")
 
 
-
 @app.callback()
 def _root() -> None:
     """Image generation across several providers with a fallback chain."""

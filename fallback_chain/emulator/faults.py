@@ -37,7 +37,7 @@ ENDPOINTS = frozenset({"generate", "poll", "image", "meta"})
 #: Fault kinds understood by every vendor.
 COMMON_KINDS = frozenset({
     "ok", "reset", "hang", "truncated", "cut", "html", "rate_limit", "quota", "policy",
-    "auth", "server_error", "overloaded", "bad_gateway", "5xx",
+    "auth", "server_error", "overloaded", "bad_gateway", "5xx", "malformed",
 })
 VENDOR_KINDS: dict[str, frozenset[str]] = {
     "openai": COMMON_KINDS | {
@@ -51,6 +51,10 @@ VENDOR_KINDS: dict[str, frozenset[str]] = {
         "bad_image", "fewer_images", "job_failed", "job_stuck", "nsfw", "moderated",
         "expired", "permission"},
 }
+#: What ``malformed`` picks from (seeded), per vendor: a 200 the client cannot use.
+MALFORMED_KINDS = {"openai": ("truncated", "html", "bad_base64", "bad_image"),
+                   "gemini": ("truncated", "html", "bad_base64"),
+                   "leonardo": ("truncated", "html", "bad_image")}
 #: Named kinds that are plain HTTP statuses in disguise.
 STATUS_ALIASES = {"rate_limit": 429, "server_error": 500, "bad_gateway": 502, "overloaded": 503}
 RETRY_AFTER_FORMATS = frozenset({"seconds", "http-date", "ms", "both", "body", "none"})
@@ -430,6 +434,8 @@ class FaultEngine:
             if fault is not None and fault.kind == "5xx":
                 fault = Fault(rng.choice(("500", "502", "503")), fault.retry_after,
                               fault.retry_after_format, message=fault.message)
+            elif fault is not None and fault.kind == "malformed":
+                fault = Fault(rng.choice(MALFORMED_KINDS[vendor]), count=fault.count)
             if fault is not None and fault.kind == "ok":
                 fault = None
             return Decision(fault, latency, rule)

@@ -172,26 +172,26 @@ class OpenAIAPI(VendorAPI):
             return self.error(400, "invalid_request_error", None, (
                 "The emulator accepts image edits as multipart/form-data (what the Python SDK "
                 "sends)."))
-        form = await request.form(max_files=64, max_part_size=64 * 1024 * 1024)
         texts: dict[str, str] = {}
         images: list[bytes] = []
         mask: bytes | None = None
         params: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read()
-                params.setdefault(key, []).append(
-                    {"filename": value.filename, "content_type": value.content_type,
-                     "size": len(data)})
-                if key in ("image", "image[]"):
-                    images.append(data)
-                elif key == "mask":
-                    mask = data
+        async with request.form(max_files=64, max_part_size=64 * 1024 * 1024) as form:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    params.setdefault(key, []).append(
+                        {"filename": value.filename, "content_type": value.content_type,
+                         "size": len(data)})
+                    if key in ("image", "image[]"):
+                        images.append(data)
+                    elif key == "mask":
+                        mask = data
+                    else:
+                        texts[key] = ""  # an unknown file part: rejected as unknown below
                 else:
-                    texts[key] = ""  # an unknown file part: rejected as unknown below
-            else:
-                texts[key] = value
-                params[key] = value
+                    texts[key] = value
+                    params[key] = value
         model = texts.get("model") or facts.OPENAI_DEFAULT_MODEL["edits"]
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
@@ -247,7 +247,8 @@ class OpenAIAPI(VendorAPI):
         for i in range(count):
             recipe = ImageRecipe(req.width, req.height, seed_for(f"{req.prompt}#{i}"),
                                  req.output_format, alpha=req.background == "transparent",
-                                 corrupt=kind == "bad_image")
+                                 corrupt=kind == "bad_image" or (
+                                     kind == "bad_base64" and req.response_format == "url"))
             item: dict[str, Any] = {}
             if req.response_format == "url":
                 token = self.state.files.put(recipe, vendor="openai", model=req.model,

@@ -93,6 +93,13 @@ def test_same_seed_same_faults_and_latencies() -> None:
     assert {"ok", "429", "policy"} <= kinds and kinds & {"500", "502", "503"}
 
 
+def test_aliases_draw_concrete_faults() -> None:
+    engine = FaultEngine(FaultConfig({"seed": 2, "gemini": {"script": "malformed*40,5xx*40"}}))
+    kinds = [engine.decide("gemini", None, "generate").fault for _ in range(80)]
+    assert {f.kind for f in kinds[:40] if f} == {"truncated", "html", "bad_base64"}
+    assert {f.kind for f in kinds[40:] if f} == {"500", "502", "503"}
+
+
 def test_rates_are_roughly_right_and_models_draw_independently() -> None:
     engine = FaultEngine(FaultConfig({"seed": 1, "gemini": {"rates": {"429": 0.25}}}))
     hits = sum(engine.decide("gemini", "a", "generate").fault is not None for _ in range(4000))

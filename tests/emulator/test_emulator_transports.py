@@ -191,8 +191,8 @@ def test_cli_emulate_serves_a_plain_http_client(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            proc.communicate()
     assert proc.returncode is not None

@@ -85,3 +85,33 @@ ALLOW = AllowList.of(["cdn.leonardo.ai", "*.leonardo.ai"], ["http://127.0.0.1:87
 ])
 def test_allow_list(url, allowed):
     assert (ALLOW.refuse(url) is None) is allowed
+
+
+def test_fetch_all_raises_a_provider_error_not_an_exception_group():
+    import asyncio
+
+    import httpx
+
+    from fallback_chain.errors import ProviderError
+    from fallback_chain.imaging import placeholder_image
+    from providers.download import fetch_all
+
+    png = placeholder_image(32, 32)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("gone.png"):
+            return httpx.Response(404)
+        return httpx.Response(200, content=png)
+
+    allow = AllowList.of(["cdn.example.com"])
+
+    async def go(urls):
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            return await fetch_all(client, urls, allow, timeout=5)
+
+    ok = asyncio.run(go(["https://cdn.example.com/a.png", "https://cdn.example.com/b.png"]))
+    assert [i.width for i in ok] == [32, 32]
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(go(["https://cdn.example.com/a.png", "https://cdn.example.com/gone.png"]))
+    assert info.value.outcome.value == "malformed_response"
+    assert info.value.status_code == 404

@@ -8,6 +8,7 @@ delays and the adapter's poll waits cost no real time. One test uses a real loop
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import httpx
@@ -128,10 +129,10 @@ def test_poll_schedule_is_a_bounded_backoff(clock):
     assert result is not None
     times = [e.time for e in emu.requests(vendor="leonardo") if e.endpoint in ("generate",
                                                                                 "poll")]
-    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
     assert gaps[0] == pytest.approx(1.5 + 0.005, abs=0.01)   # first poll after ~1.5 s
     assert gaps[1] == pytest.approx(3.0 + 0.005, abs=0.01)   # then every few seconds
-    assert all(b >= a - 0.01 for a, b in zip(gaps[1:], gaps[2:], strict=False))  # growing
+    assert all(b >= a - 0.01 for a, b in itertools.pairwise(gaps))  # growing
     assert max(gaps) <= 10.0 + 0.01                            # never more than 10 s apart
     assert times[-1] - times[0] >= 60.0                        # and it did wait for the job
 
@@ -210,6 +211,55 @@ def test_fault_through_the_chain(clock, script, expected, jobs, winner):
         assert spare.calls == 0  # content refusals stop the chain
 
 
+@pytest.mark.parametrize(("script", "outcome"), [
+    ("5xx,5xx", Outcome.SERVER_ERROR),
+    ("malformed,malformed", Outcome.MALFORMED_RESPONSE),
+])
+def test_drawn_fault_kinds(clock, script, outcome):
+    emu = emulator(script, clock=clock)
+    result, _ = run_chain([provider(emu, clock), backup(clock)], REQ, clock=clock)
+    assert result is not None and result.provider == "backup"
+    mine = [a for a in result.attempts if a.provider == "leonardo"]
+    assert [a.outcome for a in mine] == [outcome] * 2
+    assert submissions(emu) == 2
+
+
+def test_random_faults_keep_the_invariants(clock):
+    """Under seeded random faults: a success always has the images asked for, Leonardo never
+    sees more than two jobs per request, and every attempt whose job was accepted records the
+    credits Leonardo reported."""
+    emu = Emulator(faults={"seed": 11, "leonardo": {
+        "latency": 5, "job_delay_s": 3.0,
+        "rates": {"5xx": 0.1, "malformed": 0.1, "job_failed": 0.1, "expired": 0.05,
+                  "reset": 0.05, "429": 0.05, "fewer_images": 0.05}}},
+        api_keys=KEY, clock=clock)
+    leo = provider(emu, clock)
+    spare = backup(clock)
+    outcomes: set[Outcome] = set()
+    for i in range(40):
+        before = submissions(emu)
+        req = ImageRequest(prompt=f"{PROMPT} {i}", n=2, size="512x512")
+        result, error = run_chain([leo, spare], req, clock=clock,
+                                  policy=Policy(wait_for_cooldown=False,
+                                                cooldowns_s={"rate_limited": 0}))
+        assert result is not None, error
+        assert len(result.images) >= 2
+        assert submissions(emu) - before <= 2
+        for a in result.attempts:
+            outcomes.add(a.outcome)
+            if a.provider != "leonardo":
+                continue
+            # accepted jobs: delivered, FAILED, too few images, expired URLs, bad bytes
+            accepted = a.outcome is Outcome.SUCCESS or a.provider_code in (
+                "FAILED", "fewer_images") or (a.outcome is Outcome.MALFORMED_RESPONSE
+                                              and a.provider_code is None)
+            if accepted:
+                assert (a.cost_source, a.cost_usd) == ("reported", pytest.approx(COST))
+            else:  # refused or unreadable submissions: no job, nothing billed
+                assert (a.cost_source, a.cost_usd) == ("none", 0.0), a
+    assert {Outcome.SUCCESS, Outcome.SERVER_ERROR, Outcome.MALFORMED_RESPONSE} <= outcomes
+
+
 def test_failed_job_is_retried_once_by_the_policy_with_two_jobs_in_the_log(clock):
     emu = emulator("job_failed,job_failed", clock=clock)
     result, _ = run_chain([provider(emu, clock), backup(clock)], REQ, clock=clock)
@@ -230,6 +280,7 @@ def test_poll_timeout_never_resubmits_and_records_the_billed_credits(clock):
     result, _ = run_chain([leo, spare], REQ, clock=clock, attempt_timeout_s=45)
     assert result is not None and result.provider == "backup"
     [timeout, success] = result.attempts
+    assert success.provider == "backup" and success.outcome is Outcome.SUCCESS
     assert timeout.outcome is Outcome.TIMEOUT and timeout.provider == "leonardo"
     assert 42.0 <= timeout.latency_s < 45.0  # gave up just before the router's own timeout
     assert timeout.cost_source == "reported" and timeout.cost_usd == pytest.approx(COST)
@@ -254,7 +305,7 @@ def test_max_wait_caps_polling_below_a_long_attempt_timeout(clock):
     emu = emulator("job_stuck", clock=clock)
     leo = provider(emu, clock, max_wait_s=60)
     result, error = run_chain([leo], REQ, clock=clock, attempt_timeout_s=900)
-    assert error is not None
+    assert result is None and error is not None
     [attempt] = error.attempts
     assert attempt.outcome is Outcome.TIMEOUT and attempt.latency_s <= 60.0
     assert submissions(emu) == 1
