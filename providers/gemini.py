@@ -162,8 +162,11 @@ class GeminiProvider(Provider):
                            f"key accepted; {found.name or self.model} is available")
 
     async def aclose(self) -> None:
-        http, self._http, self._genai = self._http, None, None
-        if http is not None:
+        http, client = self._http, self._genai
+        self._http = self._genai = None
+        if client is not None:
+            client.close()  # the idle sync pool the SDK builds for itself; ours stays open
+        if http is not None:  # the pool this provider created (a lent client is the caller's)
             await http.aclose()
 
     # ------------------------------------------------------------------------ internals
@@ -226,6 +229,8 @@ class GeminiProvider(Provider):
             return read_response(response, self._price)
         except ProviderError as err:
             return err
+        except Exception as exc:  # never let one call's surprise orphan its siblings
+            return error_from_exception(exc)
 
     def _price(self, usage: dict[str, Any]) -> float | None:
         from fallback_chain.cost.usage import cost_from_gemini_usage

@@ -46,10 +46,13 @@ Decisions worth knowing:
   ``httpx.AsyncClient``) are used as they are and left for the caller to close.
 * ``check()`` calls ``GET /v1/models/{model}``: free; reports a rejected key (401/403) or an
   unknown model (404) clearly.
+* **Errors**: every answer becomes a ``ProviderReply`` or a ``ProviderError``, classified by
+  status and vendor code; the table is in ``providers/openai_wire.py``.
 
 The key comes from ``api_key=`` or ``OPENAI_API_KEY`` (``ConfigurationError`` at construction
-when neither is set); ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID`` and ``OPENAI_BASE_URL`` are read by
-the SDK as usual. ``base_url`` is the API root *including* ``/v1``.
+when neither is set); ``OPENAI_BASE_URL`` stands in for ``base_url``; ``OPENAI_ORG_ID`` and
+``OPENAI_PROJECT_ID`` are read by the SDK as usual. ``base_url`` is the API root *including*
+``/v1``.
 """
 
 from __future__ import annotations
@@ -73,7 +76,6 @@ from .openai_wire import (
     describe_non_json,
     dialect_for,
     error_from_exception,
-    first_error,
     read_images,
     usage_dict,
 )
@@ -316,5 +318,3 @@ class OpenAIProvider(Provider):
         except TimeoutError:
             raise ProviderError(Outcome.TIMEOUT,
                                 "downloading the image links outlasted the attempt") from None
-        except ExceptionGroup as group:  # fetch_all runs a TaskGroup
-            raise error_from_exception(first_error(group)) from None

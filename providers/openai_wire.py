@@ -285,15 +285,6 @@ def usage_dict(usage: object) -> dict[str, Any] | None:
     return None
 
 
-def first_error(group: ExceptionGroup[Exception]) -> Exception:
-    """The error to report from a task group (``fetch_all``): a ``ProviderError`` if any."""
-    provider_errors = group.subgroup(ProviderError)
-    exc: Exception = (provider_errors or group).exceptions[0]
-    while isinstance(exc, ExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
 def check_base_url(base_url: str | None) -> str | None:
     """``base_url`` if it is an http(s) URL with a path (the API root includes ``/v1``)."""
     if base_url is None:

@@ -34,11 +34,13 @@ from typing import Any
 VENDORS = ("openai", "gemini", "leonardo")
 ENDPOINTS = frozenset({"generate", "poll", "image", "meta"})
 
-#: Fault kinds understood by every vendor.
+#: Concrete fault kinds understood by every vendor (``VENDOR_KINDS`` adds each vendor's own).
 COMMON_KINDS = frozenset({
     "ok", "reset", "hang", "truncated", "cut", "html", "rate_limit", "quota", "policy",
-    "auth", "server_error", "overloaded", "bad_gateway", "5xx", "malformed",
+    "auth", "server_error", "overloaded", "bad_gateway",
 })
+#: Aliases that draw one concrete kind from the seeded stream when applied.
+ALIAS_KINDS = frozenset({"5xx", "malformed"})
 VENDOR_KINDS: dict[str, frozenset[str]] = {
     "openai": COMMON_KINDS | {
         "bad_base64", "bad_image", "fewer_images", "moderation_blocked",
@@ -190,7 +192,7 @@ def _check_kind(kind: str, vendor: str | None) -> None:
         if not 400 <= int(kind) <= 599:
             raise FaultConfigError(f"status fault {kind!r} must be 400..599")
         return
-    allowed = VENDOR_KINDS[vendor] if vendor else COMMON_KINDS
+    allowed = (VENDOR_KINDS[vendor] if vendor else COMMON_KINDS) | ALIAS_KINDS
     if kind not in allowed:
         where = f"vendor {vendor!r}" if vendor else "[default] (shared by all vendors)"
         raise FaultConfigError(f"unknown fault {kind!r} for {where}; known: {sorted(allowed)} "

@@ -163,6 +163,13 @@ def test_every_fault_through_a_chain(fault, outcome, status, code, cost_source, 
         assert backup.calls == (1 if served_by == "backup" else 0)
 
 
+def test_the_table_covers_every_gemini_fault_of_the_emulator():
+    from fallback_chain.emulator.faults import VENDOR_KINDS
+
+    covered = {f if isinstance(f, str) else f["fault"] for f, *_ in FAULTS} | {"5xx"}
+    assert VENDOR_KINDS["gemini"] - covered == set()
+
+
 def test_5xx_token_is_one_of_the_server_errors():
     emu = emulator(["5xx"])
     _, _, attempts = run(through_chain([gemini(emu)]))
@@ -262,6 +269,7 @@ def test_n3_one_call_rate_limited_fails_the_attempt_and_reports_what_was_billed(
     emu = emulator(["ok", {"fault": "rate_limit", "retry_after": 4}, "ok"])
     _, error, attempts = run(through_chain([gemini(emu)],
                                            ImageRequest(prompt="three foxes", n=3)))
+    assert isinstance(error, ChainExhaustedError)
     attempt = attempts[0]
     assert attempt.outcome is Outcome.RATE_LIMITED and attempt.retry_after_s == 4
     assert "1 of 3 parallel calls failed" in attempt.message
@@ -367,8 +375,9 @@ def test_a_mask_is_refused_before_anything_is_sent():
     provider = gemini(emu)
     request = ImageRequest(prompt="fill", images=[PNG], mask=placeholder_image(64, 48, seed=3))
     assert "Gemini takes no mask" in provider.unsupported_reason(request)
-    _, error, attempts = run(through_chain([provider, FakeProvider("backup")], request))
+    result, _, attempts = run(through_chain([provider, FakeProvider("backup")], request))
     assert attempts[0].outcome is Outcome.SKIPPED and "no mask" in attempts[0].message
+    assert result.provider == "backup"
     with pytest.raises(ProviderError) as info:
         run(provider.generate(request, timeout=5))
     assert info.value.outcome is Outcome.INVALID_REQUEST
