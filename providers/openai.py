@@ -274,8 +274,8 @@ class OpenAIProvider(Provider):
                                 status_code=200)
         usage = usage_dict(response.usage)
         try:
-            cost = (cost_from_openai_usage(self.model, usage, catalogue=self._prices)
-                    if usage else None)
+            cost = (cost_from_openai_usage(self.model, usage, images=len(response.data or ()),
+                                           catalogue=self._prices) if usage else None)
         except (TypeError, ValueError, AttributeError):  # unreadable usage: fall back to
             cost = None                                     # the estimate, keep the images
         request_id = response._request_id

@@ -31,6 +31,16 @@ def _rates(vendor: str, model: str, catalogue: PriceCatalogue | None
     return entry.tokens_per_1m, cat.price_factor(vendor, model)
 
 
+def _flat(vendor: str, model: str, catalogue: PriceCatalogue | None) -> float | None:
+    """A negotiated flat price per image (``flat_usd_per_image`` override), if any: it is
+    what the account is billed, so it wins over list token rates."""
+    cat = _catalogue(catalogue)
+    entry = cat.model(vendor, model)
+    if entry is None or entry.flat_usd_per_image is None:
+        return None
+    return entry.flat_usd_per_image * cat.price_factor(vendor, model)
+
+
 def _get(d: Mapping[str, Any] | None, *names: str) -> Any:
     if not d:
         return None
@@ -45,7 +55,7 @@ def _int(value: Any) -> int:
     return int(value) if value is not None else 0
 
 
-def cost_from_openai_usage(model: str, usage: Mapping[str, Any], *,
+def cost_from_openai_usage(model: str, usage: Mapping[str, Any], *, images: int = 1,
                            catalogue: PriceCatalogue | None = None) -> float | None:
     """USD for one Images API response from its ``usage`` object.
 
@@ -56,7 +66,11 @@ def cost_from_openai_usage(model: str, usage: Mapping[str, Any], *,
     text_tokens}`` are billed at the image-out and text-out rates; without details every output
     token is an image token, and text output of a model with no published text-out rate is
     billed at the image-out rate (both err high). A missing cached rate bills at the full rate.
+    Under a negotiated flat price per image the cost is that price × ``images``.
     """
+    flat = _flat("openai", model, catalogue)
+    if flat is not None:
+        return flat * images
     found = _rates("openai", model, catalogue)
     if found is None:
         return None
@@ -101,7 +115,14 @@ def cost_from_gemini_usage(model: str, usage_metadata: Mapping[str, Any], *,
     rate and TEXT tokens at the text-out rate; ``thoughtsTokenCount`` at the text-out rate.
     Without candidate details every candidate token is an image token (errs high). Cached
     content is billed at the full input rate (Gemini's cache prices are not in the catalogue).
+    Under a negotiated flat price per image the cost is that price when an image was produced.
     """
+    flat = _flat("gemini", model, catalogue)
+    if flat is not None:
+        details = _get(usage_metadata, "candidatesTokensDetails", "candidates_tokens_details")
+        produced = any(str(_get(d, "modality")).upper().endswith("IMAGE") and
+                       _int(_get(d, "tokenCount", "token_count")) for d in details or ())
+        return flat if produced else 0.0
     found = _rates("gemini", model, catalogue)
     if found is None:
         return None

@@ -79,11 +79,14 @@ GPT_IMAGE_OUTPUT_TOKENS: Final[dict[str, dict[str, int]]] = {
     "medium": {"1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568},
     "high": {"1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208},
 }
-#: gpt-image-2 and later at 1024x1024 (derived from fal/LiteLLM per-image prices, pricing.md
-#: §1.3); other sizes are scaled by area.  [2ND]
+#: gpt-image-2.5 and later at 1024x1024 (derived from fal/LiteLLM per-image prices at $30/M,
+#: pricing.md §1.3); other sizes are scaled by area.  [2ND]
 GPT_IMAGE_2_TOKENS_1024: Final[dict[str, int]] = {
     "low": 196, "medium": 439, "high": 1756, "xhigh": 3122, "max": 7024,
 }
+#: gpt-image-2 itself at 1024x1024: OpenAI's per-image prices (0.006 / 0.053 / 0.211, pricing.md
+#: §1.1) divided by its $30/M image-out rate, so reported and estimated costs agree.  [DERIVED]
+GPT_IMAGE_2_0_TOKENS_1024: Final[dict[str, int]] = {"low": 200, "medium": 1767, "high": 7033}
 #: Input image tokens charged per input image on an edit.  [EMU] no published figure used.
 OPENAI_EDIT_INPUT_IMAGE_TOKENS: Final = 388
 

@@ -202,9 +202,12 @@ class GeminiAPI(VendorAPI):
                                                           "tokenCount": prompt_tokens}]}
         out: dict[str, Any] = {"modelVersion": model, "responseId": self.state.ids.hex(12)}
         safety = _SAFETY_200.get(kind or "")
+        ratings = _safety_ratings(fault)
         if safety is not None and safety[0] == "prompt":
             out["promptFeedback"] = {"blockReason": (fault.reason if fault and fault.reason
                                                      else safety[1])}
+            if ratings:
+                out["promptFeedback"]["safetyRatings"] = ratings
             usage["totalTokenCount"] = prompt_tokens
             return json_response({**out, "usageMetadata": usage})
         candidate: dict[str, Any] = {"index": 0}
@@ -212,6 +215,8 @@ class GeminiAPI(VendorAPI):
         image_tokens = text_tokens = 0
         if safety is not None and safety[0] == "finish":
             candidate["finishReason"] = fault.reason if fault and fault.reason else safety[1]
+            if ratings:
+                candidate["safetyRatings"] = ratings
         elif safety is not None and safety[0] in ("text", "empty"):
             candidate["finishReason"] = "STOP"
             if safety[0] == "text":
@@ -224,7 +229,9 @@ class GeminiAPI(VendorAPI):
                 parts.append({"text": f"Here is the image you asked for: {prompt[:60]}"})
             if not modalities or "IMAGE" in modalities:
                 mime = facts.gemini_image_mime(model)
-                recipe = ImageRecipe(width, height, seed_for(prompt), FORMAT_BY_MIME[mime])
+                seed = _get(gen, "seed")
+                base = seed_for(prompt) + (seed if isinstance(seed, int) else 0)
+                recipe = ImageRecipe(width, height, base, FORMAT_BY_MIME[mime])
                 data = base64.b64encode(recipe.render()).decode()
                 if kind == "bad_base64":
                     data = corrupt_base64(data)
@@ -270,9 +277,20 @@ class GeminiAPI(VendorAPI):
         return await self.guarded(request, endpoint="meta", model=model, handler=handle)
 
 
+def _safety_ratings(fault: Fault | None) -> list[dict[str, Any]]:
+    """``safetyRatings`` for a safety fault that names categories (e.g. ``categories =
+    ["HARM_CATEGORY_DANGEROUS_CONTENT"]`` in the fault file)."""
+    if fault is None or not fault.categories:
+        return []
+    return [{"category": c, "probability": "HIGH", "blocked": True} for c in fault.categories]
+
+
 def _snake_to_camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
+
+
+_URLSAFE_TO_STD = str.maketrans("-_", "+/")
 
 
 def _prompt_of(body: dict[str, Any]) -> tuple[str, int]:
@@ -286,8 +304,9 @@ def _prompt_of(body: dict[str, Any]) -> tuple[str, int]:
                 texts.append(part["text"])
             inline = _get(part, "inlineData")
             if isinstance(inline, dict):
-                try:
-                    base64.b64decode(str(_get(inline, "data") or ""), validate=True)
+                data = str(_get(inline, "data") or "").translate(_URLSAFE_TO_STD)
+                try:  # google-genai sends URL-safe base64; the REST docs show the standard one
+                    base64.b64decode(data, validate=True)
                 except (binascii.Error, ValueError):
                     continue
                 images += 1

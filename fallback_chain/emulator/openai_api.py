@@ -288,7 +288,9 @@ def output_tokens(family: str, quality: str, width: int, height: int) -> int:
         table = facts.GPT_IMAGE_OUTPUT_TOKENS.get(quality, facts.GPT_IMAGE_OUTPUT_TOKENS["medium"])
         key = f"{width}x{height}"
         return table.get(key, round(table["1024x1024"] * width * height / 1024**2))
-    base = facts.GPT_IMAGE_2_TOKENS_1024.get(quality, facts.GPT_IMAGE_2_TOKENS_1024["medium"])
+    table = (facts.GPT_IMAGE_2_0_TOKENS_1024 if family == "gpt-image-2"
+             else facts.GPT_IMAGE_2_TOKENS_1024)
+    base = table.get(quality, table["medium"])
     return max(1, round(base * width * height / 1024**2))
 
 
@@ -317,6 +319,9 @@ def _check_inputs(images: list[bytes], mask: bytes | None,
         if (minfo.width, minfo.height) != first or minfo.mime_type != "image/png":
             raise invalid_value("mask", "mask", detail=(
                 "Invalid mask: the mask must be a PNG with the same dimensions as the image."))
+        if not minfo.has_alpha:  # [DOC] "transparent areas ... indicate where to edit"; [EMU]
+            raise invalid_value("mask", "mask", detail=(  # the exact wording is ours
+                "Invalid mask: the mask must have an alpha channel (transparent = edit)."))
     if first is not None and f"{first[0]}x{first[1]}" in facts.OPENAI_SIZES["gpt-image"]:
         return first
     return None

@@ -227,3 +227,22 @@ def test_importing_the_cost_package_does_not_read_the_price_data():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "['fallback_chain.cost', 'fallback_chain.cost.settle']"
+
+
+def test_flat_negotiated_price_wins_over_token_rates_in_reported_cost():
+    from fallback_chain.cost.catalogue import PriceCatalogue
+    from fallback_chain.cost.estimate import estimate
+    from fallback_chain.cost.usage import cost_from_gemini_usage, cost_from_openai_usage
+
+    cat = PriceCatalogue.builtin().with_overrides({"vendors": {
+        "gemini": {"models": {"gemini-2.5-flash-image": {"flat_usd_per_image": 0.03}}},
+        "openai": {"models": {"gpt-image-1.5": {"flat_usd_per_image": 0.02}}}}})
+    produced = {"promptTokenCount": 9, "candidatesTokenCount": 1290,
+                "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1290}]}
+    refused = {"promptTokenCount": 9, "candidatesTokenCount": 0}
+    assert cost_from_gemini_usage("gemini-2.5-flash-image", produced, catalogue=cat) == 0.03
+    assert cost_from_gemini_usage("gemini-2.5-flash-image", refused, catalogue=cat) == 0.0
+    assert estimate("gemini", "gemini-2.5-flash-image", catalogue=cat) == 0.03
+    usage = {"input_tokens": 50, "output_tokens": 4160,
+             "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}}
+    assert cost_from_openai_usage("gpt-image-1.5", usage, images=3, catalogue=cat) == 0.06

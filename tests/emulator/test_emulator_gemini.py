@@ -232,3 +232,42 @@ def test_connection_faults_raise_httpx2_errors(gem: genai.Client, emu: Emulator,
         gem.models.generate_content(model=MODEL, contents="x", config=config)
     [entry] = emu.requests(vendor="gemini")
     assert entry.fault == token
+
+
+# ------------------------------------------------------------------ fixes found by the adapter
+
+
+def test_sdk_url_safe_base64_images_are_counted(gem: genai.Client, emu: Emulator) -> None:
+    import base64
+
+    from fallback_chain.imaging import placeholder_image
+
+    # bytes whose base64 has '-' or '_' in google-genai's URL-safe encoding
+    data = next(d for d in (placeholder_image(8, 8, seed=s) for s in range(50))
+                if any(c in base64.urlsafe_b64encode(d).decode() for c in "-_"))
+    part = types.Part.from_bytes(data=data, mime_type="image/png")
+    resp = gem.models.generate_content(model=MODEL, contents=[part, "edit"])
+    assert resp.usage_metadata is not None
+    assert resp.usage_metadata.prompt_token_count == 1 + 258  # "edit" + one input image
+
+
+def test_seed_changes_the_image(gem: genai.Client) -> None:
+    def image(seed: int) -> bytes:
+        config = types.GenerateContentConfig(response_modalities=["IMAGE"], seed=seed)
+        resp = gem.models.generate_content(model=MODEL, contents="same prompt", config=config)
+        assert resp.parts and resp.parts[0].inline_data
+        return resp.parts[0].inline_data.data or b""
+
+    assert image(1) != image(2)
+    assert image(1) == image(1)
+
+
+def test_safety_categories_are_reported_as_safety_ratings(gem: genai.Client,
+                                                          emu: Emulator) -> None:
+    emu.script("gemini", [{"fault": "image_safety",
+                           "categories": ["HARM_CATEGORY_DANGEROUS_CONTENT"]}])
+    resp = gem.models.generate_content(model=MODEL, contents="x")
+    assert resp.candidates
+    ratings = resp.candidates[0].safety_ratings or []
+    assert [(r.category, r.blocked) for r in ratings] == [
+        (types.HarmCategory.HARM_CATEGORY_DANGEROUS_CONTENT, True)]

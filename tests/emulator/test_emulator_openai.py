@@ -38,7 +38,9 @@ def decode(b64: str | None) -> bytes:
     ({"model": "gpt-image-1.5", "output_format": "webp", "background": "transparent"},
      (1024, 1024), "image/webp", 1056),
     ({"model": "gpt-image-2", "size": "1536x864", "quality": "low"}, (1536, 864), "image/png",
-     round(196 * 1536 * 864 / 1024**2)),
+     round(200 * 1536 * 864 / 1024**2)),
+    ({"model": "gpt-image-2.5-flare", "size": "1024x1024", "quality": "high"}, (1024, 1024),
+     "image/png", 1756),
 ])
 def test_gpt_image_returns_b64_images_and_usage(
         oai: openai.OpenAI, kwargs: dict[str, Any], size: tuple[int, int], mime: str,
@@ -119,6 +121,7 @@ def test_edits_accept_image_and_image_array_and_mask(oai: openai.OpenAI, emu: Em
 @pytest.mark.parametrize(("kwargs", "param", "code"), [
     ({"image": io.BytesIO(b"not an image")}, "image", "invalid_value"),
     ({"image": _png(64, 64), "mask": _png(32, 32)}, "mask", "invalid_value"),
+    ({"image": _png(64, 64), "mask": _png(64, 64, alpha=False)}, "mask", "invalid_value"),
     ({"image": [_png(8, 8, i) for i in range(17)]}, "image", "invalid_value"),
     ({"image": _png(64, 64), "model": "dall-e-3"}, "model", "invalid_value"),
 ])

@@ -166,7 +166,7 @@ def encoded(img: Image.Image, fmt: str) -> bytes:
 
 @pytest.mark.parametrize(("model", "out_tokens_per_image"), [
     ("gpt-image-1.5", 1056),  # medium, 1024x1024 (OpenAI's table)
-    ("gpt-image-2", 439),     # medium, 1024x1024 (the emulator's gpt-image-2 table)
+    ("gpt-image-2", 1767),    # medium, 1024x1024 (the emulator's gpt-image-2 table)
 ])
 def test_gpt_image_success_reports_cost_from_usage(emu, model, out_tokens_per_image):
     async def body(h: Harness) -> None:
@@ -520,7 +520,7 @@ def test_fewer_images_than_asked_is_malformed_and_billed(emu):
                                                      timeout=5)
         assert err.value.outcome is Outcome.MALFORMED_RESPONSE
         assert "asked for 4 image(s), the answer has 1" in err.value.message
-        assert err.value.cost_usd == pytest.approx(usage_cost("gpt-image-2", PROMPT, 4 * 439))
+        assert err.value.cost_usd == pytest.approx(usage_cost("gpt-image-2", PROMPT, 4 * 1767))
 
     run(emu, body)
 
