@@ -29,6 +29,10 @@ def test_readme_example_runs(index, tmp_path, monkeypatch, capsys):
         assert (tmp_path / "lighthouse.png").is_file()
         assert "openai 1 success" in out
         assert "leonardo 2 server_error 500" in out
+    if "serve_in_thread" in BLOCKS[index]:
+        assert ("[('gemini', 'rate_limited'), ('leonardo', 'server_error'), "
+                "('leonardo', 'server_error'), ('openai', 'success')]") in out
+        assert out.rstrip().endswith("reported")
 
 
 @pytest.mark.parametrize("command", re.findall(r"^(scripts/\w+)", README, flags=re.M))
@@ -36,3 +40,27 @@ def test_readme_commands_exist(command):
     path = ROOT / command
     assert path.is_file()
     assert os.access(path, os.X_OK)
+
+
+def test_the_main_job_runs_on_the_emulator_and_writes_images_and_sidecars(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "fallback_chain.demo", "--out", str(out),
+                           "--count", "6"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OPENAI_API_KEY": "", "GEMINI_API_KEY": "",
+                               "LEONARDO_API_KEY": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "no real vendor is called" in proc.stdout
+    assert "gemini:rate_limited -> leonardo" in proc.stdout
+    assert "refused: gemini refused the request" in proc.stdout  # the fifth brief
+    sidecars = sorted(out.glob("*.json"))
+    assert len(sidecars) == 5
+    for sidecar in sidecars:
+        meta = json.loads(sidecar.read_text())
+        image = next(out.glob(sidecar.stem + ".*[!n]"))  # .png or .jpg, not the .json
+        assert image.stat().st_size > 1000
+        assert meta["attempts"][-1]["outcome"] == "success"
+        assert meta["cost_usd"] == sum(a["cost_usd"] for a in meta["attempts"])
