@@ -151,19 +151,23 @@ class _LoopThread:
 # ---------------------------------------------------------------------------------- httpx
 
 
-def _httpx_response(raw: _Raw, request: httpx.Request) -> httpx.Response:
-    return httpx.Response(raw.status, headers=raw.headers, content=raw.body, request=request)
+async def _lib_call(lib: Any, app: ASGIApp, request: Any, body: bytes) -> Any:
+    """Run one exchange and build ``lib``'s response (``lib`` is the httpx or httpx2 module,
+    whose APIs match); connection faults become ``lib``'s own exceptions, as on a socket."""
+    try:
+        raw = await _call_app(app, _exchange(request, body))
+    except _Reset as exc:
+        raise lib.ReadError(str(exc), request=request) from None
+    except _Cut as exc:
+        raise lib.RemoteProtocolError(str(exc), request=request) from None
+    except _Timeout as exc:
+        raise lib.ReadTimeout(str(exc), request=request) from None
+    return lib.Response(raw.status, headers=raw.headers, content=raw.body, request=request)
 
 
 async def _httpx_call(app: ASGIApp, request: httpx.Request, body: bytes) -> httpx.Response:
-    try:
-        return _httpx_response(await _call_app(app, _exchange(request, body)), request)
-    except _Reset as exc:
-        raise httpx.ReadError(str(exc), request=request) from None
-    except _Cut as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from None
-    except _Timeout as exc:
-        raise httpx.ReadTimeout(str(exc), request=request) from None
+    response: httpx.Response = await _lib_call(httpx, app, request, body)
+    return response
 
 
 class HttpxAsyncTransport(httpx.AsyncBaseTransport):
@@ -193,19 +197,9 @@ class HttpxSyncTransport(httpx.BaseTransport):
 # ---------------------------------------------------------------------------------- httpx2
 
 
-def _httpx2_response(raw: _Raw, request: httpx2.Request) -> httpx2.Response:
-    return httpx2.Response(raw.status, headers=raw.headers, content=raw.body, request=request)
-
-
 async def _httpx2_call(app: ASGIApp, request: httpx2.Request, body: bytes) -> httpx2.Response:
-    try:
-        return _httpx2_response(await _call_app(app, _exchange(request, body)), request)
-    except _Reset as exc:
-        raise httpx2.ReadError(str(exc), request=request) from None
-    except _Cut as exc:
-        raise httpx2.RemoteProtocolError(str(exc), request=request) from None
-    except _Timeout as exc:
-        raise httpx2.ReadTimeout(str(exc), request=request) from None
+    response: httpx2.Response = await _lib_call(httpx2, app, request, body)
+    return response
 
 
 class Httpx2AsyncTransport(httpx2.AsyncBaseTransport):
