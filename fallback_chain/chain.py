@@ -18,6 +18,7 @@ from .policy import Policy
 from .provider import Provider
 from .request import ImageRequest
 from .resilience.breaker import CircuitBreaker
+from .resilience.capacity import CapacityStore, Limits, MemoryCapacity
 from .resilience.cooldown import CooldownStore, MemoryCooldowns
 from .results import ChainResult
 from .routing import RequestRun, Router, Slot
@@ -28,20 +29,21 @@ class Chain:
 
     ``policy`` sets retries, cooldowns, timeouts and breakers (default: DESIGN.md's table);
     ``deadline_s`` and ``attempt_timeout_s`` are shortcuts for the policy fields of the same
-    name. ``clock`` is injected for tests and simulations; ``cooldowns`` lets several chains or
-    workers share cooldown state. ``budget`` (a ``fallback_chain.cost.Budget``) caps spend per
-    request and per day/month: providers whose estimate does not fit are skipped and recorded
-    as ``budget_exceeded``; each call reserves its estimate first and settles the real cost.
-    ``order="cost"`` tries providers in the order that minimises the expected cost per
-    delivered image (estimate per attempt, observed success rate, money lost on failures);
-    the default keeps the given order. Subscribe to what happens with
-    ``chain.events.subscribe(fn)`` or pass ``on_event=fn``.
+    name. ``clock`` is injected for tests and simulations; ``cooldowns`` and ``capacity``
+    (the per-provider limiter state) let several chains or workers share state. ``budget`` (a
+    ``fallback_chain.cost.Budget``) caps spend per request and per day/month: providers whose
+    estimate does not fit are skipped and recorded as ``budget_exceeded``; each call reserves
+    its estimate first and settles the real cost. ``order="cost"`` tries providers in the
+    order that minimises the expected cost per delivered image (estimate per attempt, observed
+    success rate, money lost on failures); the default keeps the given order. Subscribe to
+    what happens with ``chain.events.subscribe(fn)`` or pass ``on_event=fn``.
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
                  deadline_s: float | None = None, attempt_timeout_s: float | None = None,
                  name: str = "default", clock: Clock | None = None,
-                 cooldowns: CooldownStore | None = None, budget: Budget | None = None,
+                 cooldowns: CooldownStore | None = None, capacity: CapacityStore | None = None,
+                 budget: Budget | None = None,
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
                  seed: int | None = None, log: bool = True) -> None:
         providers = list(providers)
@@ -84,7 +86,7 @@ class Chain:
             raise ConfigurationError(f"order must be 'given' or 'cost' (got {order!r})")
         self._router = Router(name, self._slots, policy, self.clock,
                               cooldowns or MemoryCooldowns(), self.events, random.Random(seed),
-                              budget, order)
+                              budget, order, capacity or MemoryCapacity())
         self._local = threading.local()
 
     def _slot(self, provider: Provider, policy: Policy) -> Slot:
@@ -92,7 +94,8 @@ class Chain:
         breaker = CircuitBreaker(provider.key, fail_max=own.breaker_failures,
                                  reset_timeout_s=own.breaker_reset_s, clock=self.clock,
                                  on_change=self._breaker_changed)
-        return Slot(provider, provider.key, own, breaker)
+        limits = Limits(own.images_per_minute, own.max_concurrency, own.burst_images)
+        return Slot(provider, provider.key, own, breaker, limits)
 
     def _breaker_changed(self, key: str, old: str, new: str) -> None:
         if self.events:

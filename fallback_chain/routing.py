@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from .errors import (
 from .events import AttemptFinished, CooldownStarted, EventBus, QuotaAlert, RequestFinished
 from .outcome import Outcome
 from .resilience.breaker import Admission, CircuitBreaker
+from .resilience.capacity import CapacityStore, Limits, MemoryCapacity
 from .results import Attempt, ChainResult, CostSource, trusted
 from .secrets import redact
 
@@ -48,6 +50,7 @@ class Slot:
     key: str
     policy: Policy
     breaker: CircuitBreaker
+    limits: Limits = field(default_factory=Limits)
     calls: int = 0  # observed calls and outcomes, for cost-aware ordering
     successes: int = 0
     failure_cost_usd: float = 0.0
@@ -66,6 +69,7 @@ class Router:
     rng: random.Random
     budget: Budget | None = None
     order: str = "given"
+    capacity: CapacityStore = field(default_factory=MemoryCapacity)
 
     def ordered(self, request: ImageRequest) -> list[Slot]:
         """The chain's order, or with ``order="cost"`` the order minimising the expected cost
@@ -90,8 +94,19 @@ class ChainStoppedError(ChainError):
 _DONE, _WAIT = 0, 1
 
 
+@dataclass(slots=True)
+class _Pass:
+    """Everything a call was granted before it starts, to hand back if it does not happen."""
+
+    admission: Admission
+    estimate: float | None
+    reservation: Reservation | None
+    holds_capacity: bool
+
+
 class RequestRun:
-    __slots__ = ("attempts", "deadline", "r", "request", "request_id", "started", "tries")
+    __slots__ = ("attempts", "calls", "deadline", "r", "ready_at", "request", "request_id",
+                 "started", "tries", "waited")
 
     def __init__(self, router: Router, request: ImageRequest, request_id: str) -> None:
         self.r = router
@@ -99,6 +114,9 @@ class RequestRun:
         self.request_id = request_id
         self.attempts: list[Attempt] = []
         self.tries: dict[str, int] = {}
+        self.ready_at: dict[str, float | None] = {}  # capacity: when a skipped provider frees
+        self.calls = 0
+        self.waited = 0.0
         self.started = router.clock.now()
         dl = router.policy.deadline_s
         self.deadline = None if dl is None else self.started + dl
@@ -116,11 +134,15 @@ class RequestRun:
         return result
 
     async def _walk(self) -> ChainResult:
-        """Pass over the chain; if providers are cooling down, wait for them and pass again."""
+        """Pass over the chain; if providers are cooling down or at capacity, wait for the
+        earliest and pass again over those. Passes in which some provider was called count
+        towards ``max_rounds``; waiting is bounded by the deadline and ``max_wait_s``."""
         pending = self.r.ordered(self.request)
         order = {id(s): i for i, s in enumerate(pending)}
         waiting: list[Slot] = []
-        for _ in range(self.r.policy.max_rounds):
+        rounds = 0
+        while True:
+            calls_before = self.calls
             for slot in pending:
                 self._check_deadline()
                 result = await self._turn(slot)
@@ -128,26 +150,48 @@ class RequestRun:
                     return result
                 if result == _WAIT:
                     waiting.append(slot)
-            if not waiting or not await self._wait_for_cooldown(waiting):
+            if self.calls > calls_before:
+                rounds += 1
+            if not waiting or rounds >= self.r.policy.max_rounds:
+                break
+            if not await self._wait(waiting):
                 break
             now = self.r.clock.now()
-            pending = sorted((s for s in waiting if self.r.cooldowns.remaining(s.key, now) <= 0),
+            pending = sorted((s for s in waiting if self._ready_in(s, now) <= 0),
                              key=lambda s: order[id(s)])
             waiting = [s for s in waiting if s not in pending]
         raise self._exhausted()
 
-    async def _wait_for_cooldown(self, waiting: list[Slot]) -> bool:
-        """Sleep until the earliest cooldown ends, if the policy and deadline allow it."""
+    def _ready_in(self, slot: Slot, now: float) -> float:
+        """Seconds until a waiting provider may be tried (0 for "when a slot frees")."""
+        cooling = self.r.cooldowns.remaining(slot.key, now)
+        ready = self.ready_at.get(slot.key)
+        return max(cooling, ready - now if ready is not None else 0.0)
+
+    async def _wait(self, waiting: list[Slot]) -> bool:
+        """Sleep until the earliest waiting provider may be tried (or an in-flight slot frees),
+        if the policy and the deadline allow it."""
         policy = self.r.policy
         if not policy.wait_for_cooldown:
             return False
         now = self.r.clock.now()
-        wait = min(self.r.cooldowns.remaining(s.key, now) for s in waiting)
-        if wait > policy.max_cooldown_wait_s:
+        on_release = [s for s in waiting if self.ready_at.get(s.key, 0.0) is None
+                      and self.r.cooldowns.remaining(s.key, now) <= 0]
+        timed = [self._ready_in(s, now) for s in waiting if s not in on_release]
+        wait = min(timed) if timed else math.inf
+        if on_release:  # wake when a slot frees, or at the latest after the longest wait
+            wait = min(wait, policy.max_cooldown_wait_s)
+        if wait > policy.max_cooldown_wait_s or self.waited + wait > policy.max_wait_s:
             return False
         if self.deadline is not None and now + wait >= self.deadline:
-            return False
-        await self.r.clock.sleep(wait)
+            if not on_release or self.deadline - now <= 0:
+                return False
+            wait = self.deadline - now
+        if on_release:
+            await self.r.capacity.wait_for_release(wait)
+        else:
+            await self.r.clock.sleep(wait)
+        self.waited += self.r.clock.now() - now
         return True
 
     def _check_deadline(self) -> None:
@@ -172,56 +216,30 @@ class RequestRun:
 
     async def _turn(self, slot: Slot) -> ChainResult | int:
         """Use one provider: skip it, or call it (with retries). Returns a result, or whether
-        the provider may be worth waiting for (it is cooling down) or is done."""
-        provider, policy, clock = slot.provider, slot.policy, self.r.clock
-        reason = provider.unsupported_reason(self.request)
+        the provider may be worth waiting for (cooling down, at capacity) or is done."""
+        reason = slot.provider.unsupported_reason(self.request)
         if reason is not None:
             self._skip(slot, Outcome.SKIPPED, reason)
             return _DONE
+        policy, clock = slot.policy, self.r.clock
         retries = 0
         while True:
-            now = clock.now()
-            cooling = self.r.cooldowns.remaining(slot.key, now)
-            if cooling > 0:
-                self._skip(slot, Outcome.COOLING_DOWN, f"cooling down for {cooling:.1f}s more")
-                return _WAIT
-            estimate = provider.estimate_cost(self.request)
-            budget = self.r.budget
-            if budget is not None:
-                why = budget.refuse_request(self._spent(), estimate)
-                if why is not None:
-                    self._skip(slot, Outcome.BUDGET_EXCEEDED, why, estimate)
-                    return _DONE
-            admission = slot.breaker.admit()
-            if admission is Admission.REJECT:
-                self._skip(slot, Outcome.BREAKER_OPEN,
-                           f"circuit open; next probe in {slot.breaker.seconds_until_probe():.1f}s")
-                return _DONE
-            reservation: Reservation | None = None
-            if budget is not None:
-                reserved = budget.reserve(estimate)
-                if isinstance(reserved, str):
-                    slot.breaker.record(admission, None)
-                    self._skip(slot, Outcome.BUDGET_EXCEEDED, reserved, estimate)
-                    return _DONE
-                reservation = reserved
+            granted = self._gate(slot, retrying=retries > 0)
+            if not isinstance(granted, _Pass):
+                return granted
             timeout = policy.attempt_timeout_s
             if self.deadline is not None:
-                timeout = min(timeout, self.deadline - now)
+                timeout = min(timeout, self.deadline - clock.now())
                 if timeout <= 0:
-                    slot.breaker.record(admission, None)
-                    if budget is not None and reservation is not None:
-                        budget.release(reservation)
+                    self._give_back(slot, granted)
                     self._check_deadline()
-            attempt, error, result = await self._call(slot, admission, timeout, estimate,
-                                                      reservation)
+            attempt, error, result = await self._call(slot, granted, timeout)
             if result is not None:
                 return result
-            outcome = attempt.outcome
-            rule = policy.rule(outcome)
+            rule = policy.rule(attempt.outcome)
             if rule.stop:
                 raise self._stopped(slot, attempt, error)
-            if outcome is Outcome.RATE_LIMITED and self.r.cooldowns.remaining(
+            if attempt.outcome is Outcome.RATE_LIMITED and self.r.cooldowns.remaining(
                     slot.key, clock.now()) > 0:
                 return _WAIT
             if retries >= rule.retries:
@@ -234,11 +252,70 @@ class RequestRun:
             retries += 1
             await clock.sleep(delay)
 
-    async def _call(self, slot: Slot, admission: Admission, timeout: float,
-                    estimate: float | None, reservation: Reservation | None
+    def _gate(self, slot: Slot, *, retrying: bool) -> _Pass | int:
+        """Every check before a call, in order: cooldown, per-request budget, breaker,
+        capacity, period budget. Returns what was granted, or a skip (recorded) as
+        ``_WAIT``/``_DONE``. Nothing awaits in here, so the checks are atomic."""
+        now = self.r.clock.now()
+        cooling = self.r.cooldowns.remaining(slot.key, now)
+        if cooling > 0:
+            self._skip(slot, Outcome.COOLING_DOWN, f"cooling down for {cooling:.1f}s more")
+            return _WAIT
+        estimate = slot.provider.estimate_cost(self.request)
+        budget = self.r.budget
+        if budget is not None:
+            why = budget.refuse_request(self._spent(), estimate)
+            if why is not None:
+                self._skip(slot, Outcome.BUDGET_EXCEEDED, why, estimate)
+                return _DONE
+        admission = slot.breaker.admit()
+        if admission is Admission.REJECT:
+            self._skip(slot, Outcome.BREAKER_OPEN,
+                       f"circuit open; next probe in {slot.breaker.seconds_until_probe():.1f}s")
+            return _DONE
+        limits = slot.limits
+        if limits.active:
+            wait = self.r.capacity.try_acquire(slot.key, self.request.n, now, limits)
+            if wait != 0.0:
+                slot.breaker.record(admission, None)
+                self._skip(slot, Outcome.SKIPPED, _at_capacity(limits, wait))
+                if retrying:
+                    return _DONE
+                self.ready_at[slot.key] = None if wait is None else now + wait
+                return _WAIT
+        reservation: Reservation | None = None
+        if budget is not None:
+            reserved = budget.reserve(estimate)
+            if isinstance(reserved, str):
+                self._give_back(slot, _Pass(admission, estimate, None, limits.active))
+                self._skip(slot, Outcome.BUDGET_EXCEEDED, reserved, estimate)
+                return _DONE
+            reservation = reserved
+        return _Pass(admission, estimate, reservation, limits.active)
+
+    def _give_back(self, slot: Slot, granted: _Pass) -> None:
+        """A granted call is not made: release the probe, the capacity and the reservation."""
+        slot.breaker.record(granted.admission, None)
+        if granted.holds_capacity:
+            self.r.capacity.refund(slot.key, self.request.n, slot.limits)
+        if granted.reservation is not None and self.r.budget is not None:
+            self.r.budget.release(granted.reservation)
+
+    async def _call(self, slot: Slot, granted: _Pass, timeout: float
                     ) -> tuple[Attempt, ProviderError | None, ChainResult | None]:
+        try:
+            return await self._call_once(slot, granted, timeout)
+        finally:
+            if granted.holds_capacity:
+                self.r.capacity.release(slot.key, slot.limits)
+
+    async def _call_once(self, slot: Slot, granted: _Pass, timeout: float
+                         ) -> tuple[Attempt, ProviderError | None, ChainResult | None]:
         provider, clock = slot.provider, self.r.clock
         request = self.request
+        admission, estimate, reservation = (granted.admission, granted.estimate,
+                                            granted.reservation)
+        self.calls += 1
         number = self.tries.get(slot.key, 0) + 1
         self.tries[slot.key] = number
         started_wall = clock.wall()
@@ -367,3 +444,10 @@ class RequestRun:
         if self.r.events:
             self.r.events.emit(RequestFinished(self.r.name, self.request_id, self.request,
                                                result, error))
+
+
+def _at_capacity(limits: Limits, wait: float | None) -> str:
+    if wait is None:
+        return f"at capacity: {limits.max_concurrency} call(s) already in flight"
+    return (f"at capacity: {limits.images_per_minute:g} images/min; next slot in "
+            f"{wait:.2f}s")

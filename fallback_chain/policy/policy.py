@@ -55,6 +55,11 @@ class Policy:
       deadline, up to ``max_rounds`` passes over the chain.
     * ``bill_timeouts``: a timed-out call is recorded at its estimated cost (the vendor may
       still finish and bill it); ``False`` records it as free.
+    * Capacity, usually per provider: ``images_per_minute`` (a client-side limiter, GCRA,
+      ``burst_images`` at once) and ``max_concurrency`` (calls in flight). A provider at
+      capacity is skipped (recorded as ``skipped``, "at capacity") and the next one is used;
+      when every provider is busy the chain waits for the earliest, at most ``max_wait_s`` in
+      all per request.
     * ``providers``: per-provider overrides of any of the above, keyed by provider name.
     """
 
@@ -77,6 +82,10 @@ class Policy:
     max_cooldown_wait_s: float = 60.0
     max_rounds: int = 3
     bill_timeouts: bool = True
+    images_per_minute: float | None = None
+    max_concurrency: int | None = None
+    burst_images: int = 1
+    max_wait_s: float = 600.0
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,6 +99,14 @@ class Policy:
             raise ConfigurationError("breaker_failures must be >= 1 and breaker_reset_s >= 0")
         if self.max_rounds < 1 or self.max_cooldown_wait_s < 0 or self.max_retry_after_s < 0:
             raise ConfigurationError("max_rounds must be >= 1; waits must be >= 0")
+        if self.max_wait_s < 0:
+            raise ConfigurationError("max_wait_s must be >= 0")
+        if self.images_per_minute is not None and not self.images_per_minute > 0:
+            raise ConfigurationError("images_per_minute must be > 0 (or None for no limit)")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be >= 1 (or None for no limit)")
+        if self.burst_images < 1:
+            raise ConfigurationError("burst_images must be >= 1")
         rules = dict(DEFAULT_RULES)
         for name, n in self.retries.items():
             o = _outcome(name, "retries")
