@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from .events import AttemptFinished, CooldownStarted, EventBus, QuotaAlert, Requ
 from .outcome import Outcome
 from .resilience.breaker import Admission, CircuitBreaker
 from .resilience.capacity import CapacityStore, Limits, MemoryCapacity
+from .resilience.hedging import LOST_THE_RACE, Race
 from .results import Attempt, ChainResult, CostSource, trusted
 from .secrets import redact
 
@@ -54,6 +56,17 @@ class Slot:
     calls: int = 0  # observed calls and outcomes, for cost-aware ordering
     successes: int = 0
     failure_cost_usd: float = 0.0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=256))
+
+    def hedge_delay(self) -> float | None:
+        """How long to wait for this provider before hedging (``None``: never hedge)."""
+        policy = self.policy
+        if policy.hedge_delay_s is None:
+            return None
+        if policy.hedge_delay == "p95" and len(self.latencies) >= _P95_MIN_SAMPLES:
+            ordered = sorted(self.latencies)
+            return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        return policy.hedge_delay_s
 
 
 @dataclass(slots=True)
@@ -70,6 +83,10 @@ class Router:
     budget: Budget | None = None
     order: str = "given"
     capacity: CapacityStore = field(default_factory=MemoryCapacity)
+    hedging: bool = field(init=False, default=False)  # any provider hedges
+
+    def __post_init__(self) -> None:
+        self.hedging = any(s.policy.hedge_delay_s is not None for s in self.slots)
 
     def ordered(self, request: ImageRequest) -> list[Slot]:
         """The chain's order, or with ``order="cost"`` the order minimising the expected cost
@@ -92,6 +109,7 @@ class ChainStoppedError(ChainError):
 
 # What to do with a provider after its turn in one pass over the chain.
 _DONE, _WAIT = 0, 1
+_P95_MIN_SAMPLES = 20
 
 
 @dataclass(slots=True)
@@ -105,8 +123,8 @@ class _Pass:
 
 
 class RequestRun:
-    __slots__ = ("attempts", "calls", "deadline", "r", "ready_at", "request", "request_id",
-                 "started", "tries", "waited")
+    __slots__ = ("attempts", "calls", "deadline", "hedge_spent", "r", "ready_at", "request",
+                 "request_id", "started", "tries", "waited")
 
     def __init__(self, router: Router, request: ImageRequest, request_id: str) -> None:
         self.r = router
@@ -117,6 +135,7 @@ class RequestRun:
         self.ready_at: dict[str, float | None] = {}  # capacity: when a skipped provider frees
         self.calls = 0
         self.waited = 0.0
+        self.hedge_spent = 0.0
         self.started = router.clock.now()
         dl = router.policy.deadline_s
         self.deadline = None if dl is None else self.started + dl
@@ -143,13 +162,10 @@ class RequestRun:
         rounds = 0
         while True:
             calls_before = self.calls
-            for slot in pending:
-                self._check_deadline()
-                result = await self._turn(slot)
-                if isinstance(result, ChainResult):
-                    return result
-                if result == _WAIT:
-                    waiting.append(slot)
+            result, more = await self._pass(pending)
+            if result is not None:
+                return result
+            waiting.extend(more)
             if self.calls > calls_before:
                 rounds += 1
             if not waiting or rounds >= self.r.policy.max_rounds:
@@ -161,6 +177,44 @@ class RequestRun:
                              key=lambda s: order[id(s)])
             waiting = [s for s in waiting if s not in pending]
         raise self._exhausted()
+
+    async def _pass(self, slots: list[Slot]) -> tuple[ChainResult | None, list[Slot]]:
+        """One pass over ``slots``: in order, or as a hedged race when the policy says so."""
+        if not self.r.hedging:
+            waiting: list[Slot] = []
+            for slot in slots:
+                self._check_deadline()
+                result = await self._turn(slot)
+                if isinstance(result, ChainResult):
+                    return result, waiting
+                if result == _WAIT:
+                    waiting.append(slot)
+            return None, waiting
+        race: Race[Slot, ChainResult] = Race(
+            run_turn=self._turn, delay_after=Slot.hedge_delay, admit=self._admit_hedge,
+            is_result=lambda x: isinstance(x, ChainResult), wait_code=_WAIT,
+            max_hedges=self.r.policy.max_hedges, before_start=self._check_deadline)
+        # Losers are cancelled (and recorded) after the winner or the stop is known, and
+        # concurrent branches append as they finish: settle the record once the race is over.
+        try:
+            winner, late = await race.run(slots)
+        except ChainError as exc:
+            self.attempts.sort(key=lambda a: a.started_at)
+            exc.attempts = list(self.attempts)
+            raise
+        self.attempts.sort(key=lambda a: a.started_at)
+        if winner is not None:
+            winner = trusted(ChainResult, **{**winner.__dict__, "cost_usd": self._spent()})
+        return winner, late
+
+    def _admit_hedge(self, slot: Slot) -> bool:
+        """Whether a hedge on ``slot`` fits ``hedge_max_extra_usd``; books its estimate."""
+        estimate = slot.provider.estimate_cost(self.request) or 0.0
+        ceiling = self.r.policy.hedge_max_extra_usd
+        if ceiling is not None and self.hedge_spent + estimate > ceiling + 1e-12:
+            return False
+        self.hedge_spent += estimate
+        return True
 
     def _ready_in(self, slot: Slot, now: float) -> float:
         """Seconds until a waiting provider may be tried (0 for "when a slot frees")."""
@@ -333,13 +387,22 @@ class RequestRun:
         except TimeoutError:
             outcome = Outcome.TIMEOUT
             message = f"no answer within {timeout:.3g}s"
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             slot.breaker.record(admission, None)
+            lost = LOST_THE_RACE in exc.args
+            # a call we abandoned may still finish and bill, like a timeout; a caller that
+            # gives up takes its reservation back
+            cost, source = settle_cost(Outcome.TIMEOUT if lost else Outcome.CANCELLED,
+                                       estimate, None, bill_timeouts=slot.policy.bill_timeouts)
             if reservation is not None and self.r.budget is not None:
-                self.r.budget.release(reservation)
-            self._record(self._attempt(slot, number, Outcome.CANCELLED, started_wall,
-                                       clock.now() - t0, "cancelled by the caller",
-                                       estimate=estimate))
+                if lost:
+                    self.r.budget.settle(reservation, cost)
+                else:
+                    self.r.budget.release(reservation)
+            self._record(self._attempt(
+                slot, number, Outcome.CANCELLED, started_wall, clock.now() - t0,
+                "cancelled: another provider answered first" if lost
+                else "cancelled by the caller", None, cost, source, estimate))
             raise
         except OSError as exc:
             outcome = Outcome.CONNECTION_ERROR
@@ -367,6 +430,7 @@ class RequestRun:
         slot.calls += 1
         if outcome is Outcome.SUCCESS:
             slot.successes += 1
+            slot.latencies.append(latency)
         else:
             slot.failure_cost_usd += cost
         attempt = self._attempt(slot, number, outcome, started_wall, latency, message, error,

@@ -60,6 +60,12 @@ class Policy:
       capacity is skipped (recorded as ``skipped``, "at capacity") and the next one is used;
       when every provider is busy the chain waits for the earliest, at most ``max_wait_s`` in
       all per request.
+    * Hedging: with ``hedge_delay_s`` set, when the current provider has not answered after
+      that delay (``hedge_delay="p95"``: after its observed p95 latency, once 20 calls are
+      known) the next provider starts too, up to ``max_hedges`` extra calls at once; the
+      first success wins and the rest are cancelled (recorded as ``cancelled``, billed at
+      their estimate unless ``bill_timeouts`` is off, since the vendor may finish them).
+      ``hedge_max_extra_usd`` caps what hedges may add to one request (by estimate).
     * ``providers``: per-provider overrides of any of the above, keyed by provider name.
     """
 
@@ -86,6 +92,10 @@ class Policy:
     max_concurrency: int | None = None
     burst_images: int = 1
     max_wait_s: float = 600.0
+    hedge_delay_s: float | None = None
+    hedge_delay: Literal["fixed", "p95"] = "fixed"
+    hedge_max_extra_usd: float | None = None
+    max_hedges: int = 1
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,6 +117,13 @@ class Policy:
             raise ConfigurationError("max_concurrency must be >= 1 (or None for no limit)")
         if self.burst_images < 1:
             raise ConfigurationError("burst_images must be >= 1")
+        if self.hedge_delay_s is not None and self.hedge_delay_s < 0:
+            raise ConfigurationError("hedge_delay_s must be >= 0 (or None for no hedging)")
+        if self.hedge_delay not in ("fixed", "p95"):
+            raise ConfigurationError("hedge_delay must be 'fixed' or 'p95'")
+        if self.max_hedges < 1 or (self.hedge_max_extra_usd is not None
+                                   and self.hedge_max_extra_usd < 0):
+            raise ConfigurationError("max_hedges must be >= 1 and hedge_max_extra_usd >= 0")
         rules = dict(DEFAULT_RULES)
         for name, n in self.retries.items():
             o = _outcome(name, "retries")
