@@ -123,8 +123,8 @@ class _Pass:
 
 
 class RequestRun:
-    __slots__ = ("attempts", "calls", "deadline", "hedge_spent", "r", "ready_at", "request",
-                 "request_id", "started", "tries", "waited")
+    __slots__ = ("attempts", "calls", "deadline", "hedge_spent", "hedged", "r", "ready_at",
+                 "request", "request_id", "started", "tries", "waited")
 
     def __init__(self, router: Router, request: ImageRequest, request_id: str) -> None:
         self.r = router
@@ -136,6 +136,7 @@ class RequestRun:
         self.calls = 0
         self.waited = 0.0
         self.hedge_spent = 0.0
+        self.hedged: set[str] = set()  # providers started as hedges
         self.started = router.clock.now()
         dl = router.policy.deadline_s
         self.deadline = None if dl is None else self.started + dl
@@ -208,12 +209,14 @@ class RequestRun:
         return winner, late
 
     def _admit_hedge(self, slot: Slot) -> bool:
-        """Whether a hedge on ``slot`` fits ``hedge_max_extra_usd``; books its estimate."""
-        estimate = slot.provider.estimate_cost(self.request) or 0.0
+        """Whether a hedge on ``slot`` fits ``hedge_max_extra_usd`` (what hedged calls have
+        been estimated at so far); the calls it makes are booked when they start."""
         ceiling = self.r.policy.hedge_max_extra_usd
-        if ceiling is not None and self.hedge_spent + estimate > ceiling + 1e-12:
-            return False
-        self.hedge_spent += estimate
+        if ceiling is not None:
+            estimate = slot.provider.estimate_cost(self.request) or 0.0
+            if self.hedge_spent + estimate > ceiling + 1e-12:
+                return False
+        self.hedged.add(slot.key)
         return True
 
     def _ready_in(self, slot: Slot, now: float) -> float:
@@ -370,6 +373,8 @@ class RequestRun:
         admission, estimate, reservation = (granted.admission, granted.estimate,
                                             granted.reservation)
         self.calls += 1
+        if slot.key in self.hedged:
+            self.hedge_spent += estimate or 0.0
         number = self.tries.get(slot.key, 0) + 1
         self.tries[slot.key] = number
         started_wall = clock.wall()

@@ -38,7 +38,9 @@ class Race(Generic[S, R]):
         """Walk ``slots`` in order, hedging; returns the winner (or ``None``) and the slots
         that asked to be waited for."""
         queue = list(slots)
+        loop = asyncio.get_running_loop()
         running: dict[asyncio.Task[R | int], S] = {}
+        started: dict[asyncio.Task[R | int], float] = {}
         waiting: list[S] = []
         hedging_allowed = True
         reason: str | None = LOST_THE_RACE
@@ -46,23 +48,24 @@ class Race(Generic[S, R]):
             while queue or running:
                 if not running:
                     self.before_start()
-                    slot = queue.pop(0)
-                    running[asyncio.ensure_future(self.run_turn(slot))] = slot
-                latest = list(running.values())[-1]
-                delay = None
+                    self._start(queue.pop(0), running, started, loop.time())
+                latest = list(running)[-1]
+                timeout = None
                 if queue and hedging_allowed and len(running) <= self.max_hedges:
-                    delay = self.delay_after(latest)
-                done, _ = await asyncio.wait(running, timeout=delay,
+                    delay = self.delay_after(running[latest])
+                    if delay is not None:  # counted from when the latest branch started
+                        timeout = max(0.0, started[latest] + delay - loop.time())
+                done, _ = await asyncio.wait(running, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if not done:  # the delay passed with no answer: hedge with the next provider
                     if self.admit(queue[0]):
                         self.before_start()
-                        slot = queue.pop(0)
-                        running[asyncio.ensure_future(self.run_turn(slot))] = slot
+                        self._start(queue.pop(0), running, started, loop.time())
                     else:
                         hedging_allowed = False
                     continue
                 for task in done:
+                    started.pop(task, None)
                     slot = running.pop(task)
                     outcome = task.result()  # a stop (ChainError) propagates from here
                     if self.is_result(outcome):
@@ -78,3 +81,9 @@ class Race(Generic[S, R]):
                 task.cancel(reason)
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+    def _start(self, slot: S, running: dict[asyncio.Task[R | int], S],
+               started: dict[asyncio.Task[R | int], float], now: float) -> None:
+        task = asyncio.ensure_future(self.run_turn(slot))
+        running[task] = slot
+        started[task] = now
