@@ -158,7 +158,7 @@ class RequestRun:
         earliest and pass again over those. Passes in which some provider was called count
         towards ``max_rounds``; waiting is bounded by the deadline and ``max_wait_s``."""
         pending = self.r.ordered(self.request)
-        order = {id(s): i for i, s in enumerate(pending)}
+        ordered = list(pending)
         waiting: list[Slot] = []
         rounds = 0
         while True:
@@ -174,8 +174,7 @@ class RequestRun:
             if not await self._wait(waiting):
                 break
             now = self.r.clock.now()
-            pending = sorted((s for s in waiting if self._ready_in(s, now) <= 0),
-                             key=lambda s: order[id(s)])
+            pending = [s for s in ordered if s in waiting and self._ready_in(s, now) <= 0]
             waiting = [s for s in waiting if s not in pending]
         raise self._exhausted()
 
