@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fallback_chain")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity
 class Slot:
     """One provider in a chain, with its own resolved policy and breaker."""
 
