@@ -64,3 +64,25 @@ def test_the_main_job_runs_on_the_emulator_and_writes_images_and_sidecars(tmp_pa
         assert image.stat().st_size > 1000
         assert meta["attempts"][-1]["outcome"] == "success"
         assert meta["cost_usd"] == sum(a["cost_usd"] for a in meta["attempts"])
+
+
+def test_scripts_demo_runs_the_emulated_batch_and_resumes(tmp_path):
+    import json
+    import subprocess
+
+    out = tmp_path / "demo-out"
+    cmd = [str(ROOT / "scripts" / "demo"), "--out", str(out), "--json", "--progress", "none"]
+    env = {**os.environ, "OPENAI_API_KEY": "", "GEMINI_API_KEY": "", "LEONARDO_API_KEY": ""}
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert first.returncode in (0, 1), first.stderr  # 1: the refused brief is in failures.csv
+    summary = json.loads(first.stdout)
+    rows = sum(1 for _ in (ROOT / "examples" / "briefs.csv").open()) - 1
+    assert summary["delivered"] + summary["failed"] == rows
+    assert summary["delivered"] >= rows - 2
+    sidecars = sorted(out.glob("*.json"))
+    assert len(sidecars) == summary["delivered"]
+    assert (out / "manifest.jsonl").is_file()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    resumed = json.loads(again.stdout)
+    assert resumed["skipped"] == summary["delivered"]  # nothing delivered is generated again
+    assert resumed["generated"] <= summary["failed"]  # only the failed rows were retried

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import typer
 
+from .batch import batch
+from .check import check
+from .compare import compare as compare_command
 from .cost import cost_app
-from .emulate import emulate
+from .demo import demo
+from .emulate import emulate as emulate_command
+from .generate import generate
+from .providers_cmd import providers_command
+from .simulate import simulate
 
 app = typer.Typer(name="fallback-chain", no_args_is_help=True, add_completion=False,
                   help="Image generation across several providers with a fallback chain.")
@@ -17,7 +24,21 @@ def _root() -> None:
     """Image generation across several providers with a fallback chain."""
 
 
-app.command("emulate")(emulate)
+app.command("demo", short_help="Run the demo on built-in emulated providers: no API keys.")(
+    demo)
+app.command("generate", short_help="Generate images for a prompt through a chain.")(generate)
+app.command("batch", short_help="Generate images for every row of a CSV or JSONL file, "
+            "resumably.")(batch)
+app.command("compare", short_help="Run a prompt on several providers; draw a contact sheet.")(
+    compare_command)
+app.command("providers", short_help="List providers and models: capabilities, prices, status.")(
+    providers_command)
+app.command("check", short_help="Preflight every provider's credentials; spends nothing.")(
+    check)
+app.command("simulate", short_help="Compare chain configurations on simulated or replayed "
+            "traffic.")(simulate)
+app.command("emulate", short_help="Serve the emulated vendor APIs on a loopback port.")(
+    emulate_command)
 app.add_typer(cost_app, name="cost")
 
 

@@ -24,7 +24,9 @@ OPENAI_SIZES: Final[dict[str, tuple[str, ...]]] = {
 #: [SPEC size description; SDK 3.52.0]
 GPT_IMAGE_2_MAX_EDGE: Final = 3840
 GPT_IMAGE_2_MAX_PIXELS: Final = 3840 * 2160
-GPT_IMAGE_2_MIN_PIXELS: Final = 512 * 512  # [EMU] the spec names "pixel limits" without numbers
+#: [EMU] the spec names "pixel limits" without numbers; kept equal to the smallest size the model
+#: catalogue allows (providers/models.json: min_side 256) so the adapter and the emulator agree.
+GPT_IMAGE_2_MIN_PIXELS: Final = 256 * 256
 
 #: Qualities by family.  [SPEC CreateImageRequest.quality; SDK 3.52.0 adds xhigh/max for 2.5]
 OPENAI_QUALITIES: Final[dict[str, tuple[str, ...]]] = {

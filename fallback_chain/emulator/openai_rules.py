@@ -191,7 +191,8 @@ def parse_size(size: str, family: str, sizes: tuple[str, ...]) -> tuple[int, int
                 return w, h
         raise invalid_value("size", size, detail=(
             f"Invalid value: '{size}'. Size must be WIDTHxHEIGHT with both sides multiples "
-            "of 16, an aspect ratio between 1:3 and 3:1, and at most 3840x2160, or 'auto'."))
+            "of 16, an aspect ratio between 1:3 and 3:1, at least 256x256 pixels in area and "
+            "at most 3840x2160, or 'auto'."))
     if size not in sizes:
         raise invalid_value("size", size, sizes)
     width, _, height = size.partition("x")

@@ -1,0 +1,122 @@
+"""One input row (a CSV record or a JSONL object) as a validated ``ImageRequest``.
+
+Fields: ``prompt`` (required), ``id``, ``size``, ``quality``, ``n``, ``seed``,
+``negative_prompt``, ``output_format``, ``background``, ``size_match``, ``exact_prompt`` and
+``metadata`` (a JSON object; in CSV, a JSON string). Any other column or key goes into
+``metadata``. An ``error`` column (as written to a failures file) is ignored, so a failures file
+can be fed back as it is. Empty CSV cells count as missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RequestValidationError
+from ..request import ImageRequest
+
+REQUEST_FIELDS = ("prompt", "size", "quality", "n", "seed", "negative_prompt", "output_format",
+                  "background", "size_match", "exact_prompt")
+#: The parameters that decide what is generated: two requests equal on these are identical.
+GENERATION_FIELDS = REQUEST_FIELDS
+IGNORED = frozenset({"error"})
+UNSUPPORTED = {
+    "images": "edits are not supported in batch input",
+    "mask": "edits are not supported in batch input",
+    "idempotency_key": "use the 'id' field",
+}
+MAX_ID_CHARS = 1000
+
+Problems = list[tuple[str | None, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    id: str | None
+    request: ImageRequest
+    key: str
+    content_id: str
+
+
+def parse_row(values: Mapping[str, Any], *, from_csv: bool) -> ParsedRow | Problems:
+    """Validate one row; returns the parsed row or ``(field, problem)`` pairs."""
+    fields: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    problems: Problems = []
+    item_id: str | None = None
+    metadata: dict[str, Any] = {}
+    for name, value in values.items():
+        if from_csv and isinstance(value, str) and not value.strip():
+            continue
+        if value is None:
+            continue
+        if name in IGNORED:
+            continue
+        if name in UNSUPPORTED:
+            problems.append((name, UNSUPPORTED[name]))
+        elif name == "id":
+            item_id, problem = _id(value)
+            if problem:
+                problems.append(("id", problem))
+        elif name == "metadata":
+            parsed, problem = _metadata(value, from_csv)
+            if problem:
+                problems.append(("metadata", problem))
+            else:
+                metadata = parsed
+        elif name in REQUEST_FIELDS:
+            fields[name] = value.strip() if from_csv and name != "prompt" else value
+        else:
+            extra[name] = value
+    clash = sorted(set(extra) & set(metadata))
+    if clash:
+        problems.append(("metadata", f"key(s) {clash} given both as columns and in metadata"))
+    if problems:
+        return problems
+    metadata = {**metadata, **extra}
+    try:
+        request = ImageRequest(**fields, metadata=metadata)
+    except RequestValidationError as exc:
+        return [(field or None, problem) for field, problem in exc.errors]
+    generation = _canonical({f: getattr(request, f) for f in GENERATION_FIELDS})
+    key = _sha256(generation)
+    content = generation + "\n" + _canonical(metadata) if metadata else generation
+    return ParsedRow(item_id, request, key, "row-" + _sha256(content)[:16])
+
+
+def request_key(request: ImageRequest) -> str:
+    """SHA-256 of the generation parameters (what makes two requests identical)."""
+    return _sha256(_canonical({f: getattr(request, f) for f in GENERATION_FIELDS}))
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _id(value: Any) -> tuple[str | None, str | None]:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None, f"must be a string (got {type(value).__name__})"
+    text = str(value).strip()
+    if not text:
+        return None, None
+    if len(text) > MAX_ID_CHARS:
+        return None, f"is {len(text):,} characters; at most {MAX_ID_CHARS:,}"
+    return text, None
+
+
+def _metadata(value: Any, from_csv: bool) -> tuple[dict[str, Any], str | None]:
+    if from_csv and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            return {}, f"is not valid JSON ({exc.msg} at character {exc.pos + 1})"
+    if not isinstance(value, dict):
+        return {}, f"must be a JSON object (got {type(value).__name__})"
+    return value, None

@@ -1,0 +1,317 @@
+"""``fallback-chain batch INPUT --out DIR_OR_URL``: generate every row of a CSV or JSONL file.
+
+The chain comes from the config file (``--config``/``--chain``), or, with ``--emulated``, runs
+on the built-in emulated providers (the configured chain pointed at them if a config file is
+found, else the demo chain); ``--emulator URL`` uses an emulator already running
+(``fallback-chain emulate``). Exit codes: 0 every row delivered (or already done), 1 some rows
+failed or were invalid (see the failures file), 2 bad input, option or config, 130 interrupted
+(run the same command again to resume).
+
+Only typer is imported at module level; everything else loads inside the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from fallback_chain.chain import Chain
+    from fallback_chain.config import Config
+    from fallback_chain.cost.batch import ChainStep
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_CONCURRENCY = 8
+
+
+class InputFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+class ProgressMode(StrEnum):
+    auto = "auto"
+    rich = "rich"
+    plain = "plain"
+    none = "none"
+
+
+def batch(
+    input: Annotated[str, typer.Argument(
+        help="CSV (with a header naming a 'prompt' column) or JSONL file, a path or a URL. "
+             "Optional fields: id, size, quality, n, seed, negative_prompt, metadata; other "
+             "columns go into metadata.")],
+    out: Annotated[str | None, typer.Option(
+        "--out", "-o", help="Output folder or URL (s3://bucket/prefix). Default: the chain's "
+                            "storage in the config file.")] = None,
+    config: Annotated[str | None, typer.Option(
+        "--config", "-c",
+        help="Config file (default: ./fallback-chain.toml, then $FALLBACK_CHAIN_CONFIG).")]
+    = None,
+    chain: Annotated[str | None, typer.Option(
+        "--chain", help="Chain of the config file to use (default: its default_chain).")]
+    = None,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-j", min=1, max=1024,
+        help=f"Items in flight at once (default: the chain's concurrency in the config, "
+             f"else {DEFAULT_CONCURRENCY}). Per-provider limits come from the config.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Validate the input and price the batch (best, expected, worst); "
+                          "call no provider, write nothing.")] = False,
+    cache: Annotated[str | None, typer.Option(
+        help="Folder or URL of a content-addressed cache shared across runs: a request "
+             "delivered before is copied from it instead of paid again.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as one JSON document on stdout.")] = False,
+    emulated: Annotated[bool, typer.Option(
+        "--emulated", help="Run on built-in emulated providers (no API key; nothing billed; "
+                           "faults like the real services').")] = False,
+    input_format: Annotated[InputFormat | None, typer.Option(
+        "--format", help="Input format, when the file name does not say.")] = None,
+    failures: Annotated[str | None, typer.Option(
+        help="Where to write the failures file (default: OUT/failures.csv or .jsonl).")]
+    = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed/--no-retry-failed",
+        help="On a re-run, try rows that failed before again (default) or only list them.")]
+    = True,
+    grace: Annotated[float, typer.Option(
+        min=0, help="After Ctrl-C, seconds the items in flight get to finish.")] = 3.0,
+    storage_option: Annotated[list[str] | None, typer.Option(
+        "--storage-option", help="KEY=VALUE for the fsspec filesystem of the output, the cache, "
+        "the failures file and an input given as a URL (repeatable; JSON values allowed), e.g. "
+        "client_kwargs='{\"endpoint_url\": \"http://...\"}'.")]
+    = None,
+    failure_rate: Annotated[list[str] | None, typer.Option(
+        "--failure-rate", help="With --dry-run: PROVIDER=RATE, the share of calls that fail "
+                               "(repeatable), for the expected case.")] = None,
+    progress: Annotated[ProgressMode, typer.Option(
+        help="Progress display: auto (a bar on a terminal, lines otherwise), rich, plain, "
+             "none.")] = ProgressMode.auto,
+    emulator: Annotated[str | None, typer.Option(
+        hidden=True, help="Use the emulator already serving at this URL.")] = None,
+    emulator_key: Annotated[str, typer.Option(
+        hidden=True, help="The key that emulator accepts.")] = "test-key",
+    fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", hidden=True)] = True,
+) -> None:
+    """Generate images for every row of INPUT into OUT, resumably.
+
+    Re-running the same command resumes: delivered rows are skipped, and a row whose images
+    and sidecar were written is never paid for again. Identical rows are generated once.
+    Failed rows go to a failures file in the input's format, ready to feed back.
+    """
+    from fallback_chain.batch.reader import InputError
+    from fallback_chain.batch.storage import StorageError
+    from fallback_chain.errors import ConfigurationError
+
+    try:
+        options = _storage_options(storage_option or [])
+        rates = _rates(failure_rate or [])
+    except ValueError as exc:
+        raise _fail(str(exc), as_json) from None
+    try:
+        with _chain_source(config, chain, emulated, emulator, emulator_key, as_json,
+                           need_chain=not dry_run) as source:
+            target = out or source.storage
+            if dry_run:
+                code = _dry_run(source, input, target, input_format, options, rates, as_json)
+            elif target is None:
+                raise _fail("no output given: pass --out DIR_OR_URL (or set storage for the "
+                            "chain in the config file)", as_json)
+            else:
+                code = _run(source, input, target, concurrency, cache, input_format, failures,
+                            retry_failed, grace, options, fsync, progress, as_json)
+    except (InputError, StorageError, ConfigurationError, FileNotFoundError) as exc:
+        raise _fail(str(exc), as_json) from None
+    raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------ the chain
+
+class _Source:
+    """Where the chain comes from: a built chain (or, for a dry run, its price steps), the
+    default output and concurrency the config gives."""
+
+    def __init__(self, chain: Chain | None, steps: list[ChainStep], storage: str | None,
+                 concurrency: int | None, label: str) -> None:
+        self.chain = chain
+        self.steps = steps
+        self.storage = storage
+        self.concurrency = concurrency
+        self.label = label
+
+
+@contextlib.contextmanager
+def _chain_source(config: str | None, name: str | None, emulated: bool, emulator: str | None,
+                  emulator_key: str, as_json: bool, *, need_chain: bool) -> Iterator[_Source]:
+    from fallback_chain.config import ConfigNotFoundError, find_config
+
+    cfg: Config | None = None
+    if config is not None or not (emulated or emulator):
+        from pathlib import Path
+
+        from ._output import open_config
+
+        cfg = open_config(Path(config) if config else None, as_json=as_json, chains=[name])
+    else:
+        try:
+            found = find_config(None)
+        except ConfigNotFoundError:
+            found = None
+        if found is not None:
+            from ._output import open_config
+
+            cfg = open_config(found, as_json=as_json, chains=[name])
+    try:
+        with _emulator(emulated, emulator, emulator_key, start=need_chain) as (url, key):
+            yield _source(cfg, name, url, key, need_chain)
+    finally:
+        if cfg is not None:
+            cfg.close()
+
+
+@contextlib.contextmanager
+def _emulator(emulated: bool, url: str | None, key: str, *, start: bool
+              ) -> Iterator[tuple[str | None, str]]:
+    """The emulator's URL and key: one already running at ``url``, or the demo emulator
+    served on a free loopback port for the duration (not started for a dry run)."""
+    from fallback_chain.demo import KEY
+
+    if url is not None:
+        yield url.rstrip("/"), key
+    elif emulated and not start:
+        yield "http://127.0.0.1:9", KEY  # a dry run builds nothing that would connect
+    elif emulated:
+        from fallback_chain.demo import demo_emulator
+        from fallback_chain.emulator import serve_in_thread
+
+        with serve_in_thread(demo_emulator()) as base_url:
+            yield base_url, KEY
+    else:
+        yield None, key
+
+
+def _source(cfg: Config | None, name: str | None, url: str | None, key: str,
+            need_chain: bool) -> _Source:
+    from fallback_chain.batch.pricing import chain_steps
+    from fallback_chain.cost.batch import ChainStep
+
+    if cfg is None:  # emulated, no config file: the demo chain
+        from fallback_chain.demo import build_demo_chain
+
+        assert url is not None
+        demo = build_demo_chain(url, api_key=key, name="demo")
+        return _Source(demo, chain_steps(demo), None, None, "demo (emulated)")
+    chain_name = name or cfg.default_chain
+    spec = cfg.chain_config(chain_name)
+    steps = [ChainStep(p.vendor, p.model) for p in spec.providers]
+    built: Chain | None = None
+    if need_chain:
+        from fallback_chain.config import Emulated
+
+        target = Emulated(url, key) if url is not None else None
+        built = cfg.chain(chain_name, emulated=target, ledger=url is None, log=False)
+    label = chain_name + (" (emulated)" if url is not None else "")
+    return _Source(built, steps, cfg.storage(chain_name), spec.concurrency, label)
+
+
+# ------------------------------------------------------------------------------ running
+
+def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: str | None,
+         input_format: InputFormat | None, failures: str | None, retry_failed: bool,
+         grace: float, options: dict[str, Any], fsync: bool, progress: ProgressMode,
+         as_json: bool) -> int:
+    from fallback_chain.batch.engine import BatchOptions, run_batch
+    from fallback_chain.batch.progress import make_reporter
+    from fallback_chain.batch.report import print_summary
+
+    assert source.chain is not None
+    chain = source.chain
+    opts = BatchOptions(
+        concurrency=concurrency or source.concurrency or DEFAULT_CONCURRENCY,
+        cache=cache, failures=failures,
+        input_format=input_format.value if input_format else None, retry_failed=retry_failed,
+        fsync=fsync, grace_s=grace, storage_options=options,
+        input_options=options if "://" in input else {})
+    reporter = make_reporter(progress.value)
+
+    async def go() -> Any:
+        async with chain:
+            return await run_batch(chain, input, out, opts, reporter=reporter)
+
+    summary = asyncio.run(go())
+    if as_json:
+        typer.echo(json.dumps({"chain": source.label, **summary.to_dict()}, indent=2,
+                              default=str))
+    else:
+        print_summary(summary)
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _dry_run(source: _Source, input: str, out: str | None,
+             input_format: InputFormat | None, options: dict[str, Any],
+             rates: dict[str, float], as_json: bool) -> int:
+    from fallback_chain.batch.pricing import dry_run
+    from fallback_chain.batch.report import print_dry_run
+
+    report = dry_run(source.steps, input, out=out,
+                     input_format=input_format.value if input_format else None,
+                     input_options=options if "://" in input else {},
+                     storage_options=options, failure_rates=rates)
+    if as_json:
+        typer.echo(json.dumps({"chain": source.label, "dry_run": True, **report.to_dict()},
+                              indent=2, default=str))
+    else:
+        print_dry_run(report)
+    return EXIT_OK if not report.invalid else EXIT_FAILED
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def _fail(message: str, as_json: bool) -> typer.Exit:
+    from fallback_chain.secrets import redact
+
+    if as_json:
+        typer.echo(json.dumps({"ok": False, "error": redact(message)}, indent=2))
+    else:
+        print(redact(f"error: {message}"), file=sys.stderr)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _storage_options(items: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--storage-option {item!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except ValueError:
+            options[key.strip()] = value
+    return options
+
+
+def _rates(items: list[str]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            rates[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--failure-rate {item!r}: expected PROVIDER=RATE") from None
+    return rates
+
+
+if __name__ == "__main__":  # `python -m fallback_chain.cli.batch ...`, the command on its own
+    typer.run(batch)

@@ -1,0 +1,258 @@
+"""The shape of a config file, validated with pydantic.
+
+The policy tables mirror :class:`fallback_chain.policy.Policy` field by field (built from its
+dataclass fields, so a new policy knob is accepted here as soon as ``Policy`` has it), and are
+checked by building a ``Policy``. Unknown keys are errors; :mod:`.loader` turns every error into
+a message naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..errors import ConfigurationError
+from ..policy import Policy
+from .hints import did_you_mean
+from .vendors import VENDORS
+
+CHAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def problem(message: str, *at: str | int) -> PydanticCustomError:
+    """A validation error whose location is ``at`` below the model that raises it."""
+    return PydanticCustomError("config", "{message}", {"message": message, "at": at})
+
+
+class Strict(BaseModel):
+    """Every table of the file: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------- policy
+
+class PolicyBase(Strict):
+    """Overrides of :class:`Policy` fields; only the keys written in the file are set."""
+
+    def overrides(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.model_fields_set}
+
+    @model_validator(mode="after")
+    def _check_with_policy(self) -> PolicyBase:
+        values = self.overrides()
+        try:
+            Policy(**values)
+        except ConfigurationError as exc:
+            message = str(exc)
+            m = re.match(r"^(\w+)(?:\[(['\"])(.+?)\2\]|: (['\"])(.+?)\4)?", message)
+            at: tuple[str, ...] = ()
+            if m and m[1] in values:
+                at = (m[1],)
+                name = m[3] or m[5]
+                if name and isinstance(values[m[1]], Mapping) and name in values[m[1]]:
+                    at = (m[1], name)
+                    message = message.removeprefix(f"{m[1]}: ")
+            raise problem(message, *at) from None
+        return self
+
+
+def _policy_fields() -> dict[str, Any]:
+    hints = typing.get_type_hints(Policy)
+    return {f.name: (hints[f.name] | None, None)  # None: not set in the file
+            for f in dataclasses.fields(Policy) if f.name != "providers"}
+
+
+if TYPE_CHECKING:
+    PolicyConfig = PolicyBase
+else:
+    PolicyConfig = create_model("PolicyConfig", __base__=PolicyBase, **_policy_fields())
+
+POLICY_FIELDS = frozenset(PolicyConfig.model_fields)
+
+
+# ---------------------------------------------------------------------------------- provider
+
+class ProviderConfig(Strict):
+    """One provider of a chain (a ``[[chains.NAME.providers]]`` table)."""
+
+    vendor: str
+    model: str | None = None
+    name: str | None = None
+    base_url: str | None = None
+    key_env: str | None = None
+    images_per_minute: float | None = Field(None, gt=0)
+    max_concurrency: int | None = Field(None, ge=1)
+    policy: PolicyConfig | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("vendor")
+    @classmethod
+    def _vendor(cls, v: str) -> str:
+        if v not in VENDORS:
+            raise ValueError(f"unknown vendor {v!r}; use one of {', '.join(VENDORS)}"
+                             + did_you_mean(v.lower(), VENDORS))
+        return v
+
+    @field_validator("model", "name")
+    @classmethod
+    def _not_blank(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or v != v.strip()):
+            raise ValueError("must not be empty or have spaces around it")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"must be an http:// or https:// URL (got {v!r})")
+        return v
+
+    @field_validator("key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not ENV_NAME.match(v):
+            raise ValueError("must be the NAME of an environment variable (letters, digits and "
+                             "_), not a key; keys go in the environment or the secrets file")
+        return v
+
+    @model_validator(mode="after")
+    def _vendor_rules(self) -> ProviderConfig:
+        vendor = VENDORS[self.vendor]
+        if not vendor.needs_key:
+            for field in ("base_url", "key_env"):
+                if getattr(self, field) is not None:
+                    raise problem(f"the {self.vendor} provider calls no API; remove {field}",
+                                  field)
+        allowed = vendor.options
+        for option in self.options:
+            if option not in allowed:
+                if option in ("model", "model_id", "name", "base_url"):
+                    why = f"set {option.replace('_id', '')} in the provider table itself"
+                else:
+                    why = (f"{vendor.class_name} options are: {', '.join(allowed)}"
+                           + did_you_mean(option, allowed))
+                raise problem(f"unknown option {option!r}; {why}", "options", option)
+        if self.policy is not None:
+            for field in ("images_per_minute", "max_concurrency"):
+                if field in self.policy.overrides() and getattr(self, field) is not None:
+                    raise problem(f"{field} is set both here and in policy; keep one", field)
+        return self
+
+    @property
+    def vendor_info(self) -> Any:
+        return VENDORS[self.vendor]
+
+    @property
+    def model_id(self) -> str:
+        """The model asked for, or the adapter's default."""
+        return self.model or VENDORS[self.vendor].default_model
+
+    @property
+    def key(self) -> str:
+        """The provider's identity in the chain (what the adapter's ``key`` will be)."""
+        if self.name:
+            return self.name
+        return f"openai/{self.model_id}" if self.vendor == "openai" else self.vendor
+
+    def policy_overrides(self) -> dict[str, Any]:
+        """Per-provider ``Policy`` overrides, including the rate and concurrency limits."""
+        values = self.policy.overrides() if self.policy is not None else {}
+        for field in ("images_per_minute", "max_concurrency"):
+            if getattr(self, field) is not None:
+                values[field] = getattr(self, field)
+        return values
+
+
+# ---------------------------------------------------------------------------------- chain
+
+class BudgetConfig(Strict):
+    """Spending caps (``fallback_chain.cost.Budget``); ``None``/absent means no cap."""
+
+    per_request_usd: float | None = Field(None, ge=0)
+    daily_usd: float | None = Field(None, ge=0)
+    monthly_usd: float | None = Field(None, ge=0)
+    alert_thresholds: list[float] | None = None
+
+    @field_validator("alert_thresholds")
+    @classmethod
+    def _thresholds(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(t <= 0 for t in v)):
+            raise ValueError("must be a non-empty list of positive fractions, e.g. [0.8, 1.0]")
+        return v
+
+
+class ChainConfig(Strict):
+    """One named chain (a ``[chains.NAME]`` table)."""
+
+    providers: list[ProviderConfig] = Field(min_length=1)
+    deadline_s: float | None = Field(None, gt=0)
+    attempt_timeout_s: float | None = Field(None, gt=0)
+    order: Literal["given", "cost"] = "given"
+    policy: PolicyConfig | None = None
+    budget: BudgetConfig | None = None
+    ledger: str | None = None
+    storage: str | None = None
+    concurrency: int | None = Field(None, ge=1)
+    prices: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChainConfig:
+        seen: dict[str, int] = {}
+        for i, p in enumerate(self.providers):
+            if p.key in seen:
+                raise problem(
+                    f"providers {seen[p.key]} and {i} are both called {p.key!r}; give one a "
+                    "distinct name = \"...\"", "providers", i, "name" if p.name else "vendor")
+            seen[p.key] = i
+        if self.policy is not None:
+            for field in ("deadline_s", "attempt_timeout_s"):
+                if field in self.policy.overrides() and getattr(self, field) is not None:
+                    raise problem(f"{field} is set both here and in policy; keep one", field)
+        for field in ("ledger", "storage", "prices"):
+            value = getattr(self, field)
+            if value is not None and not value.strip():
+                raise problem("must not be empty", field)
+        return self
+
+
+class SecretsConfig(Strict):
+    """``[secrets]``: a file of ``NAME=value`` lines holding the API keys."""
+
+    file: str
+
+
+class ConfigFile(Strict):
+    """The whole file."""
+
+    default_chain: str | None = None
+    secrets: SecretsConfig | None = None
+    chains: dict[str, ChainConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> ConfigFile:
+        for name in self.chains:
+            if not CHAIN_NAME.match(name):
+                raise problem(f"chain name {name!r}: use letters, digits, '_' and '-'",
+                              "chains", name)
+        names = list(self.chains)
+        if self.default_chain is None:
+            if len(names) > 1:
+                raise problem(f"the file defines several chains ({', '.join(names)}); say which "
+                              "one to use by default with default_chain = \"...\"",
+                              "default_chain")
+        elif self.default_chain not in self.chains:
+            raise problem(f"no chain called {self.default_chain!r}; chains: {', '.join(names)}"
+                          + did_you_mean(self.default_chain, names), "default_chain")
+        return self
+
+    @property
+    def default(self) -> str:
+        return self.default_chain or next(iter(self.chains))

@@ -1,0 +1,8 @@
+"""Constants shared by the compare tests (a module with a unique name, so it imports cleanly
+next to other test folders' helpers)."""
+
+from __future__ import annotations
+
+KEY = "compare-test-key"
+#: No latency, quick Leonardo jobs: the emulator as fast as it goes.
+FAST: dict[str, object] = {"leonardo": {"job_delay_s": 0.02}}
