@@ -37,7 +37,8 @@ class NullProvider(Provider):
 
     async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
         if self._fail is not None:
-            raise ProviderError(self._fail, "slow down", status_code=429)
+            status = 500 if self._fail is Outcome.SERVER_ERROR else 429
+            raise ProviderError(self._fail, "slow down", status_code=status)
         return self._reply
 
     def estimate_cost(self, request: ImageRequest) -> float | None:
@@ -69,23 +70,31 @@ def _case(chain: Chain, request: ImageRequest | str, attempts: int, n: int,
 def run(quick: bool = False) -> dict[str, Any]:
     n, reps = (2_000, 3) if quick else (20_000, 7)
     no_cooldown = Policy(cooldowns_s={"rate_limited": 0})
+    # Issue 9's path d at zero latency: no backoff before the retry, a breaker that never opens.
+    retry_at_once = Policy(backoff_initial_s=0.0, backoff_jitter=0.0,
+                           breaker_failures=1_000_000_000)
     request = ImageRequest(prompt="a lighthouse at dusk")
     rows = []
-    for label, chain, attempts, req in [
+    cases: list[tuple[str, Chain, int, ImageRequest | str]] = [
         ("success, prebuilt request", Chain([NullProvider("a")], log=False), 1, request),
         ("success, prompt string (validation included)", Chain([NullProvider("a")], log=False),
          1, "a lighthouse at dusk"),
         ("429 -> next provider", Chain([NullProvider("a", Outcome.RATE_LIMITED), NullProvider("b")],
                                         policy=no_cooldown, log=False), 2, request),
+        ("500 -> retry -> next provider", Chain([NullProvider("a", Outcome.SERVER_ERROR),
+                                                  NullProvider("b")],
+                                                 policy=retry_at_once, log=False), 3, request),
         ("success, with default logging subscriber", Chain([NullProvider("a")]), 1, request),
-    ]:
+    ]
+    for label, chain, attempts, req in cases:
         rows.append({"case": label, **_case(chain, req, attempts, n, reps)})
     return {
         "title": "Router overhead (zero-latency providers, sequential)",
         "rows": rows,
         "notes": (f"{n} requests per repetition, median of {reps}. Target: <= 20 µs per "
                   "attempt on this machine. The 429 case disables the cooldown so every request "
-                  "takes both attempts."),
+                  "takes both attempts; the 500 case retries at once (no backoff) and never "
+                  "opens the breaker, so every request takes three attempts."),
     }
 
 

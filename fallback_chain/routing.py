@@ -388,6 +388,9 @@ class RequestRun:
                 reply = await provider.generate(request, timeout=timeout)
         except ProviderError as exc:
             error, outcome, message = exc, exc.outcome, exc.message
+            # never re-raised: drop the frames (and the vendor exception chained to it) so a
+            # failed attempt leaves no reference cycle for the garbage collector
+            exc.__traceback__ = exc.__context__ = exc.__cause__ = None
         except TimeoutError:
             outcome = Outcome.TIMEOUT
             message = f"no answer within {timeout:.3g}s"

@@ -199,3 +199,25 @@ def test_chain_construction_errors():
         Chain([FakeProvider("a"), FakeProvider("a")])
     with pytest.raises(ConfigurationError, match="not a Provider"):
         Chain(["gemini"])  # type: ignore[list-item]
+
+
+def test_a_failed_attempt_leaves_no_reference_cycle():
+    import gc
+
+    async def garbage_after(script):
+        a = FakeProvider("a", script)
+        chain = Chain([a, FakeProvider("b")], log=False, policy=Policy(backoff_initial_s=0))
+        await chain.agenerate("warm up", size="64x64")
+        a.script(script)
+        gc.collect()
+        gc.disable()
+        try:
+            await chain.agenerate("x", size="64x64")
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    clean = asyncio.run(garbage_after([]))
+    failing = asyncio.run(garbage_after([500, 500]))
+    # the ProviderErrors' tracebacks used to keep ~40 objects per failed attempt alive in cycles
+    assert failing - clean < 10
