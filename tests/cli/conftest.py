@@ -4,16 +4,12 @@ also checks no secret leaked, and one loopback emulator for the module that asks
 from __future__ import annotations
 
 import json
-import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_helpers import KEY_VARS, PLANTED, build_app
 from typer.testing import CliRunner, Result
-
-from fallback_chain.emulator import Emulator, serve_in_thread
 
 
 @pytest.fixture(autouse=True)
@@ -50,26 +46,6 @@ def run() -> Run:
     return Run()
 
 
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[..., Path]:
-    def _write(text: str, name: str = "fallback-chain.toml") -> Path:
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        return path
-
-    return _write
-
-
 @pytest.fixture(scope="module")
-def live() -> Iterator[tuple[Emulator, str]]:
-    emulator = Emulator(api_keys=PLANTED)
-    with serve_in_thread(emulator) as base_url:
-        yield emulator, base_url
-
-
-@pytest.fixture
-def server(live: tuple[Emulator, str]) -> tuple[Emulator, str]:
-    emulator, base_url = live
-    emulator.set_faults({"leonardo": {"job_delay_s": 0.05}})
-    emulator.reset()
-    return emulator, base_url
+def emulator_key() -> str:
+    return PLANTED  # the emulator's key is the planted secret that must never be printed

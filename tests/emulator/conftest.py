@@ -12,7 +12,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from fallback_chain.emulator import Emulator, serve_in_thread
+from fallback_chain.emulator import Emulator
 
 KEY = "test-key"
 BASE = "http://emulator.test"
@@ -75,17 +75,6 @@ def leo(emu: Emulator) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="module")
-def live() -> Iterator[tuple[Emulator, str]]:
-    """One real uvicorn server on a free loopback port for the whole module."""
-    emulator = Emulator(api_keys=KEY)
-    with serve_in_thread(emulator) as base_url:
-        yield emulator, base_url
-
-
 @pytest.fixture
-def server(live: tuple[Emulator, str]) -> tuple[Emulator, str]:
-    emulator, base_url = live
-    emulator.set_faults({})
-    emulator.reset()
-    return emulator, base_url
+def emulator_faults() -> dict[str, object]:
+    return {}  # the emulator's own tests start every test with no faults at all
