@@ -143,8 +143,25 @@ def _q(ordered: list[float], q: float) -> float:
     return quantile(ordered, q) if ordered else math.nan
 
 
+class _Rates:
+    """Figures derived the same way for a time bucket and for a whole configuration."""
+
+    requests: int
+    delivered: int
+    images: int
+    spend_usd: float
+
+    @property
+    def success_rate(self) -> float:
+        return self.delivered / self.requests if self.requests else math.nan
+
+    @property
+    def cost_per_image_usd(self) -> float:
+        return self.spend_usd / self.images if self.images else math.nan
+
+
 @dataclass(frozen=True)
-class TimelineRow:
+class TimelineRow(_Rates):
     """The requests that arrived in one slice (``start``: seconds since midnight)."""
 
     start: float
@@ -157,17 +174,9 @@ class TimelineRow:
     latency_p95_s: float
     served: dict[str, int]
 
-    @property
-    def success_rate(self) -> float:
-        return self.delivered / self.requests if self.requests else math.nan
-
-    @property
-    def cost_per_image_usd(self) -> float:
-        return self.spend_usd / self.images if self.images else math.nan
-
 
 @dataclass(frozen=True)
-class ConfigResult:
+class ConfigResult(_Rates):
     """One configuration's summary (see the module docstring for each figure)."""
 
     config: str
@@ -193,13 +202,6 @@ class ConfigResult:
     wall_s: float = field(default=0.0, compare=False)  # real seconds the run took (not in CSV)
     cpu_s: float = field(default=0.0, compare=False)  # CPU seconds of this process (not in CSV)
 
-    @property
-    def success_rate(self) -> float:
-        return self.delivered / self.requests if self.requests else math.nan
-
-    @property
-    def cost_per_image_usd(self) -> float:
-        return self.spend_usd / self.images if self.images else math.nan
 
     @property
     def wasted_share(self) -> float:
