@@ -4,7 +4,9 @@ Each module defines ``run(quick: bool) -> dict`` returning::
 
     {"title": "...", "rows": [{"case": "...", "metric": value, ...}, ...], "notes": "..."}
 
-Usage: ``python -m benchmarks [--quick] [NAME ...]`` (names without the ``bench_`` prefix).
+Usage: ``python -m benchmarks [--quick] [NAME ...]`` (names without the ``bench_`` prefix, or
+the issue's case letters: ``a``-``d`` run those cases of ``overhead``, ``e`` is ``router``, ``f``
+``import`` and ``g`` ``memory``; ``python -m benchmarks c d`` runs cases c and d only).
 Results of benchmarks not run this time are kept from the previous results file.
 """
 
@@ -65,16 +67,32 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: The issue's case letters: a-d are cases of the overhead benchmark, e-g whole benchmarks.
+CASE_LETTERS = {"a": "overhead", "b": "overhead", "c": "overhead", "d": "overhead",
+                "e": "router", "f": "import", "g": "memory"}
+
+
+def select(names: list[str]) -> tuple[list[str], list[str]]:
+    """Benchmark names to run (in the order given, once each) and the overhead cases asked for
+    by letter (empty: all of them, or overhead is not run)."""
+    benchmarks = [CASE_LETTERS.get(n, n) for n in names]
+    cases = sorted({n for n in names if CASE_LETTERS.get(n) == "overhead"})
+    if "overhead" in names:  # asked for by name: every case
+        cases = []
+    return list(dict.fromkeys(benchmarks)), cases
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     args = parser.parse_args(argv)
     available = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
-    names = args.names or available
+    names, cases = select(args.names or available)
     unknown = sorted(set(names) - set(available))
     if unknown:
-        parser.error(f"unknown benchmark(s) {unknown}; available: {available}")
+        parser.error(f"unknown benchmark(s) {unknown}; available: {available}, or the case "
+                     f"letters {sorted(CASE_LETTERS)}")
     out_json = HERE / "results.json"
     previous = json.loads(out_json.read_text()) if out_json.exists() else {}
     results = {"machine": machine(), "benchmarks": dict(previous.get("benchmarks", {}))}
@@ -82,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
         mod = importlib.import_module(f"benchmarks.bench_{name}")
-        results["benchmarks"][name] = mod.run(quick=args.quick)
+        if name == "overhead" and cases:
+            results["benchmarks"][name] = mod.run(quick=args.quick, cases=cases)
+        else:
+            results["benchmarks"][name] = mod.run(quick=args.quick)
         print(f"  {name} done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     out_json.write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "results.md").write_text(render(results))

@@ -10,6 +10,11 @@ hand (the raw variants decode the base64 themselves, as any caller must):
   chain, and LiteLLM's Router with ``fallbacks``;
 * d: 500, one retry on the same provider, then the next: the same three ways.
 
+c and d also run the hand-written fallback followed by a Pillow decode of the image
+(``Image.open(...).load()``), the like-for-like comparison: the chain proves every image whole
+before it returns it (chunk CRCs and a full inflate of the image data, issue 10), which the
+plain hand-written variant does not.
+
 The two "providers" are two OpenAI models on one emulator: ``gpt-image-2.5-flare`` always
 answers 429 (no Retry-After), ``gpt-image-2.5-sunburst`` always 500, ``gpt-image-2`` always
 succeeds. Retries happen at once in every variant (our backoff, LiteLLM's backoff and the SDK's
@@ -37,6 +42,7 @@ import collections
 import contextlib
 import gc
 import importlib
+import io
 import json
 import os
 import socket
@@ -45,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -213,8 +219,19 @@ async def _raw_variants(base: str, http: Any = None
         for c in clients.values():
             await c.close()
 
-    return {"a": success, "c": fallback([RATE_LIMITED_MODEL, OK_MODEL]),
-            "d": fallback([FAILING_MODEL, OK_MODEL])}, close
+    def verified(call: Call) -> Call:
+        async def go() -> bytes:
+            from PIL import Image
+
+            data = await call()
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()  # decodes every pixel: raises on a corrupt or truncated image
+            return data
+        return go
+
+    c, d = fallback([RATE_LIMITED_MODEL, OK_MODEL]), fallback([FAILING_MODEL, OK_MODEL])
+    return {"a": success, "c": c, "d": d, "c+verify": verified(c),
+            "d+verify": verified(d)}, close
 
 
 async def _chain_variants(base: str, http: Any = None
@@ -468,18 +485,29 @@ def _pct(values: list[float], q: float) -> float:
 CASE_TITLES = {"a": "a: success, raw SDK", "b": "b: success, one provider",
                "c": "c: 429 -> next provider", "d": "d: 500 -> retry -> next provider"}
 LABELS = {"raw": "raw openai SDK", "hand": "raw SDK, hand-written fallback",
+          "hand+verify": "hand-written fallback + Pillow decode",
           "chain": "fallback-chain", "litellm": "LiteLLM Router"}
 
 
-def _groups(raw: dict[str, Call], ours: dict[str, Call], lite: dict[str, Call] | None
-            ) -> list[Group]:
+#: Every case this benchmark runs (a and b alternate with each other, as one group).
+CASES = ("a", "b", "c", "d")
+
+
+def _groups(raw: dict[str, Call], ours: dict[str, Call], lite: dict[str, Call] | None,
+            cases: Iterable[str] = CASES) -> list[Group]:
+    wanted = set(cases)
     ok = {(OK_MODEL, 200): 1}
-    groups = [Group("a/b", [Variant("a", LABELS["raw"], raw["a"]),
-                            Variant("b", LABELS["chain"], ours["b"])],
-                    {"a": ok, "b": ok})]
+    groups = []
+    if wanted & {"a", "b"}:
+        groups.append(Group("a/b", [Variant("a", LABELS["raw"], raw["a"]),
+                                    Variant("b", LABELS["chain"], ours["b"])],
+                            {"a": ok, "b": ok}))
     for case, first in (("c", {(RATE_LIMITED_MODEL, 429): 1}),
                         ("d", {(FAILING_MODEL, 500): 2})):
+        if case not in wanted:
+            continue
         variants = [Variant(case, LABELS["hand"], raw[case]),
+                    Variant(case, LABELS["hand+verify"], raw[f"{case}+verify"]),
                     Variant(case, LABELS["chain"], ours[case])]
         if lite is not None:
             variants.append(Variant(case, LABELS["litellm"], lite[case]))
@@ -492,14 +520,15 @@ SEQUENTIAL, CONCURRENT, IN_PROCESS = ("sequential", f"{CONCURRENCY} in flight",
 
 
 async def _run_setup(base: str, http: Any, log: LogReader, modes: list[tuple[str, int, int, int]],
-                     quick: bool, with_litellm: bool) -> list[dict[str, Any]]:
+                     quick: bool, with_litellm: bool, cases: Iterable[str] = CASES
+                     ) -> list[dict[str, Any]]:
     """Every group in every mode, with the variants' clients on ``http`` (``None``: sockets)."""
     raw, close_raw = await _raw_variants(base, http)
     ours, close_ours = await _chain_variants(base, http)
     lite, close_lite = (await _litellm_variants(base, http)) if with_litellm else (None, None)
     rows: list[dict[str, Any]] = []
     try:
-        for group in _groups(raw, ours, lite):
+        for group in _groups(raw, ours, lite, cases):
             for mode, rounds, block, concurrency in modes:
                 print(f"    {group.name}, {mode} ...", file=sys.stderr, flush=True)
                 samples = await _measure(group, log, rounds, block, concurrency,
@@ -523,13 +552,14 @@ async def _run_setup(base: str, http: Any, log: LogReader, modes: list[tuple[str
     return rows
 
 
-async def _run_all(base: str, quick: bool, with_litellm: bool) -> list[dict[str, Any]]:
+async def _run_all(base: str, quick: bool, with_litellm: bool, cases: Iterable[str] = CASES
+                   ) -> list[dict[str, Any]]:
     # (mode, rounds, requests per block, concurrency)
     modes = ([(SEQUENTIAL, 2, 4, 1), (CONCURRENT, 2, 32, CONCURRENCY)] if quick else
              [(SEQUENTIAL, 50, 10, 1), (CONCURRENT, 8, 256, CONCURRENCY)])
     log = RequestLog(base)
     try:
-        rows = await _run_setup(base, None, log, modes, quick, with_litellm)
+        rows = await _run_setup(base, None, log, modes, quick, with_litellm, cases)
     finally:
         await log.aclose()
     replay = Replay(base)
@@ -537,7 +567,7 @@ async def _run_all(base: str, quick: bool, with_litellm: bool) -> list[dict[str,
     try:
         rows += await _run_setup(base, http, replay,
                                  [(IN_PROCESS, 2, 4, 1) if quick else (IN_PROCESS, 20, 50, 1)],
-                                 quick, with_litellm)
+                                 quick, with_litellm, cases)
     finally:
         await http.aclose()
     order = {m: i for i, m in enumerate((SEQUENTIAL, CONCURRENT, IN_PROCESS))}
@@ -562,6 +592,8 @@ def _ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for case in ("c", "d"):
             pairs.append((f"{case}: ours ÷ hand-written", med(case, "chain"),
                           med(case, "hand"), ("<=", 1.05) if real else None))
+            pairs.append((f"{case}: ours ÷ hand-written + decode (like for like)",
+                          med(case, "chain"), med(case, "hand+verify"), None))
             pairs.append((f"{case}: LiteLLM ÷ ours", med(case, "litellm"), med(case, "chain"),
                           (">=", 4.0) if real else None))
             pairs.append((f"{case}: LiteLLM ÷ hand-written (the most any router can show)",
@@ -578,14 +610,20 @@ def _ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def run(quick: bool = False, *, litellm: bool | None = None) -> dict[str, Any]:
-    """Cases a-d. ``litellm``: include LiteLLM's Router (default: when it is installed)."""
+def run(quick: bool = False, *, litellm: bool | None = None,
+        cases: Iterable[str] = CASES) -> dict[str, Any]:
+    """Cases a-d (or those in ``cases``). ``litellm``: include LiteLLM's Router (default: when
+    it is installed)."""
+    cases = sorted(set(cases))
+    unknown = set(cases) - set(CASES)
+    if unknown or not cases:
+        raise ValueError(f"cases must be among {CASES}, not {cases}")
     installed = litellm_version()
     with_litellm = installed is not None if litellm is None else litellm
     if with_litellm and installed is None:
         raise RuntimeError("litellm is not installed: pip install -e '.[bench]'")
     with emulator() as base:
-        rows = asyncio.run(_run_all(base, quick, with_litellm))
+        rows = asyncio.run(_run_all(base, quick, with_litellm, cases))
     ratios = _ratios(rows)
     lines = [f"- {r['mode']}, {r['ratio']}: **{r['value']:.2f}×**"
              + (f" (target {r['target']}: {'met' if r['met'] else 'MISSED'})"
@@ -612,6 +650,8 @@ def run(quick: bool = False, *, litellm: bool | None = None) -> dict[str, Any]:
         "chain uses the default policy less cooldowns (and Retry-After), backoff and breaker, "
         "so every request takes the full path; the default logging subscriber is on. " + lite,
         "",
+        *([] if cases == list(CASES) else
+          [f"Only case(s) {', '.join(cases)} were run this time.", ""]),
         "`client_cpu_ms` is this process's CPU time per request; latency includes the "
         "emulator's own time on the same cores. " + (
             "Quick run: few requests, the figures are only a smoke test." if quick else
@@ -626,4 +666,5 @@ def run(quick: bool = False, *, litellm: bool | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+    print(json.dumps(run(quick="--quick" in sys.argv,
+                         cases=[a for a in sys.argv[1:] if a in CASES] or CASES), indent=2))

@@ -8,7 +8,7 @@ import random
 import secrets
 import threading
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .clock import SYSTEM_CLOCK, Clock
 from .cost.budget import Budget
@@ -18,10 +18,14 @@ from .policy import Policy
 from .provider import Provider
 from .request import ImageRequest
 from .resilience.breaker import CircuitBreaker
-from .resilience.capacity import CapacityStore, Limits, MemoryCapacity
-from .resilience.cooldown import CooldownStore, MemoryCooldowns
+from .resilience.capacity import CapacityStore, Limits
+from .resilience.cooldown import CooldownStore
 from .results import ChainResult
 from .routing import RequestRun, Router, Slot
+from .state.memory import MemoryState
+
+if TYPE_CHECKING:
+    from .state.backend import StateBackend
 
 
 class Chain:
@@ -29,8 +33,10 @@ class Chain:
 
     ``policy`` sets retries, cooldowns, timeouts and breakers (default: DESIGN.md's table);
     ``deadline_s`` and ``attempt_timeout_s`` are shortcuts for the policy fields of the same
-    name. ``clock`` is injected for tests and simulations; ``cooldowns`` and ``capacity``
-    (the per-provider limiter state) let several chains or workers share state. ``budget`` (a
+    name. ``clock`` is injected for tests and simulations. ``state`` is where breakers,
+    cooldowns, the per-provider limiter and budget totals live: in the process (the default),
+    or shared by every worker with ``state=RedisState("redis://...")`` (or just the URL; see
+    ``docs/state.md``); ``cooldowns`` and ``capacity`` override single stores. ``budget`` (a
     ``fallback_chain.cost.Budget``) caps spend per request and per day/month: providers whose
     estimate does not fit are skipped and recorded as ``budget_exceeded``; each call reserves
     its estimate first and settles the real cost. ``order="cost"`` tries providers in the
@@ -42,6 +48,7 @@ class Chain:
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
                  deadline_s: float | None = None, attempt_timeout_s: float | None = None,
                  name: str = "default", clock: Clock | None = None,
+                 state: StateBackend | str | None = None,
                  cooldowns: CooldownStore | None = None, capacity: CapacityStore | None = None,
                  budget: Budget | None = None,
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
@@ -71,6 +78,8 @@ class Chain:
         self.name = name
         self.policy = policy
         self.clock = clock or SYSTEM_CLOCK
+        self.state = _backend(state)
+        self._stores = self.state.bind(name, self.clock)
         self.events = EventBus()
         if log:
             self.events.subscribe(log_events)
@@ -80,21 +89,27 @@ class Chain:
         if budget is not None:
             if budget.clock is SYSTEM_CLOCK:
                 budget.clock = self.clock
+            if not budget.store_given:  # the chain's (maybe shared) store, kept by the next
+                budget.store, budget.store_given = self._stores.budgets, True
             budget.set_emitter(self.events.emit, chain=name)
         self.budget = budget
         if order not in ("given", "cost"):
             raise ConfigurationError(f"order must be 'given' or 'cost' (got {order!r})")
         self._router = Router(name, self._slots, policy, self.clock,
-                              cooldowns or MemoryCooldowns(), self.events, random.Random(seed),
-                              budget, order, capacity or MemoryCapacity())
+                              cooldowns or self._stores.cooldowns, self.events,
+                              random.Random(seed), budget, order,
+                              capacity or self._stores.capacity)
         self._local = threading.local()
 
     def _slot(self, provider: Provider, policy: Policy) -> Slot:
         own = policy.for_provider(provider.name, provider.key)
         breaker = CircuitBreaker(provider.key, fail_max=own.breaker_failures,
                                  reset_timeout_s=own.breaker_reset_s, clock=self.clock,
+                                 store=self._stores.breakers,
+                                 probe_lease_s=max(30.0, 2 * own.attempt_timeout_s),
                                  on_change=self._breaker_changed)
-        limits = Limits(own.images_per_minute, own.max_concurrency, own.burst_images)
+        limits = Limits(own.images_per_minute, own.max_concurrency, own.burst_images,
+                        own.rate_margin_s)
         return Slot(provider, provider.key, own, breaker, limits)
 
     def _breaker_changed(self, key: str, old: str, new: str) -> None:
@@ -148,8 +163,9 @@ class Chain:
         return runner.run(self.agenerate(request, **fields))
 
     async def aclose(self) -> None:
-        """Close every provider's connections."""
+        """Close every provider's connections, and the state backend's."""
         await asyncio.gather(*(s.provider.aclose() for s in self._slots))
+        await self.state.aclose()
 
     def close(self) -> None:
         """Blocking form of :meth:`aclose`; also closes this thread's event loop."""
@@ -188,3 +204,17 @@ def _coerce(request: ImageRequest | str | None, fields: dict[str, Any]) -> Image
         return ImageRequest(**fields)
     raise RequestValidationError(
         [("request", f"expected an ImageRequest or a prompt string, got {type(request).__name__}")])
+
+
+def _backend(state: StateBackend | str | None) -> StateBackend:
+    if state is None:
+        return MemoryState()
+    if isinstance(state, str):
+        from .state.redis import RedisState
+
+        return RedisState(state)
+    if not callable(getattr(state, "bind", None)):
+        raise ConfigurationError(
+            f"state must be a state backend (MemoryState, RedisState) or a redis:// URL, "
+            f"got {type(state).__name__}")
+    return state

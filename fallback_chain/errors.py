@@ -67,6 +67,12 @@ class DeadlineExceededError(ChainError, TimeoutError):
     """The whole-request deadline passed before any provider delivered."""
 
 
+class SharedStateUnavailableError(ChainError):
+    """The shared state backend (Redis) could not be reached to admit a call and the chain was
+    told to fail closed (``on_unavailable="fail"``): the provider was not called, so no shared
+    limit, breaker or budget was bypassed."""
+
+
 class RequestValidationError(ChainError, ValueError):
     """The request is invalid; nothing was sent to any provider.
 

@@ -1,8 +1,9 @@
 """Image bytes: identify and verify them without decoding libraries; draw test images.
 
 ``inspect_image`` reads the format and size from the header and checks the structure of the
-whole file (PNG chunk CRCs and IEND, JPEG end marker, RIFF/GIF lengths), so truncated or
-corrupt bytes are rejected before they can be returned as a success. ``placeholder_image``
+whole file (PNG chunk CRCs, IEND and image data inflated to exactly the size the header
+promises; JPEG end marker; RIFF/GIF lengths), so truncated or corrupt bytes are rejected
+before they can be returned as a success. ``placeholder_image``
 draws real, decodable images (used by the fake providers and the emulators).
 """
 
@@ -14,6 +15,8 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .png_inflate import PngDataError, check_image_data, expected_size
+
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
                   "gif": "image/gif"}
 FORMAT_BY_MIME = {v: k for k, v in MIME_BY_FORMAT.items()}
@@ -21,6 +24,9 @@ EXTENSION_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".
                      "image/gif": ".gif"}
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CHUNK_HEAD = struct.Struct(">I4s")  # a PNG chunk's length and type
+_CRC = struct.Struct(">I")
+_IHDR = struct.Struct(">IIBBBBB")  # width, height, depth, colour, compression, filter, interlace
 
 
 class InvalidImageError(ValueError):
@@ -55,32 +61,45 @@ def inspect_image(data: bytes) -> ImageInfo:
 
 
 def _inspect_png(data: bytes) -> ImageInfo:
+    # Every chunk's CRC is checked, image data included: a flipped bit anywhere is caught.
+    # The CRC runs over a memoryview of the chunk (no copies), and continues from the CRC of
+    # the chunk type (crc32(type + body) == crc32(body, crc32(type))). Then the image data is
+    # inflated, to prove it is whole (see png_inflate).
+    view = memoryview(data)
+    crc32 = zlib.crc32
+    size = len(data)
     pos = len(_PNG_SIGNATURE)
-    width = height = 0
+    width = height = depth = interlace = 0
     color_type = -1
-    seen_idat = seen_iend = has_trns = False
-    while pos + 12 <= len(data):
-        (length,) = struct.unpack_from(">I", data, pos)
-        ctype = data[pos + 4 : pos + 8]
-        end = pos + 12 + length
-        if end > len(data):
+    idat: list[memoryview] = []
+    seen_iend = has_trns = False
+    while pos + 12 <= size:
+        length, ctype = _CHUNK_HEAD.unpack_from(data, pos)
+        start = pos + 8
+        end = start + length
+        if end + 4 > size:
             raise InvalidImageError(f"PNG truncated inside a {ctype!r} chunk")
-        body = data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
-        if zlib.crc32(ctype + body) != crc:
+        (crc,) = _CRC.unpack_from(data, end)
+        if crc32(view[start:end], crc32(ctype)) != crc:
             raise InvalidImageError(f"PNG chunk {ctype!r} has a bad CRC")
         if ctype == b"IHDR":
-            width, height, _depth, color_type = struct.unpack_from(">IIBB", body)
+            if length != 13:
+                raise InvalidImageError(f"PNG header chunk has {length} bytes, not 13")
+            width, height, depth, color_type, _, _, interlace = _IHDR.unpack_from(data, start)
         elif ctype == b"IDAT":
-            seen_idat = True
+            idat.append(view[start:end])
         elif ctype == b"tRNS":
             has_trns = True
         elif ctype == b"IEND":
             seen_iend = True
             break
-        pos = end
-    if not (width and height and seen_idat and seen_iend):
+        pos = end + 4
+    if not (width and height and idat and seen_iend):
         raise InvalidImageError("PNG is incomplete (missing IHDR, IDAT or IEND)")
+    try:
+        check_image_data(idat, expected_size(width, height, depth, color_type, interlace))
+    except PngDataError as exc:
+        raise InvalidImageError(str(exc)) from None
     return ImageInfo("image/png", width, height, color_type in (4, 6) or has_trns)
 
 

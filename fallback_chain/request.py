@@ -34,6 +34,7 @@ MIN_SIDE, MAX_SIDE = 64, 8192
 
 _PIXELS = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
 _RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SIZE_HELP = "use 'WxH' in pixels (e.g. '1024x1024'), an aspect ratio (e.g. '16:9'), or 'auto'"
 
 
@@ -88,10 +89,18 @@ class ImageRequest(BaseModel):
     def _prompt(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must not be empty or whitespace")
-        if len(v) > MAX_PROMPT_CHARS:
-            raise ValueError(
-                f"is {len(v):,} characters; the longest any provider accepts is "
-                f"{MAX_PROMPT_CHARS:,}")
+        return _check_text(v)
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative_prompt(cls, v: str | None) -> str | None:
+        return None if v is None else _check_text(v)
+
+    @field_validator("n", "seed", mode="before")
+    @classmethod
+    def _not_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # pydantic would take True as 1
+            raise ValueError(f"must be an integer, not {v!r}")
         return v
 
     @field_validator("n")
@@ -148,6 +157,13 @@ class ImageRequest(BaseModel):
             _check_image(data, f"image {i}")
         return v
 
+    @field_validator("mask")
+    @classmethod
+    def _mask(cls, v: bytes | None) -> bytes | None:
+        if v is not None:
+            _check_image(v, "mask")
+        return v
+
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +187,7 @@ class ImageRequest(BaseModel):
         if self.mask is not None:
             if not self.images:
                 raise ValueError("a mask needs at least one image to edit (images=[...])")
-            mask = _check_image(self.mask, "mask")
+            mask = inspect_image(self.mask)  # checked by ``_mask`` already
             first = inspect_image(self.images[0])
             if (mask.width, mask.height) != (first.width, first.height):
                 raise ValueError(
@@ -212,6 +228,27 @@ class ImageRequest(BaseModel):
                 yield key, f"<mask {len(value)} bytes>"
             else:
                 yield key, value
+
+
+def _check_text(v: str) -> str:
+    """A prompt every provider can be sent: not longer than any accepts, valid Unicode (a
+    lone surrogate, e.g. from a mis-decoded file, cannot be encoded for the wire) and free of
+    control characters (a NUL or an escape sequence is never part of a brief, and would reach
+    logs, terminals and sidecars)."""
+    if len(v) > MAX_PROMPT_CHARS:
+        raise ValueError(
+            f"is {len(v):,} characters; the longest any provider accepts is "
+            f"{MAX_PROMPT_CHARS:,}")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"is not valid Unicode text: {v[exc.start]!r} at character {exc.start + 1} is a "
+            "lone surrogate (was the text decoded with the wrong encoding?)") from None
+    if m := _CONTROL.search(v):
+        raise ValueError(f"contains the control character U+{ord(m[0]):04X} at character "
+                         f"{m.start() + 1} (only tab and line breaks are text)")
+    return v
 
 
 def _read_image_arg(v: Any) -> Any:

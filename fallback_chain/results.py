@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from .imaging import EXTENSION_BY_MIME, inspect_image
 from .outcome import Outcome
@@ -35,7 +36,12 @@ def trusted(cls: type[ModelT], **values: Any) -> ModelT:
 
 
 class GeneratedImage(BaseModel):
-    """One image. Built from bytes, which are verified; size and type are read from them."""
+    """One image. Built from bytes, which are verified; size and type are read from them.
+
+    ``sha256`` (hex digest of ``data``) is computed on first use and then kept: most images
+    are handed over without anyone asking for it, and hashing a large image costs more than
+    verifying it. It is still part of ``model_dump()`` and the JSON form.
+    """
 
     model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
@@ -43,19 +49,38 @@ class GeneratedImage(BaseModel):
     mime_type: str
     width: int
     height: int
-    sha256: str
 
     @model_validator(mode="before")
     @classmethod
     def _derive(cls, values: Any) -> Any:
+        # Without ``sha256`` these are fresh bytes: verify them and read type and size. With it,
+        # this is our own serialised form (``model_dump``), whose metadata is taken as it is.
         if isinstance(values, dict) and "data" in values and "sha256" not in values:
             return {**values, **_describe(bytes(values["data"]))}
         return values
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of ``data`` (computed once, on first use)."""
+        cached: str | None = self.__dict__.get("sha256")
+        if cached is None:
+            cached = self.__dict__["sha256"] = hashlib.sha256(self.data).hexdigest()
+        return cached
+
     @classmethod
     def from_bytes(cls, data: bytes) -> GeneratedImage:
         """Verify ``data`` (raises ``InvalidImageError`` if it is not a whole image) and wrap it."""
-        return cls.model_construct(data=data, **_describe(data))
+        info = inspect_image(data)
+        return trusted(cls, data=data, mime_type=info.mime_type, width=info.width,
+                       height=info.height)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> GeneratedImage:
+        copied = super().model_copy(update=update, deep=deep)
+        if update and "data" in update:
+            copied.__dict__.pop("sha256", None)  # other bytes: hash them afresh when asked
+        return copied
 
     @property
     def extension(self) -> str:
@@ -89,8 +114,7 @@ class GeneratedImage(BaseModel):
 
 def _describe(data: bytes) -> dict[str, Any]:
     info = inspect_image(data)
-    return {"mime_type": info.mime_type, "width": info.width, "height": info.height,
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return {"mime_type": info.mime_type, "width": info.width, "height": info.height}
 
 
 class Attempt(BaseModel):

@@ -148,6 +148,8 @@ class RequestRun:
             result = await self._walk()
         except ChainError as exc:
             exc.request_id = self.request_id
+            if not exc.attempts:
+                exc.attempts = list(self.attempts)
             self._finish(None, exc)
             raise
         self._finish(result, None)
@@ -174,7 +176,7 @@ class RequestRun:
             if not await self._wait(waiting):
                 break
             now = self.r.clock.now()
-            pending = [s for s in ordered if s in waiting and self._ready_in(s, now) <= 0]
+            pending = [s for s in ordered if s in waiting and await self._ready_in(s, now) <= 0]
             waiting = [s for s in waiting if s not in pending]
         raise self._exhausted()
 
@@ -218,9 +220,9 @@ class RequestRun:
         self.hedged.add(slot.key)
         return True
 
-    def _ready_in(self, slot: Slot, now: float) -> float:
+    async def _ready_in(self, slot: Slot, now: float) -> float:
         """Seconds until a waiting provider may be tried (0 for "when a slot frees")."""
-        cooling = self.r.cooldowns.remaining(slot.key, now)
+        cooling = await self.r.cooldowns.remaining(slot.key, now)
         ready = self.ready_at.get(slot.key)
         return max(cooling, ready - now if ready is not None else 0.0)
 
@@ -231,9 +233,10 @@ class RequestRun:
         if not policy.wait_for_cooldown:
             return False
         now = self.r.clock.now()
+        ready_in = {s.key: await self._ready_in(s, now) for s in waiting}
         on_release = [s for s in waiting if self.ready_at.get(s.key, 0.0) is None
-                      and self.r.cooldowns.remaining(s.key, now) <= 0]
-        timed = [self._ready_in(s, now) for s in waiting if s not in on_release]
+                      and ready_in[s.key] <= 0]
+        timed = [ready_in[s.key] for s in waiting if s not in on_release]
         wait = min(timed) if timed else math.inf
         if on_release:  # wake when a slot frees, or at the latest after the longest wait
             wait = min(wait, policy.max_cooldown_wait_s)
@@ -280,14 +283,14 @@ class RequestRun:
         policy, clock = slot.policy, self.r.clock
         retries = 0
         while True:
-            granted = self._gate(slot, retrying=retries > 0)
+            granted = await self._gate(slot, retrying=retries > 0)
             if not isinstance(granted, _Pass):
                 return granted
             timeout = policy.attempt_timeout_s
             if self.deadline is not None:
                 timeout = min(timeout, self.deadline - clock.now())
                 if timeout <= 0:
-                    self._give_back(slot, granted)
+                    await self._give_back(slot, granted)
                     self._check_deadline()
             attempt, error, result = await self._call(slot, granted, timeout)
             if result is not None:
@@ -295,7 +298,7 @@ class RequestRun:
             rule = policy.rule(attempt.outcome)
             if rule.stop:
                 raise self._stopped(slot, attempt, error)
-            if attempt.outcome is Outcome.RATE_LIMITED and self.r.cooldowns.remaining(
+            if attempt.outcome is Outcome.RATE_LIMITED and await self.r.cooldowns.remaining(
                     slot.key, clock.now()) > 0:
                 return _WAIT
             if retries >= rule.retries:
@@ -308,12 +311,13 @@ class RequestRun:
             retries += 1
             await clock.sleep(delay)
 
-    def _gate(self, slot: Slot, *, retrying: bool) -> _Pass | int:
+    async def _gate(self, slot: Slot, *, retrying: bool) -> _Pass | int:
         """Every check before a call, in order: cooldown, per-request budget, breaker,
         capacity, period budget. Returns what was granted, or a skip (recorded) as
-        ``_WAIT``/``_DONE``. Nothing awaits in here, so the checks are atomic."""
+        ``_WAIT``/``_DONE``. Each store checks and takes atomically; what one check granted is
+        handed back when a later one refuses."""
         now = self.r.clock.now()
-        cooling = self.r.cooldowns.remaining(slot.key, now)
+        cooling = await self.r.cooldowns.remaining(slot.key, now)
         if cooling > 0:
             self._skip(slot, Outcome.COOLING_DOWN, f"cooling down for {cooling:.1f}s more")
             return _WAIT
@@ -324,16 +328,20 @@ class RequestRun:
             if why is not None:
                 self._skip(slot, Outcome.BUDGET_EXCEEDED, why, estimate)
                 return _DONE
-        admission = slot.breaker.admit()
+        admission = await slot.breaker.admit()
         if admission is Admission.REJECT:
             self._skip(slot, Outcome.BREAKER_OPEN,
                        f"circuit open; next probe in {slot.breaker.seconds_until_probe():.1f}s")
             return _DONE
         limits = slot.limits
         if limits.active:
-            wait = self.r.capacity.try_acquire(slot.key, self.request.n, now, limits)
+            try:
+                wait = await self.r.capacity.try_acquire(slot.key, self.request.n, now, limits)
+            except BaseException:
+                await slot.breaker.record(admission, None)
+                raise
             if wait != 0.0:
-                slot.breaker.record(admission, None)
+                await slot.breaker.record(admission, None)
                 self._skip(slot, Outcome.SKIPPED, _at_capacity(limits, wait))
                 if retrying:
                     return _DONE
@@ -341,21 +349,25 @@ class RequestRun:
                 return _WAIT
         reservation: Reservation | None = None
         if budget is not None:
-            reserved = budget.reserve(estimate)
+            try:
+                reserved = await budget.reserve(estimate)
+            except BaseException:
+                await self._give_back(slot, _Pass(admission, estimate, None, limits.active))
+                raise
             if isinstance(reserved, str):
-                self._give_back(slot, _Pass(admission, estimate, None, limits.active))
+                await self._give_back(slot, _Pass(admission, estimate, None, limits.active))
                 self._skip(slot, Outcome.BUDGET_EXCEEDED, reserved, estimate)
                 return _DONE
             reservation = reserved
         return _Pass(admission, estimate, reservation, limits.active)
 
-    def _give_back(self, slot: Slot, granted: _Pass) -> None:
+    async def _give_back(self, slot: Slot, granted: _Pass) -> None:
         """A granted call is not made: release the probe, the capacity and the reservation."""
-        slot.breaker.record(granted.admission, None)
+        await slot.breaker.record(granted.admission, None)
         if granted.holds_capacity:
-            self.r.capacity.refund(slot.key, self.request.n, slot.limits)
+            await self.r.capacity.refund(slot.key, self.request.n, slot.limits)
         if granted.reservation is not None and self.r.budget is not None:
-            self.r.budget.release(granted.reservation)
+            await self.r.budget.release(granted.reservation)
 
     async def _call(self, slot: Slot, granted: _Pass, timeout: float
                     ) -> tuple[Attempt, ProviderError | None, ChainResult | None]:
@@ -363,7 +375,7 @@ class RequestRun:
             return await self._call_once(slot, granted, timeout)
         finally:
             if granted.holds_capacity:
-                self.r.capacity.release(slot.key, slot.limits)
+                await self.r.capacity.release(slot.key, slot.limits)
 
     async def _call_once(self, slot: Slot, granted: _Pass, timeout: float
                          ) -> tuple[Attempt, ProviderError | None, ChainResult | None]:
@@ -395,7 +407,7 @@ class RequestRun:
             outcome = Outcome.TIMEOUT
             message = f"no answer within {timeout:.3g}s"
         except asyncio.CancelledError as exc:
-            slot.breaker.record(admission, None)
+            await slot.breaker.record(admission, None)
             lost = LOST_THE_RACE in exc.args
             # a call we abandoned may still finish and bill, like a timeout; a caller that
             # gives up takes its reservation back
@@ -403,9 +415,9 @@ class RequestRun:
                                        estimate, None, bill_timeouts=slot.policy.bill_timeouts)
             if reservation is not None and self.r.budget is not None:
                 if lost:
-                    self.r.budget.settle(reservation, cost)
+                    await self.r.budget.settle(reservation, cost)
                 else:
-                    self.r.budget.release(reservation)
+                    await self.r.budget.release(reservation)
             self._record(self._attempt(
                 slot, number, Outcome.CANCELLED, started_wall, clock.now() - t0,
                 "cancelled: another provider answered first" if lost
@@ -428,12 +440,12 @@ class RequestRun:
             healthy = True
         elif outcome in policy.breaker_outcomes:
             healthy = False
-        slot.breaker.record(admission, healthy)
+        await slot.breaker.record(admission, healthy)
         reported = reply.cost_usd if reply is not None else (error.cost_usd if error else None)
         cost, source = settle_cost(outcome, estimate, reported,
                                    bill_timeouts=policy.bill_timeouts)
         if reservation is not None and self.r.budget is not None:
-            self.r.budget.settle(reservation, cost)
+            await self.r.budget.settle(reservation, cost)
         slot.calls += 1
         if outcome is Outcome.SUCCESS:
             slot.successes += 1
@@ -446,10 +458,10 @@ class RequestRun:
         if outcome is Outcome.SUCCESS:
             assert reply is not None
             return attempt, None, self._build_result(slot, reply)
-        self._after_failure(slot, attempt)
+        await self._after_failure(slot, attempt)
         return attempt, error, None
 
-    def _after_failure(self, slot: Slot, attempt: Attempt) -> None:
+    async def _after_failure(self, slot: Slot, attempt: Attempt) -> None:
         rule = slot.policy.rule(attempt.outcome)
         seconds = rule.cooldown_s
         if (attempt.outcome is Outcome.RATE_LIMITED and attempt.retry_after_s is not None
@@ -457,7 +469,7 @@ class RequestRun:
             seconds = min(attempt.retry_after_s, slot.policy.max_retry_after_s)
         bus = self.r.events
         if seconds > 0:
-            until = self.r.cooldowns.start(slot.key, seconds, self.r.clock.now())
+            until = await self.r.cooldowns.start(slot.key, seconds, self.r.clock.now())
             if bus:
                 bus.emit(CooldownStarted(self.r.name, slot.key, attempt.outcome.value,
                                          seconds, until))

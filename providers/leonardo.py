@@ -13,7 +13,10 @@ One :meth:`LeonardoProvider.generate` call is one Leonardo job:
    JSON, ``generations_by_pk: null``) is polled through, up to ``max_poll_failures`` in a row.
 3. **download** every image at once (the URLs expire) with ``providers.download.fetch_all``:
    allow-listed hosts only (``cdn_hosts`` plus the origin of ``base_url``, so an emulator
-   works), redirects checked, a size cap, a timeout, and the bytes verified as an image. A
+   works), redirects checked, never a private address (on the real network the client
+   resolves each host itself and refuses loopback, RFC 1918, link-local...: see
+   :func:`providers.download.guarded_transport`), a size cap (``max_download_bytes``,
+   default ``download.MAX_IMAGE_BYTES``), a timeout, and the bytes verified as an image. A
    transient download failure (5xx, reset, timeout) is retried once with the same URLs.
 
 **A job is never submitted twice by one call.** When the attempt's time runs out after the job
@@ -56,7 +59,9 @@ job still ``PENDING`` at the attempt timeout   timeout (billed credits recorded)
 ``generations_by_pk: null`` (repeatedly)       malformed_response
 fewer images than asked, bytes not an image,   malformed_response
 expired image URL (403/404/410), a URL
-outside the allow-list (nothing fetched)
+outside the allow-list or a host resolving to
+a private address (nothing fetched), a poll
+answer about another job, an unreadable answer
 connection refused / reset / cut               connection_error
 no answer within the request timeout           timeout
 =============================================  ==========================================
@@ -66,6 +71,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -79,11 +85,12 @@ from fallback_chain.provider import CheckResult, Provider, ProviderReply
 
 from . import catalogue
 from .base import resolve_api_key
-from .download import MAX_IMAGE_BYTES, AllowList, fetch_all
+from .download import AllowList, fetch_all, guarded_transport
 from .leonardo_wire import (
     API_PREFIX,
     DEFAULT_BASE_URL,
     DEFAULT_MODEL_ID,
+    MAX_API_BYTES,
     Generation,
     Submission,
     error_from_response,
@@ -160,7 +167,7 @@ class LeonardoProvider(Provider):
         request_timeout_s: float = 30.0,
         download_timeout_s: float = 60.0,
         download_retries: int = 1,
-        max_download_bytes: int = MAX_IMAGE_BYTES,
+        max_download_bytes: int | None = None,
         cdn_hosts: Sequence[str] = ("cdn.leonardo.ai", "*.leonardo.ai"),
         alchemy: bool = True,
         preset_style: str | None = "DYNAMIC",
@@ -180,7 +187,8 @@ class LeonardoProvider(Provider):
         _check_positive(poll_interval_s=poll_interval_s, poll_max_interval_s=poll_max_interval_s,
                         max_wait_s=max_wait_s, request_timeout_s=request_timeout_s,
                         download_timeout_s=download_timeout_s,
-                        max_download_bytes=max_download_bytes)
+                        max_download_bytes=1 if max_download_bytes is None
+                        else max_download_bytes)
         if poll_initial_s < 0 or poll_backoff < 1 or max_poll_failures < 1 or \
                 download_retries < 0:
             raise ConfigurationError("leonardo: poll_initial_s must be >= 0, poll_backoff >= 1, "
@@ -258,6 +266,10 @@ class LeonardoProvider(Provider):
             raise self._timed_out(run, timeout) from None
         except ProviderError as exc:
             raise self._billed(exc, run) from None
+        except Exception as exc:  # an answer we failed to handle is still a typed outcome,
+            raise self._billed(ProviderError(  # and a submitted job still bills
+                Outcome.MALFORMED_RESPONSE, f"could not handle Leonardo's answer "
+                f"({type(exc).__name__}: {exc})", provider_code="unreadable"), run) from None
 
     async def check(self) -> CheckResult:
         """``GET /api/rest/v1/me``: verifies the key and reads the credit balance (free)."""
@@ -335,6 +347,14 @@ class LeonardoProvider(Provider):
                 if exc.retry_after_s:
                     delay = max(delay, exc.retry_after_s)
                 continue
+            if generation.id and generation.id != generation_id:
+                failures += 1  # a confused cache or proxy: never take another job's images
+                if failures >= self.max_poll_failures:
+                    raise ProviderError(
+                        Outcome.MALFORMED_RESPONSE, f"the poll of job {generation_id} answered "
+                        f"with job {generation.id[:80]!r}", status_code=200,
+                        provider_code="wrong_generation")
+                continue
             failures = 0
             run.status = generation.status
             if generation.status not in ("PENDING", "IN_PROGRESS", "PROCESSING", "QUEUED"):
@@ -364,7 +384,8 @@ class LeonardoProvider(Provider):
                                 f"Leonardo job {gid} completed with {len(clean)} image(s); "
                                 f"asked for {request.n}", status_code=200,
                                 provider_code="fewer_images")
-        images = await self._download([img.url for img in clean], deadline)
+        # never more than asked: a hostile answer listing thousands of URLs fetches n
+        images = await self._download([img.url for img in clean[:request.n]], deadline)
         prompt = generation.prompt
         return ProviderReply(
             images=images,
@@ -391,8 +412,6 @@ class LeonardoProvider(Provider):
                                        max_bytes=self.max_download_bytes)
             except ProviderError as exc:
                 error = exc
-            except BaseExceptionGroup as group:  # fetch_all's TaskGroup wraps the failure
-                error = _first_provider_error(group)
             if error.outcome not in _TRANSIENT_DOWNLOAD or attempt == self.download_retries:
                 raise error
         raise AssertionError("unreachable")
@@ -405,10 +424,14 @@ class LeonardoProvider(Provider):
         client = self._client()
         timeout = max(0.001, min(self.request_timeout_s, deadline - self._clock.now()))
         try:
-            response = await client.request(
-                method, self._api_root + path, json=body, timeout=timeout,
-                headers={"authorization": f"Bearer {self._key}", "accept": "application/json"},
-                follow_redirects=False)
+            async with client.stream(
+                    method, self._api_root + path, json=body, timeout=timeout,
+                    headers={"authorization": f"Bearer {self._key}",
+                             "accept": "application/json"},
+                    follow_redirects=False) as streamed:
+                response = await _buffered(streamed, what)
+        except ProviderError:
+            raise
         except Exception as exc:
             raise transport_error(exc, what) from None
         if 200 <= response.status_code < 300:
@@ -424,10 +447,13 @@ class LeonardoProvider(Provider):
         if client is None or client.is_closed:
             import httpx
 
+            limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+            # on the real network, never connect to a private address (but base_url's)
+            transport = self._transport or guarded_transport(self.allow, limits=limits)
             client = httpx.AsyncClient(
-                transport=self._transport, timeout=self.request_timeout_s,
+                transport=transport, timeout=self.request_timeout_s,
                 follow_redirects=False, headers={"user-agent": "fallback-chain (leonardo)"},
-                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+                limits=limits)
             self._clients[loop] = client
         return client
 
@@ -439,11 +465,14 @@ class LeonardoProvider(Provider):
         return PriceCatalogue.default()
 
     def _cost(self, job: Mapping[str, Any]) -> float | None:
-        """USD for a submitted job, from what Leonardo reported (``None`` if it said nothing)."""
+        """USD for a submitted job, from what Leonardo reported (``None`` if it said nothing
+        usable: a negative, infinite or NaN figure is no cost at all, and the chain estimates)."""
         from fallback_chain.cost.usage import cost_from_leonardo_job
 
-        with contextlib.suppress(ValueError, TypeError):
-            return cost_from_leonardo_job(job, self.usd_per_credit, catalogue=self._catalogue())
+        with contextlib.suppress(ValueError, TypeError, ArithmeticError):
+            usd = cost_from_leonardo_job(job, self.usd_per_credit, catalogue=self._catalogue())
+            if usd is not None and math.isfinite(usd) and usd >= 0:
+                return usd
         return None
 
     def _billed(self, exc: ProviderError, run: _Run) -> ProviderError:
@@ -467,6 +496,37 @@ class LeonardoProvider(Provider):
             details={"generation_id": gid, "status": run.status})
 
 
+async def _buffered(streamed: httpx.Response, what: str) -> httpx.Response:
+    """The answer read into memory, at most ``MAX_API_BYTES`` of it (decoded): an API answer
+    is a few KB, so a larger 2xx is ``malformed_response`` and never held whole; the body of an
+    error answer is cut there (it is only read for its message)."""
+    import httpx
+
+    ok = 200 <= streamed.status_code < 300
+    declared = streamed.headers.get("content-length", "").strip()
+    if ok and declared.isdigit() and int(declared) > MAX_API_BYTES:
+        raise _oversized(what, int(declared))
+    body = bytearray()
+    async for chunk in streamed.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_API_BYTES:
+            if ok:
+                raise _oversized(what, len(body))
+            del body[MAX_API_BYTES:]
+            break
+    headers = [(k, v) for k, v in streamed.headers.multi_items()
+               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+    return httpx.Response(streamed.status_code, headers=headers, content=bytes(body),
+                          request=streamed.request)
+
+
+def _oversized(what: str, size: int) -> ProviderError:
+    return ProviderError(Outcome.MALFORMED_RESPONSE,
+                         f"{what}: the answer is over {size:,} bytes; an API answer is never "
+                         f"more than {MAX_API_BYTES:,}", status_code=200,
+                         provider_code="oversized")
+
+
 def _normalise_base_url(url: str) -> str:
     url = url.strip().rstrip("/")
     url = url.removesuffix(API_PREFIX).rstrip("/")
@@ -480,24 +540,3 @@ def _check_positive(**values: float) -> None:
     bad = [k for k, v in values.items() if not v > 0]
     if bad:
         raise ConfigurationError(f"leonardo: {', '.join(bad)} must be > 0")
-
-
-def _first_provider_error(group: BaseExceptionGroup[Any]) -> ProviderError:
-    """The first ``ProviderError`` in a (nested) exception group, else the first other
-    ``Exception`` mapped like a transport error; a group of only ``BaseException``s
-    (``KeyboardInterrupt``...) is re-raised."""
-    leaves = _leaves(group)
-    for exc in leaves:
-        if isinstance(exc, ProviderError):
-            return exc
-    for exc in leaves:
-        if isinstance(exc, Exception):
-            return transport_error(exc, "image download")
-    raise group
-
-
-def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out

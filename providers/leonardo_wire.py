@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_ID = "b24e16ff-06e3-43eb-8d33-4416c2d75876"
 DEFAULT_BASE_URL = "https://cloud.leonardo.ai"
 API_PREFIX = "/api/rest/v1"
+#: The most of an API answer we read: job answers are a few KB (a job's JSON lists its images).
+MAX_API_BYTES = 8 * 1024 * 1024
 #: Leonardo's documented limits (spec / TS SDK 2026): images per job, and the 768 px rule.
 MAX_IMAGES = 8
 MAX_IMAGES_LARGE = 4
@@ -188,8 +190,14 @@ def parse_generation(data: Any) -> Generation | None:
             raise ProviderError(Outcome.MALFORMED_RESPONSE,
                                 f"a generated image has no url: {_short(item)}",
                                 status_code=200, provider_code="bad_generation")
+        nsfw = item.get("nsfw")
+        if nsfw is not None and not isinstance(nsfw, bool):  # "false" would read as true
+            raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                                f"a generated image has an nsfw flag that is not a boolean: "
+                                f"{_short(nsfw)}", status_code=200,
+                                provider_code="bad_generation")
         image_id = item.get("id")
-        images.append(GeneratedImageRef(item["url"], item.get("nsfw") is True,
+        images.append(GeneratedImageRef(item["url"], nsfw is True,
                                         image_id if isinstance(image_id, str) else None))
     seed = gen.get("seed")
     model_id = gen.get("modelId")

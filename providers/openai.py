@@ -60,6 +60,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from fallback_chain.errors import ConfigurationError, ProviderError
@@ -69,7 +70,7 @@ from fallback_chain.results import GeneratedImage
 
 from . import catalogue
 from .base import resolve_api_key
-from .download import AllowList, fetch_all
+from .download import AllowList, fetch_all, guarded_transport
 from .openai_masks import edit_problem, prepare_edit
 from .openai_wire import (
     check_base_url,
@@ -93,6 +94,19 @@ VENDOR = "openai"
 ENV_VARS = ("OPENAI_API_KEY",)
 #: Where DALL-E ``url`` answers point (Azure blob storage).
 DEFAULT_URL_HOSTS = ("oaidalleapiprodscus.blob.core.windows.net", "*.blob.core.windows.net")
+#: Plans (size, quality, estimate) one provider remembers, one per distinct (size, quality, n).
+PLAN_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a request becomes for this model: the size and ``quality`` sent, the estimate, and
+    the price catalogue they came from (which also prices the reported usage)."""
+
+    size: tuple[int, int]
+    quality: str | None
+    estimate: float | None
+    prices: PriceCatalogue
 
 
 class OpenAIProvider(Provider):
@@ -141,6 +155,8 @@ class OpenAIProvider(Provider):
         self._check_timeout_s = check_timeout_s
         self._client: openai.AsyncOpenAI | None = None
         self._downloader: httpx.AsyncClient | None = None
+        self._plans: dict[tuple[str, str, int], _Plan] = {}
+        self._plans_prices: PriceCatalogue | None = None
 
     @property
     def key(self) -> str:
@@ -160,22 +176,16 @@ class OpenAIProvider(Provider):
         return reason
 
     def estimate_cost(self, request: ImageRequest) -> float | None:
-        from fallback_chain.cost.estimate import estimate
-
-        size = self.capabilities.size_for(request)
-        return estimate(VENDOR, self.model, size=size, quality=self.vendor_quality(request, size),
-                        n=request.n, catalogue=self._prices)
+        return self._plan(request).estimate
 
     def vendor_quality(self, request: ImageRequest, size: tuple[int, int]) -> str | None:
         """The ``quality`` value sent for ``request`` (and priced by ``estimate_cost``)."""
-        if request.quality in self._quality_tiers:
-            return self._quality_tiers[request.quality]
-        return self._catalogue().vendor_quality(VENDOR, self.model, request.quality, size)
+        return self._vendor_quality(self._catalogue(), request.quality, size)
 
     async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
         deadline = asyncio.get_running_loop().time() + timeout
-        size = self.capabilities.size_for(request)
-        params = self._params(request, size)
+        plan = self._plan(request)
+        params = self._params(request, plan)
         if request.images:
             try:
                 images, mask = await asyncio.to_thread(prepare_edit, request, self._dialect)
@@ -195,7 +205,7 @@ class OpenAIProvider(Provider):
                 response = await client.images.generate(**params, timeout=timeout)
         except Exception as exc:  # every vendor/SDK/transport failure becomes a ProviderError
             raise error_from_exception(exc) from None
-        return await self._reply(response, request, deadline)
+        return await self._reply(response, request, deadline, plan.prices)
 
     async def check(self) -> CheckResult:
         import openai
@@ -234,7 +244,43 @@ class OpenAIProvider(Provider):
             return self._prices
         from fallback_chain.cost.catalogue import PriceCatalogue
 
-        return PriceCatalogue.default()
+        return PriceCatalogue.default()  # cheap; notices a changed $FALLBACK_CHAIN_PRICES
+
+    def _vendor_quality(self, prices: PriceCatalogue, tier: str, size: tuple[int, int]
+                        ) -> str | None:
+        if tier in self._quality_tiers:
+            return self._quality_tiers[tier]
+        return prices.vendor_quality(VENDOR, self.model, tier, size)
+
+    def _plan(self, request: ImageRequest) -> _Plan:
+        """Size, ``quality`` and estimate for ``request``, computed once per distinct
+        ``(size, quality, n)`` and price catalogue (the router asks for the estimate before
+        every attempt, and ``generate`` needs the same size and quality again).
+
+        Only those three fields of the request enter: ``Capabilities.size_for`` reads the
+        requested size (pixels or ratio), the quality follows the tier and that size, and the
+        estimate those and ``n``. A changed catalogue (``$FALLBACK_CHAIN_PRICES`` edited)
+        starts the cache afresh, and so does a full one (``PLAN_CACHE_SIZE`` plans).
+        """
+        prices = self._catalogue()
+        if prices is not self._plans_prices:
+            self._plans = {}
+            self._plans_prices = prices
+        key = (request.size, request.quality, request.n)
+        plan = self._plans.get(key)
+        if plan is None or plan.prices is not prices:
+            from fallback_chain.cost.estimate import estimate
+
+            size = self.capabilities.size_for(request)
+            quality = self._vendor_quality(prices, request.quality, size)
+            plan = _Plan(size, quality,
+                         estimate(VENDOR, self.model, size=size, quality=quality, n=request.n,
+                                  catalogue=prices),
+                         prices)
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans = {}  # many request shapes: start afresh (stays bounded)
+            self._plans[key] = plan
+        return plan
 
     def _sdk(self) -> openai.AsyncOpenAI:
         if self._client is None:
@@ -246,14 +292,13 @@ class OpenAIProvider(Provider):
                 max_retries=0, http_client=self._http_client)
         return self._client
 
-    def _params(self, request: ImageRequest, size: tuple[int, int]) -> dict[str, Any]:
+    def _params(self, request: ImageRequest, plan: _Plan) -> dict[str, Any]:
         """Keyword arguments for ``images.generate``/``images.edit`` (files added later)."""
         params: dict[str, Any] = {"model": self.model, "prompt": request.prompt, "n": request.n}
         if not (request.images and request.size == "auto"):
-            params["size"] = f"{size[0]}x{size[1]}"
-        quality = self.vendor_quality(request, size)
-        if quality is not None:
-            params["quality"] = quality
+            params["size"] = f"{plan.size[0]}x{plan.size[1]}"
+        if plan.quality is not None:
+            params["quality"] = plan.quality
         if self._dialect.gpt_image:
             formats = self.capabilities.output_formats
             params["output_format"] = (request.output_format
@@ -263,8 +308,8 @@ class OpenAIProvider(Provider):
             params["response_format"] = self._response_format
         return params
 
-    async def _reply(self, response: object, request: ImageRequest,
-                     deadline: float) -> ProviderReply:
+    async def _reply(self, response: object, request: ImageRequest, deadline: float,
+                     prices: PriceCatalogue) -> ProviderReply:
         from openai.types import ImagesResponse
 
         from fallback_chain.cost.usage import cost_from_openai_usage
@@ -275,7 +320,7 @@ class OpenAIProvider(Provider):
         usage = usage_dict(response.usage)
         try:
             cost = (cost_from_openai_usage(self.model, usage, images=len(response.data or ()),
-                                           catalogue=self._prices) if usage else None)
+                                           catalogue=prices) if usage else None)
         except (TypeError, ValueError, AttributeError):  # unreadable usage: fall back to
             cost = None                                     # the estimate, keep the images
         request_id = response._request_id
@@ -311,7 +356,8 @@ class OpenAIProvider(Provider):
             else:
                 import httpx
 
-                self._downloader = httpx.AsyncClient(follow_redirects=False)
+                self._downloader = httpx.AsyncClient(
+                    follow_redirects=False, transport=guarded_transport(self._allow))
         try:
             async with asyncio.timeout(remaining):
                 return await fetch_all(self._downloader, urls, self._allow, timeout=remaining)

@@ -104,18 +104,18 @@ def test_inconclusive_probe_frees_the_slot():
     async def go():
         clock = VirtualClock()
         br = CircuitBreaker("x", fail_max=1, reset_timeout_s=10, clock=clock)
-        br.record(br.admit(), healthy=False)
+        await br.record(await br.admit(), healthy=False)
         assert br.state == "open"
-        assert br.admit() is Admission.REJECT
+        assert await br.admit() is Admission.REJECT
         await clock.sleep(10)
-        probe = br.admit()
+        probe = await br.admit()
         assert probe is Admission.PROBE
-        assert br.admit() is Admission.REJECT  # one probe at a time
-        br.record(probe, healthy=None)  # e.g. a 429: says nothing about health
+        assert await br.admit() is Admission.REJECT  # one probe at a time
+        await br.record(probe, healthy=None)  # e.g. a 429: says nothing about health
         assert br.state == "half-open"
-        second = br.admit()
+        second = await br.admit()
         assert second is Admission.PROBE
-        br.record(second, healthy=True)
+        await br.record(second, healthy=True)
         assert br.state == "closed"
 
     run_virtual(go())

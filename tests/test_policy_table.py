@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fallback_chain import Chain, Policy
-from fallback_chain.errors import ChainExhaustedError, ContentPolicyError
+from fallback_chain.errors import ChainExhaustedError, ConfigurationError, ContentPolicyError
 from fallback_chain.events import CooldownStarted, Event, QuotaAlert
 from fallback_chain.vtime import VirtualClock, run_virtual
 from providers import FakeProvider
@@ -192,3 +192,11 @@ def test_wait_for_the_earliest_cooldown_only_if_it_fits(deadline, retry_after, e
     out, took = run_virtual(go())
     assert [x.outcome.value for x in out.attempts] == expected
     assert took == pytest.approx(elapsed)
+
+
+@pytest.mark.parametrize("field", ["backoff_initial_s", "breaker_reset_s", "attempt_timeout_s",
+                                   "max_wait_s", "rate_margin_s", "images_per_minute"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused(field: str, value: float) -> None:
+    with pytest.raises(ConfigurationError, match=f"{field} must be a finite number"):
+        Policy(**{field: value})

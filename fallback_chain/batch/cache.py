@@ -25,7 +25,7 @@ _KEEP = ("id", "revised_prompt", "provider", "model", "size_delivered", "cost_us
 class ResultCache:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None, *,
                  fsync: bool = True) -> None:
-        self.storage = Storage(url, storage_options, fsync=fsync, threads=8)
+        self.storage = Storage(url, storage_options, fsync=fsync, threads=8, temp_depth=1)
         self.hits = 0
         self.stores = 0
 

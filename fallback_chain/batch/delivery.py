@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChainError
+from ..secrets import redact
 from .naming import image_name, safe_name, sidecar_name
 from .sidecar import failure_details, result_sidecar, shared_sidecar
+from .storage import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from ..chain import Chain
@@ -246,21 +248,40 @@ class ItemServer:
     # ------------------------------------------------------------------ without a call
 
     async def _recover(self, item: BatchItem) -> bool:
-        """An item whose sidecar and images exist (its manifest line was lost) is done."""
+        """An item whose sidecar and images exist (its manifest line was lost) is done. One
+        without a (usable) sidecar is not: images an earlier, killed attempt at it wrote are
+        removed, so that the item's new images (perhaps in another format, from another
+        provider) are the only ones under its name."""
         if not self.probe:
             return False
         name = sidecar_name(item.name)
-        if not await self.storage.exists(name):
-            return False
-        sidecar = await self._read_sidecar(name)
-        if sidecar is None or sidecar.get("id") != item.id:
-            return False
+        if await self.storage.exists(name):
+            sidecar = await self._read_sidecar(name)
+            if sidecar is not None and sidecar.get("id") != item.id:
+                return False  # another item's name (ids that differ only in case): not ours
+            if sidecar is not None and await self._images_exist(sidecar):
+                self._record_delivery(item, sidecar, "recovered")
+                self.stats.recovered += 1
+                return True
+        await self._remove_leftovers(item)
+        return False
+
+    async def _images_exist(self, sidecar: dict[str, Any]) -> bool:
         for image in sidecar.get("images") or [None]:
             if not isinstance(image, dict) or not await self.storage.exists(str(image["file"])):
                 return False
-        self._record_delivery(item, sidecar, "recovered")
-        self.stats.recovered += 1
         return True
+
+    async def _remove_leftovers(self, item: BatchItem) -> None:
+        n = item.request.n
+        names = [image_name(item.name, i, n, ext) for i in range(n) for ext in IMAGE_SUFFIXES]
+        try:
+            removed = await self.storage.delete_names(names)
+        except Exception as exc:
+            raise FatalStorageError(f"cannot write to {self.storage.display()}: {exc}") from exc
+        if removed:
+            log.info("item %s: removed %s, left by an earlier run that was stopped before "
+                     "its sidecar", item.id, ", ".join(removed))
 
     async def _share(self, item: BatchItem, original: dict[str, Any], *, kind: str) -> bool:
         """Copy ``original``'s images (another item's, or a cache entry's) as this item's."""
@@ -322,6 +343,9 @@ class ItemServer:
 
     def _record_failure(self, item: BatchItem, reason: str, error: str,
                         details: dict[str, Any], *, manifest: bool = True) -> None:
+        # the error may be any exception's text (a bug below, a storage failure): no key in
+        # the manifest, the failures file or the progress messages
+        error, details = redact(error), _scrub(details)
         if manifest:
             self.manifest.append({"type": "item", "id": item.id, "status": "failed",
                                   "key": item.key, "line": item.line,
@@ -331,6 +355,17 @@ class ItemServer:
         self.failures.write(item.row, item.id, error)
         if self.on_failure is not None:
             self.on_failure(f"failed: {item.id} (line {item.line}): {reason}: {error}")
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with every string in it (at any depth) passed through ``redact``."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _json(value: dict[str, Any]) -> bytes:

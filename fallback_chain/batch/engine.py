@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..events import AttemptFinished, Event
+from ..secrets import redact
 from .delivery import FatalStorageError, ItemServer
 from .failures import FailuresWriter
 from .index import BatchIndex
@@ -146,7 +147,7 @@ class BatchRun:
 
     def _fatal(self, exc: FatalStorageError) -> None:
         if self.error is None:
-            self.error = str(exc)
+            self.error = redact(str(exc))
             self.reporter.message(f"stopping: {exc}")
         self.request_stop("storage error")
 
@@ -298,7 +299,7 @@ class BatchRun:
                         continue
                     await queue.put(entry)
         except (InputError, OSError) as exc:
-            self.error = f"reading {self.source} failed: {exc}"
+            self.error = redact(f"reading {self.source} failed: {exc}")
             self.reporter.message(self.error)
             self.request_stop("input error")
             return

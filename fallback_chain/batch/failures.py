@@ -12,6 +12,7 @@ import json
 import os
 from typing import IO, Any
 
+from ..secrets import redact
 from .reader import Format
 
 
@@ -64,7 +65,7 @@ class FailuresWriter:
         values = dict(row or {})
         if item_id is not None:
             values["id"] = item_id
-        values["error"] = error
+        values["error"] = error = redact(error)  # any exception's text: no key in the file
         if self.fmt == "csv":
             self._csv.writerow([_cell(values.get(n)) for n in self._names])
         else:

@@ -205,19 +205,21 @@ def _csv_body(reader: Any, lines: _Lines, names: list[str], source: str) -> Iter
                                                      end_line=last))
             continue
         last = lines.number
-        problem = lines.problem_in(first, last)
-        lines.forget_before(last + 1)
-        as_written = dict(zip(names, cells, strict=False))
-        if problem is not None:
-            yield RawRow(first, last, None, RowError(source, problem[0], None, problem[1],
-                                                     row=as_written))
-            continue
-        if not cells or not any(c.strip() for c in cells):
-            continue
+        if lines.problems:  # only after a bad line: the common path allocates nothing here
+            problem = lines.problem_in(first, last)
+            lines.forget_before(last + 1)
+            if problem is not None:
+                yield RawRow(first, last, None, RowError(
+                    source, problem[0], None, problem[1],
+                    row=dict(zip(names, cells, strict=False))))
+                continue
+        if not cells or (not cells[0].strip() and not any(c.strip() for c in cells)):
+            continue  # a blank row
         if len(cells) != len(names):
             yield RawRow(first, last, None, RowError(
                 source, first, None, f"has {len(cells)} cells but the header has {len(names)} "
-                "columns (quote cells that contain commas)", row=as_written, end_line=last))
+                "columns (quote cells that contain commas)",
+                row=dict(zip(names, cells, strict=False)), end_line=last))
             continue
         yield RawRow(first, last, dict(zip(names, cells, strict=True)))
 

@@ -1,8 +1,10 @@
 """Where outputs go: a local folder or any fsspec URL (``s3://bucket/prefix`` with s3fs).
 
 Every write is atomic. Locally: a temporary file in the same folder, flushed (and fsynced
-unless ``fsync=False``), then renamed over the target. On an object store: one PUT per object,
-which the store applies whole or not at all. Network calls and fsyncs run in a private thread
+unless ``fsync=False``), then renamed over the target; a process killed mid-write leaves
+its temporary file (``.NAME.<pid>-<n>.tmp``) behind, and :meth:`Storage.prepare` removes
+those whose process is gone. On an object store: one PUT per object, which the store applies
+whole or not at all. Network calls and fsyncs run in a private thread
 pool, so the event loop never waits on them; small local reads, existence checks and
 page-cache writes (``fsync=False``) run inline, which is cheaper than a trip to a thread.
 
@@ -16,6 +18,8 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,6 +31,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Image files we write (``EXTENSION_BY_MIME`` of ``fallback_chain.imaging``), and with the
+#: sidecar's ``.json``, what a folder holding outputs of ours has.
+IMAGE_SUFFIXES = (".png", ".jpg", ".webp", ".gif", ".bin")
+OUTPUT_SUFFIXES = (".json", *IMAGE_SUFFIXES)
+
 
 class StorageError(OSError):
     """The output target cannot be used (missing bucket, no permission...)."""
@@ -34,13 +43,32 @@ class StorageError(OSError):
 
 _SEQ = itertools.count()
 _O_BINARY = getattr(os, "O_BINARY", 0)
+#: Our temporary files: ``.NAME.<pid>-<n>.tmp`` (see :meth:`Storage.write_sync`).
+_TEMP = re.compile(r"\..+\.(?P<pid>\d+)-\d+\.tmp")
+#: Where a process cannot be probed (not POSIX), a temporary file this old is a leftover.
+_STALE_TEMP_S = 24 * 3600.0
+
+
+def _writer_gone(pid: int, mtime: float) -> bool:
+    """Whether the process that made a temporary file is certainly gone."""
+    if pid == os.getpid():
+        return False
+    if os.name != "posix":  # os.kill(pid, 0) would terminate it on Windows
+        return time.time() - mtime > _STALE_TEMP_S
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, someone else's
+        return False
+    return False
 
 
 class Storage:
     """A root folder or prefix, and atomic reads and writes of named objects below it."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None, *,
-                 fsync: bool = True, threads: int = 16) -> None:
+                 fsync: bool = True, threads: int = 16, temp_depth: int = 0) -> None:
         from fsspec.core import url_to_fs
         from fsspec.implementations.local import LocalFileSystem
 
@@ -50,6 +78,8 @@ class Storage:
         self.local = isinstance(fs, LocalFileSystem)
         self.root = os.path.abspath(root) if self.local else root.rstrip("/")
         self.fsync = fsync
+        self.temp_depth = temp_depth  # folder levels below the root where we write files
+        self.swept = 0  # temporary files of killed writers removed by ``prepare``
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batch-io")
 
     # ------------------------------------------------------------------ paths
@@ -69,7 +99,8 @@ class Storage:
     # ------------------------------------------------------------------ lifecycle
 
     async def prepare(self) -> None:
-        """Create the local folder, or check that the bucket exists."""
+        """Create the local folder (removing temporary files of killed writers), or check that
+        the bucket exists."""
         await self._run(self._prepare)
 
     def _prepare(self) -> None:
@@ -77,6 +108,7 @@ class Storage:
             os.makedirs(self.root, exist_ok=True)
             if not os.access(self.root, os.W_OK):
                 raise StorageError(f"{self.root}: not writable")
+            self.swept += self.sweep_temp_files()
             return
         bucket = self.root.split("/", 1)[0]
         try:
@@ -88,6 +120,14 @@ class Storage:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+    def sweep_temp_files(self) -> int:
+        """Remove the temporary files (``.NAME.<pid>-<n>.tmp``) that writers killed mid-write
+        left in the root (and ``temp_depth`` levels of folders below it); returns how many.
+        Local only: an object store's PUT leaves nothing behind."""
+        if not self.local:
+            return 0
+        return _sweep(self.root, self.temp_depth)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -177,6 +217,33 @@ class Storage:
     async def delete(self, *parts: str) -> None:
         await self._run(self._delete, *parts)
 
+    async def delete_names(self, names: list[str]) -> list[str]:
+        """Delete those of ``names`` (objects in the root) that exist; returns them. Locally
+        one ``unlink`` per name; on an object store one listing per common stem, then one
+        delete per object found."""
+        if self.local and not self.fsync:
+            return self._delete_names(names)
+        return await self._run(self._delete_names, names)
+
+    def _delete_names(self, names: list[str]) -> list[str]:
+        removed = []
+        if self.local:
+            for name in names:
+                try:
+                    os.unlink(self.path(name))
+                except FileNotFoundError:
+                    continue
+                removed.append(name)
+            return removed
+        wanted = set(names)
+        for stem in sorted({n.split("~", 1)[0].rsplit(".", 1)[0] for n in names}):
+            for found in self.fs.glob(self.path(stem) + "*"):
+                name = str(found).rsplit("/", 1)[-1]
+                if name in wanted:
+                    self.fs.rm_file(self.path(name))
+                    removed.append(name)
+        return removed
+
     def _delete(self, *parts: str) -> None:
         path = self.path(*parts)
         if self.local:
@@ -186,12 +253,12 @@ class Storage:
             self.fs.rm_file(path)
 
     def may_hold_outputs(self) -> bool:
-        """False when the target certainly holds no sidecar yet (a new or empty local folder,
-        a missing prefix), so resume need not look for files item by item."""
-        if self.local:
+        """False when the target certainly holds no sidecar or image yet (a new or empty local
+        folder, a missing prefix), so resume need not look for files item by item."""
+        if self.local:  # a sidecar, or an image a killed run wrote before its sidecar
             try:
                 with os.scandir(self.root) as entries:
-                    return any(e.name.endswith(".json") for e in entries)
+                    return any(e.name.endswith(OUTPUT_SUFFIXES) for e in entries)
             except FileNotFoundError:
                 return False
         try:  # s3fs answers this for a prefix with one LIST of at most one key
@@ -215,3 +282,25 @@ class Storage:
 
     def run_in_pool(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+
+def _sweep(folder: str, depth: int) -> int:
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for entry in entries:
+        if depth > 0 and entry.is_dir(follow_symlinks=False):
+            removed += _sweep(entry.path, depth - 1)
+            continue
+        m = _TEMP.fullmatch(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if _writer_gone(int(m["pid"]), entry.stat(follow_symlinks=False).st_mtime):
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

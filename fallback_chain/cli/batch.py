@@ -232,6 +232,8 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
     from fallback_chain.batch.progress import make_reporter
     from fallback_chain.batch.report import print_summary
 
+    from ._output import print_json
+
     assert source.chain is not None
     chain = source.chain
     opts = BatchOptions(
@@ -248,8 +250,7 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
 
     summary = asyncio.run(go())
     if as_json:
-        typer.echo(json.dumps({"chain": source.label, **summary.to_dict()}, indent=2,
-                              default=str))
+        print_json({"chain": source.label, **summary.to_dict()})
     else:
         print_summary(summary)
     if summary.interrupted:
@@ -263,13 +264,14 @@ def _dry_run(source: _Source, input: str, out: str | None,
     from fallback_chain.batch.pricing import dry_run
     from fallback_chain.batch.report import print_dry_run
 
+    from ._output import print_json
+
     report = dry_run(source.steps, input, out=out,
                      input_format=input_format.value if input_format else None,
                      input_options=options if "://" in input else {},
                      storage_options=options, failure_rates=rates)
     if as_json:
-        typer.echo(json.dumps({"chain": source.label, "dry_run": True, **report.to_dict()},
-                              indent=2, default=str))
+        print_json({"chain": source.label, "dry_run": True, **report.to_dict()})
     else:
         print_dry_run(report)
     return EXIT_OK if not report.invalid else EXIT_FAILED

@@ -1,5 +1,6 @@
 """``fallback-chain check``: preflight every provider of a chain (``provider.check()``: the
-key is accepted, the model exists), spending nothing. A provider that cannot even be built (no
+key is accepted, the model exists), spending nothing, and the shared state (Redis) when the
+config names one. A provider that cannot even be built (no
 key, bad option) is reported on its own row; the command never stops at the first problem.
 Exit code 0 when every provider passed, 1 otherwise, 2 for a bad or missing config."""
 
@@ -45,6 +46,9 @@ def check(
         rows: list[dict[str, Any]] = []
         for name in names:
             rows.extend(asyncio.run(_check_chain(cfg, name, timeout)))
+        state = asyncio.run(_check_state(cfg, timeout))
+        if state is not None:
+            rows.append(state)
     except ConfigError as exc:
         raise fail(str(exc), as_json=as_json, kind="config") from None
     finally:
@@ -58,6 +62,21 @@ def check(
         _print(rows, str(cfg.path))
     if not ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+async def _check_state(cfg: Config, timeout: float) -> dict[str, Any] | None:
+    """A row for the shared state, when the config keeps it in Redis."""
+    from fallback_chain.state.redis import RedisState
+
+    state = cfg.state()
+    if not isinstance(state, RedisState):
+        return None
+    try:
+        why = await state.ping(timeout)
+    finally:
+        await state.aclose()
+    return {"chain": "*", "provider": "shared state", "vendor": "redis", "model": state.url,
+            "ok": why is None, "detail": clean(why or "reachable; scripts run")}
 
 
 async def _check_chain(cfg: Config, name: str, timeout: float) -> list[dict[str, Any]]:

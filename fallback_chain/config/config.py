@@ -5,6 +5,7 @@ they are."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ..events import Event
     from ..policy import Policy
     from ..provider import Provider
+    from ..state.backend import StateBackend
     from .emulated import Emulated
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -58,6 +60,7 @@ class Config:
         self.secrets_file = (SecretsFile(Path(self.resolve_path(file.secrets.file)))
                              if file.secrets is not None else None)
         self._ledgers: dict[Path, Ledger] = {}
+        self._state: StateBackend | None = None
         self._prices: dict[str, PriceCatalogue] = {}
 
     # ---------------------------------------------------------------------- describing
@@ -196,13 +199,41 @@ class Config:
             policy = self.policy(name)
             chain = Chain(providers, policy=policy, name=name, clock=clock,
                           budget=self.budget(name), order=spec.order, on_event=on_event,
-                          seed=seed, log=log)
+                          seed=seed, log=log, state=self.state())
         except ValueError as exc:  # ConfigurationError included
             raise self.error(("chains", name), str(exc)) from None
         book = self.ledger(name) if ledger else None
         if book is not None:
             chain.events.subscribe(book)
         return chain
+
+    def state(self) -> StateBackend | None:
+        """The shared state backend (``RedisState``) when ``[state]`` or
+        ``FALLBACK_CHAIN_REDIS_URL`` asks for one, else ``None`` (each chain keeps its own
+        state). One backend per file, shared by its chains (each in its own namespace)."""
+        if self._state is not None:
+            return self._state
+        from ..state.redis.link import ENV_URL
+
+        spec = self.file.state
+        url = os.environ.get(ENV_URL) or (
+            self.secrets_file.get(ENV_URL) if self.secrets_file is not None else None)
+        if not url and spec is not None:
+            url = spec.url
+        if not url:
+            if spec is None:
+                return None
+            raise self.error(("state",), f"no Redis URL: set url here or {ENV_URL} in the "
+                             "environment or the secrets file")
+        from ..state.redis import RedisState
+
+        try:
+            self._state = RedisState(
+                url, namespace=spec.namespace if spec is not None else None,
+                on_unavailable=spec.on_unavailable if spec is not None else "local")
+        except ValueError as exc:  # ConfigurationError included
+            raise self.error(("state",), str(exc)) from None
+        return self._state
 
     def close(self) -> None:
         """Flush and close the ledgers this config opened."""

@@ -3,6 +3,7 @@ with the file, the line and the field."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -33,17 +34,26 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """
     path = Path(path).expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(path, [Problem(None, (), "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(path, [Problem(None, (), f"cannot read it: {exc}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(path, [Problem(line, (), f"not UTF-8 text: byte 0x{raw[exc.start]:02x} "
+                                                   f"at column {column}")]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [_syntax_problem(exc)]) from None
     where = Positions(text)
     refused = [Problem(where.line(loc), loc, message) for loc, message in find_secrets(data)]
+    refused += [Problem(where.line(loc), loc, "must be a number, not nan")
+                for loc in _nans(data)]
     if refused:
         raise ConfigError(path, refused)
     try:
@@ -56,6 +66,19 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         config.notes.append(note)
         warnings.warn(note.render(path), ConfigWarning, stacklevel=2)
     return config
+
+
+def _nans(value: Any, loc: Loc = ()) -> Iterator[Loc]:
+    """Where the file says ``nan`` (TOML allows it; no setting means it: every comparison
+    with NaN is false, so a NaN timeout or budget would silently never trigger)."""
+    if isinstance(value, float) and math.isnan(value):
+        yield loc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nans(item, (*loc, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nans(item, (*loc, i))
 
 
 def _syntax_problem(exc: tomllib.TOMLDecodeError) -> Problem:

@@ -22,6 +22,8 @@ from ..policy import Policy
 from .hints import did_you_mean
 from .vendors import VENDORS
 
+#: The most items a batch keeps in flight (as ``batch --concurrency`` allows): one task each.
+MAX_CONCURRENCY = 1024
 CHAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -140,6 +142,9 @@ class ProviderConfig(Strict):
                     why = (f"{vendor.class_name} options are: {', '.join(allowed)}"
                            + did_you_mean(option, allowed))
                 raise problem(f"unknown option {option!r}; {why}", "options", option)
+            wrong = vendor.option_problem(option, self.options[option])
+            if wrong:
+                raise problem(wrong, "options", option)
         if self.policy is not None:
             for field in ("images_per_minute", "max_concurrency"):
                 if field in self.policy.overrides() and getattr(self, field) is not None:
@@ -200,7 +205,7 @@ class ChainConfig(Strict):
     budget: BudgetConfig | None = None
     ledger: str | None = None
     storage: str | None = None
-    concurrency: int | None = Field(None, ge=1)
+    concurrency: int | None = Field(None, ge=1, le=MAX_CONCURRENCY)
     prices: str | None = None
 
     @model_validator(mode="after")
@@ -229,11 +234,44 @@ class SecretsConfig(Strict):
     file: str
 
 
+class StateConfig(Strict):
+    """``[state]``: breakers, cooldowns, rate limits and budgets shared by every worker, in
+    Redis. The URL may also come from ``FALLBACK_CHAIN_REDIS_URL`` (environment or secrets
+    file), which wins; a URL with a password belongs there, not in this file."""
+
+    url: str | None = None
+    on_unavailable: Literal["local", "fail"] = "local"
+    namespace: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        if parts.password:
+            raise ValueError("holds a password: put the URL in FALLBACK_CHAIN_REDIS_URL (in the "
+                             "environment or the secrets file) instead")
+        return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str | None) -> str | None:
+        if v is not None and not CHAIN_NAME.match(v):
+            raise ValueError("use letters, digits, '_' and '-'")
+        return v
+
+
 class ConfigFile(Strict):
     """The whole file."""
 
     default_chain: str | None = None
     secrets: SecretsConfig | None = None
+    state: StateConfig | None = None
     chains: dict[str, ChainConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

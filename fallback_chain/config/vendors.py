@@ -5,8 +5,10 @@ options a config may pass through to it."""
 from __future__ import annotations
 
 import inspect
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from importlib import import_module
 from typing import Any
 
@@ -54,6 +56,22 @@ class Vendor:
                       if n not in RESERVED_OPTIONS
                       and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
 
+    def option_problem(self, option: str, value: Any) -> str | None:
+        """Why ``value`` cannot be passed as ``option`` (its type is wrong for the adapter's
+        parameter), or ``None``. Options whose annotation cannot be resolved are not checked."""
+        expected = self.parameters[option].annotation
+        adapter = _type_adapter(self.module, expected) if isinstance(expected, str) else None
+        if adapter is None:
+            return None
+        from pydantic import ValidationError
+
+        try:
+            adapter.validate_python(_as_toml(value), strict=True)
+        except ValidationError:
+            shown = expected.removesuffix(" | None")  # TOML has no null: absent means None
+            return f"option {option!r} must be {shown} (got {_short(value)})"
+        return None
+
     @property
     def catalogued(self) -> bool:
         """Whether ``providers/models.json`` lists this vendor's models."""
@@ -66,3 +84,32 @@ VENDORS: dict[str, Vendor] = {v.name: v for v in (
     Vendor("openai", "providers.openai", "OpenAIProvider", "model", emulator_suffix="/v1"),
     Vendor("fake", "providers.fake", "FakeProvider", "model", needs_key=False),
 )}
+
+
+@cache
+def _type_adapter(module: str, annotation: str) -> Any:
+    """A strict pydantic ``TypeAdapter`` for an adapter parameter's annotation (a string, as
+    ``from __future__ import annotations`` leaves it), or ``None`` when it cannot be built.
+    An ``Iterable[...]`` is checked as a ``Sequence[...]``: a string is not a list of hosts."""
+    from pydantic import TypeAdapter
+
+    namespace = {**vars(typing), "Mapping": Mapping, **vars(import_module(module)),
+                 "Iterable": Sequence}
+    try:
+        return TypeAdapter(eval(annotation, namespace))  # annotations are our own source
+    except Exception:
+        return None
+
+
+def _as_toml(value: Any) -> Any:
+    """What ``build_provider`` passes on: TOML arrays become tuples."""
+    if isinstance(value, list):
+        return tuple(_as_toml(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _as_toml(v) for k, v in value.items()}
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,22 +1,22 @@
 """``Budget``: spending caps per request, per UTC day and per UTC month, checked before every
 attempt and booked after it. The router calls it; it knows nothing about providers.
 
-How the router uses it, per attempt (no ``await`` between the check and the booking, so a
-reservation is atomic within one event loop; across threads the store's lock makes it so)::
+How the router uses it, per attempt (the store checks and books each reservation atomically:
+the memory store under a lock, the Redis store in one Lua script)::
 
     estimate = provider.estimate_cost(request)                  # USD or None
     if (why := budget.refuse_request(spent_in_request, estimate)) is not None:
         skip the provider with Outcome.BUDGET_EXCEEDED and message ``why``
-    reservation = budget.reserve(estimate)
+    reservation = await budget.reserve(estimate)
     if isinstance(reservation, str):
         skip the provider with Outcome.BUDGET_EXCEEDED and message ``reservation``
     try:
         reply = await provider.generate(...)
     except asyncio.CancelledError:
-        budget.release(reservation)                             # nothing was billed
+        await budget.release(reservation)                       # nothing was billed
         raise
     cost, source = settle_cost(outcome, estimate, reported)
-    budget.settle(reservation, cost)                            # books the cost, fires alerts
+    await budget.settle(reservation, cost)                      # books the cost, fires alerts
 
 and once, when the chain is built: ``budget.set_emitter(events.emit, chain=name)``.
 
@@ -31,10 +31,12 @@ Semantics:
 * Caps hold exactly (amounts are kept in integer nano-USD) as long as the actual cost of an
   attempt is no more than its estimate; a larger actual cost is still booked (the money is
   spent) and blocks further reservations until the period ends.
-* Alerts (``BudgetAlert``, at 80 % and 100 % by default) fire once per cap, per period and per
-  ``Budget`` object, when booked spend reaches the threshold. The alert's ``budget`` is
-  ``"<name>/day"`` or ``"<name>/month"``.
+* Alerts (``BudgetAlert``, at 80 % and 100 % by default) fire once per cap and per period,
+  when booked spend reaches the threshold: once per process, and once across all workers
+  when they share a store (the first to cross claims the alert in the store). The alert's
+  ``budget`` is ``"<name>/day"`` or ``"<name>/month"``.
 * Spend is tracked per day and month even without a cap, so ``spent()`` always answers.
+* ``reserve``, ``settle``, ``release`` and the queries are coroutines (the store may be remote).
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class Budget:
         self.monthly_usd = monthly_usd
         self.clock = clock
         self.store: BudgetStore = store if store is not None else MemoryBudgetStore()
+        self.store_given = store is not None  # else a chain puts its own (maybe shared) store
         self.alert_thresholds = tuple(sorted(set(alert_thresholds)))
         self._caps: dict[Period, int | None] = {
             "day": None if daily_usd is None else to_nano(daily_usd),
@@ -135,7 +138,7 @@ class Budget:
         return (f"per-request budget {self.name!r} would be exceeded: ${spent_in_request:.4f} "
                 f"spent + ${estimate:.4f} estimated > ${cap:.4f}")
 
-    def reserve(self, estimate: float | None) -> Reservation | str:
+    async def reserve(self, estimate: float | None) -> Reservation | str:
         """Reserve ``estimate`` against every period cap; a reason string if any cap would be
         overshot (then nothing is reserved)."""
         if estimate is not None and not (estimate >= 0 and math.isfinite(estimate)):
@@ -143,14 +146,14 @@ class Budget:
         amount = 0 if estimate is None else to_nano(estimate)
         periods = self._period_keys()
         caps = [(key, _UNCAPPED if cap is None else cap) for _, key, cap in periods]
-        refused = self.store.reserve_if_fits(caps, amount)
+        refused = await self.store.reserve_if_fits(caps, amount)
         if refused is not None:
-            return self._refusal(refused, periods, amount, estimate)
+            return await self._refusal(refused, periods, amount, estimate)
         return Reservation(self.name, amount, estimate is not None,
                            tuple(key for _, key, _ in periods),
                            tuple((period, cap) for period, _, cap in periods))
 
-    def settle(self, reservation: Reservation, actual_usd: float) -> None:
+    async def settle(self, reservation: Reservation, actual_usd: float) -> None:
         """Release the reservation and book the actual cost; fire alerts (80 %, 100 % by
         default) once per cap per period."""
         if reservation.done:
@@ -158,32 +161,33 @@ class Budget:
         if not (actual_usd >= 0 and math.isfinite(actual_usd)):
             raise ValueError(f"actual_usd must be a non-negative number (got {actual_usd!r})")
         reservation.done = True
-        spent = self.store.settle(reservation.keys, reservation.amount, to_nano(actual_usd))
-        self._check_alerts(reservation, spent)
+        spent = await self.store.settle(reservation.keys, reservation.amount,
+                                        to_nano(actual_usd))
+        await self._check_alerts(reservation, spent)
 
-    def release(self, reservation: Reservation) -> None:
+    async def release(self, reservation: Reservation) -> None:
         """Give the reservation back (cancelled before any cost). A no-op if already done."""
         if reservation.done:
             return
         reservation.done = True
-        self.store.release(reservation.keys, reservation.amount)
+        await self.store.release(reservation.keys, reservation.amount)
 
     # --------------------------------------------------------------------------- queries
 
-    def spent(self, period: Period = "day") -> float:
+    async def spent(self, period: Period = "day") -> float:
         """USD booked in the current ``period`` (``"day"`` or ``"month"``, UTC)."""
-        return from_nano(self.store.totals(self._key(period))[0])
+        return from_nano((await self.store.totals(self._key(period)))[0])
 
-    def reserved(self, period: Period = "day") -> float:
+    async def reserved(self, period: Period = "day") -> float:
         """USD reserved by attempts in flight in the current ``period``."""
-        return from_nano(self.store.totals(self._key(period))[1])
+        return from_nano((await self.store.totals(self._key(period)))[1])
 
-    def remaining(self, period: Period = "day") -> float | None:
+    async def remaining(self, period: Period = "day") -> float | None:
         """USD still available in the current ``period`` (``None``: no cap)."""
         cap = self._caps[period]
         if cap is None:
             return None
-        spent, reserved = self.store.totals(self._key(period))
+        spent, reserved = await self.store.totals(self._key(period))
         return from_nano(max(0, cap - spent - reserved))
 
     def __repr__(self) -> str:
@@ -204,17 +208,17 @@ class Budget:
             raise ValueError(f"period must be 'day' or 'month' (got {period!r})")
         return next(key for p, key, _ in self._period_keys() if p == period)
 
-    def _refusal(self, key: str, periods: list[tuple[Period, str, int | None]], amount: int,
+    async def _refusal(self, key: str, periods: list[tuple[Period, str, int | None]], amount: int,
                  estimate: float | None) -> str:
         period, cap = next((p, c) for p, k, c in periods if k == key)
-        spent, reserved = self.store.totals(key)
+        spent, reserved = await self.store.totals(key)
         need = "an unknown amount" if estimate is None else f"${from_nano(amount):.4f}"
         return (f"{_LABEL[period]} budget {self.name!r} would be exceeded: "
                 f"${from_nano(spent):.4f} spent and ${from_nano(reserved):.4f} reserved of "
                 f"${from_nano(cap or 0):.2f}; this attempt needs {need}")
 
-    def _check_alerts(self, reservation: Reservation, spent: list[int]) -> None:
-        alerts: list[BudgetAlert] = []
+    async def _check_alerts(self, reservation: Reservation, spent: list[int]) -> None:
+        alerts: list[tuple[str, BudgetAlert]] = []
         with self._lock:
             for key, (period, cap), total in zip(reservation.keys, reservation.caps, spent,
                                                  strict=True):
@@ -227,12 +231,13 @@ class Budget:
                             fired = self._fired[key] = set()
                             self._forget_old_periods()
                         fired.add(t)
-                        alerts.append(BudgetAlert(self._chain, f"{self.name}/{period}", t,
-                                                  from_nano(total), from_nano(cap)))
+                        alerts.append((f"{key}:alert:{t:g}", BudgetAlert(
+                            self._chain, f"{self.name}/{period}", t, from_nano(total),
+                            from_nano(cap))))
         emit = self._emit
-        if emit is None:
-            return
-        for alert in alerts:
+        for marker, alert in alerts:
+            if not await self.store.claim(marker) or emit is None:
+                continue  # another worker sharing the store fired it
             try:
                 emit(alert)
             except Exception:

@@ -38,6 +38,9 @@ from .sizes import Size, SizeLike, clamp_class, class_for, parse_size
 log = logging.getLogger("fallback_chain")
 
 ENV_VAR = "FALLBACK_CHAIN_PRICES"
+#: Lookups one catalogue remembers (``memoised``) before it starts afresh.
+MEMO_SIZE = 4096
+_MISSING: Any = object()
 T = TypeVar("T")
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
@@ -97,13 +100,16 @@ class PriceCatalogue:
         """The built-in data with the files in ``$FALLBACK_CHAIN_PRICES`` merged over it.
 
         Cached; a changed environment variable or file modification time causes a reload.
+        Cheap enough to call per request (one environment read, and one ``stat`` per file named
+        by the variable), so a changed file is picked up by the next request without a restart.
         """
         spec = os.environ.get(ENV_VAR, "")
-        paths = [p for p in spec.split(os.pathsep) if p.strip()]
-        key = (spec, tuple(_mtime(p) for p in paths))
         hit = _cache.get("default")
-        if hit is not None and hit[0] == key:
+        if hit is not None and hit[0][0] == spec and (
+                not hit[0][1] or hit[0][1] == tuple(_mtime(p) for p in _paths(spec))):
             return hit[1]  # type: ignore[no-any-return]
+        paths = _paths(spec)
+        key = (spec, tuple(_mtime(p) for p in paths))
         base = cls.builtin()
         try:
             cat = base
@@ -165,15 +171,14 @@ class PriceCatalogue:
 
     def memoised(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, remembered under ``key`` for the life of this (immutable) catalogue.
-        Keeps per-attempt lookups such as ``estimate`` to a dict hit."""
-        try:
-            return self._memo[key]  # type: ignore[no-any-return]
-        except KeyError:
-            pass
-        value = compute()
-        if len(self._memo) >= 4096:
-            self._memo.clear()
-        self._memo[key] = value
+        Keeps per-attempt lookups such as ``estimate`` to a dict hit. Bounded: past
+        ``MEMO_SIZE`` keys (arbitrary model names, sizes) the memo starts afresh."""
+        value: T = self._memo.get(key, _MISSING)
+        if value is _MISSING:
+            value = compute()
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = value
         return value
 
     def vendor_key(self, vendor: str) -> str | None:
@@ -202,6 +207,9 @@ class PriceCatalogue:
 
     def model(self, vendor: str, model: str | None = None) -> ModelPrice | None:
         """Prices of ``model`` (``None``: the vendor's default model), or ``None`` if unknown."""
+        return self.memoised(("model", vendor, model), lambda: self._model(vendor, model))
+
+    def _model(self, vendor: str, model: str | None) -> ModelPrice | None:
         key = self.model_key(vendor, model)
         if key is None:
             return None
@@ -224,11 +232,18 @@ class PriceCatalogue:
         """How our tiers (``draft``/``standard``/``final``) map to this model's quality setting
         (OpenAI GPT Image ``low/medium/high``, DALL-E 3 ``standard/hd``, Gemini the image size
         class ``512/1K/2K/4K``, Leonardo's GPT Image ``fast/quality/ultra``)."""
-        v = self.vendor(vendor)
-        if v is None:
-            return {}
-        m = self.model(vendor, model)
-        return dict(m.quality_tiers if m is not None and m.quality_tiers else v.quality_tiers)
+        return dict(self._tiers(vendor, model))
+
+    def _tiers(self, vendor: str, model: str | None) -> Mapping[Tier, str]:
+        """``quality_tiers`` without the copy (callers must not modify it)."""
+        def compute() -> Mapping[Tier, str]:
+            v = self.vendor(vendor)
+            if v is None:
+                return {}
+            m = self.model(vendor, model)
+            return m.quality_tiers if m is not None and m.quality_tiers else v.quality_tiers
+
+        return self.memoised(("tiers", vendor, model), compute)
 
     def vendor_quality(self, vendor: str, model: str | None = None, quality: str | None = None,
                        size: SizeLike = None) -> str | None:
@@ -239,10 +254,15 @@ class PriceCatalogue:
         the requested ``size`` needs (``2048x2048`` at ``standard`` is ``2K``) and kept to the
         classes this model offers. An explicit class (``"4K"``) is taken as given.
         """
+        return self.memoised(("vendor_quality", vendor, model, quality, size),
+                             lambda: self._vendor_quality(vendor, model, quality, size))
+
+    def _vendor_quality(self, vendor: str, model: str | None, quality: str | None,
+                        size: SizeLike) -> str | None:
         v = self.vendor(vendor)
         if v is None:
             return quality
-        tiers = self.quality_tiers(vendor, model)
+        tiers = self._tiers(vendor, model)
         q = quality or "standard"
         if q not in TIERS:
             return q
@@ -266,17 +286,23 @@ class PriceCatalogue:
         return None if v is None or v.credit is None else v.credit.usd
 
     def unit(self, vendor: str, model: str | None = None) -> str | None:
-        v = self.vendor(vendor)
-        if v is None:
-            return None
-        m = self.model(vendor, model)
-        return (m.unit if m is not None and m.unit else None) or v.unit
+        def compute() -> str | None:
+            v = self.vendor(vendor)
+            if v is None:
+                return None
+            m = self.model(vendor, model)
+            return (m.unit if m is not None and m.unit else None) or v.unit
+
+        return self.memoised(("unit", vendor, model), compute)
 
     def price_factor(self, vendor: str, model: str | None = None) -> float:
         """Negotiated multiplier (vendor x model), 1.0 unless overridden."""
-        v = self.vendor(vendor)
-        m = self.model(vendor, model)
-        return (v.price_factor if v else 1.0) * (m.price_factor if m else 1.0)
+        def compute() -> float:
+            v = self.vendor(vendor)
+            m = self.model(vendor, model)
+            return (v.price_factor if v else 1.0) * (m.price_factor if m else 1.0)
+
+        return self.memoised(("price_factor", vendor, model), compute)
 
     def __repr__(self) -> str:
         n = sum(len(v.models) for v in self.data.vendors.values())
@@ -288,6 +314,11 @@ class PriceCatalogue:
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
+
+
+def _paths(spec: str) -> list[str]:
+    """The files ``$FALLBACK_CHAIN_PRICES`` names (``os.pathsep``-separated, blanks ignored)."""
+    return [p for p in spec.split(os.pathsep) if p.strip()]
 
 
 def _mtime(path: str) -> int:

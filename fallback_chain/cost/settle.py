@@ -5,9 +5,15 @@
   success without a report, and for a timeout (the vendor may still finish and bill it) unless
   the policy says timeouts are free.
 * ``none``: nothing was billed: skips, 429s, refusals and other errors without a reported bill.
+
+A reported cost that is not a finite, non-negative number (a vendor's usage block with
+negative or absurd token counts) is ignored as if nothing had been reported, so it never
+reaches attempts, the ledger or budgets.
 """
 
 from __future__ import annotations
+
+import math
 
 from ..outcome import Outcome
 from ..results import CostSource
@@ -15,7 +21,7 @@ from ..results import CostSource
 
 def settle_cost(outcome: Outcome, estimate: float | None, reported: float | None, *,
                 bill_timeouts: bool = True) -> tuple[float, CostSource]:
-    if reported is not None:
+    if reported is not None and math.isfinite(reported) and reported >= 0:
         return reported, "reported"
     if estimate is not None and (
             outcome is Outcome.SUCCESS or (outcome is Outcome.TIMEOUT and bill_timeouts)):

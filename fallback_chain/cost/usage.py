@@ -22,23 +22,19 @@ def _catalogue(catalogue: PriceCatalogue | None) -> PriceCatalogue:
     return PriceCatalogue.default()
 
 
-def _rates(vendor: str, model: str, catalogue: PriceCatalogue | None
-           ) -> tuple[TokenRates, float] | None:
+def _prices(vendor: str, model: str, catalogue: PriceCatalogue | None
+            ) -> tuple[float | None, TokenRates | None, float]:
+    """``(flat USD per image, token rates, price factor)`` of ``model``, looked up once per
+    catalogue (remembered by it): a reported cost is computed on every successful call."""
     cat = _catalogue(catalogue)
-    entry = cat.model(vendor, model)
-    if entry is None or entry.tokens_per_1m is None:
-        return None
-    return entry.tokens_per_1m, cat.price_factor(vendor, model)
 
+    def compute() -> tuple[float | None, TokenRates | None, float]:
+        entry = cat.model(vendor, model)
+        if entry is None:
+            return None, None, 1.0
+        return entry.flat_usd_per_image, entry.tokens_per_1m, cat.price_factor(vendor, model)
 
-def _flat(vendor: str, model: str, catalogue: PriceCatalogue | None) -> float | None:
-    """A negotiated flat price per image (``flat_usd_per_image`` override), if any: it is
-    what the account is billed, so it wins over list token rates."""
-    cat = _catalogue(catalogue)
-    entry = cat.model(vendor, model)
-    if entry is None or entry.flat_usd_per_image is None:
-        return None
-    return entry.flat_usd_per_image * cat.price_factor(vendor, model)
+    return cat.memoised(("usage-prices", vendor, model), compute)
 
 
 def _get(d: Mapping[str, Any] | None, *names: str) -> Any:
@@ -68,13 +64,11 @@ def cost_from_openai_usage(model: str, usage: Mapping[str, Any], *, images: int 
     billed at the image-out rate (both err high). A missing cached rate bills at the full rate.
     Under a negotiated flat price per image the cost is that price × ``images``.
     """
-    flat = _flat("openai", model, catalogue)
+    flat, r, factor = _prices("openai", model, catalogue)
     if flat is not None:
-        return flat * images
-    found = _rates("openai", model, catalogue)
-    if found is None:
+        return flat * factor * images
+    if r is None:
         return None
-    r, factor = found
     inp = _get(usage, "input_tokens_details") or {}
     total_in = _int(_get(usage, "input_tokens"))
     image_in = _int(_get(inp, "image_tokens"))
@@ -117,16 +111,14 @@ def cost_from_gemini_usage(model: str, usage_metadata: Mapping[str, Any], *,
     content is billed at the full input rate (Gemini's cache prices are not in the catalogue).
     Under a negotiated flat price per image the cost is that price when an image was produced.
     """
-    flat = _flat("gemini", model, catalogue)
+    flat, r, factor = _prices("gemini", model, catalogue)
     if flat is not None:
         details = _get(usage_metadata, "candidatesTokensDetails", "candidates_tokens_details")
         produced = any(str(_get(d, "modality")).upper().endswith("IMAGE") and
                        _int(_get(d, "tokenCount", "token_count")) for d in details or ())
-        return flat if produced else 0.0
-    found = _rates("gemini", model, catalogue)
-    if found is None:
+        return flat * factor if produced else 0.0
+    if r is None:
         return None
-    r, factor = found
     u = usage_metadata
     prompt = _int(_get(u, "promptTokenCount", "prompt_token_count"))
     prompt_image = sum(

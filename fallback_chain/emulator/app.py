@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
@@ -51,18 +51,20 @@ class Emulator:
     ``fallback_chain.emulator.faults``). ``api_keys``: one key for every vendor, a mapping
     per vendor, or ``None`` to accept any non-empty key. ``clock``: time for latencies, job
     delays and URL expiry (``fallback_chain.clock.Clock``). ``seed`` overrides the
-    configuration's seed.
+    configuration's seed. ``max_log_entries``, ``max_jobs`` and ``max_files`` bound the
+    request log, the Leonardo jobs and the images kept behind URLs (oldest forgotten first).
     """
 
     def __init__(self, faults: FaultSource = None, *,
                  api_keys: str | Mapping[str, str] | None = DEFAULT_API_KEY,
                  clock: Clock | None = None, seed: int | None = None,
-                 max_log_entries: int = 100_000) -> None:
+                 max_log_entries: int = 100_000, max_jobs: int = 50_000,
+                 max_files: int = 50_000) -> None:
         config = self._with_seed(FaultConfig.load(faults), seed)
         self.state = EmulatorState(
             api_keys=normalise_keys(api_keys), faults=FaultEngine(config),
             clock=clock or SYSTEM_CLOCK, log=RequestLog(max_log_entries),
-            ids=IdSource(config.seed))
+            ids=IdSource(config.seed), max_jobs=max_jobs, max_files=max_files)
         self.openai = OpenAIAPI(self.state)
         self.gemini = GeminiAPI(self.state)
         self.leonardo = LeonardoAPI(self.state)
@@ -110,6 +112,9 @@ class Emulator:
             record()
             if not await _drop_connection(send, exc.kind):
                 raise  # in-process: the transport turns it into the library's own error
+        except ClientDisconnect:
+            pass  # the client left while its body was being read: no one to answer (logged
+            # below with no status), and not an error of the application
         finally:
             record()
 

@@ -162,6 +162,7 @@ class VendorAPI:
         decision: Decision = self.state.faults.decide(vendor, model, endpoint)
         fault, rule = decision.fault, decision.rule
         info.fault = fault.kind if fault else None
+        info.drawn = decision.drawn
         if decision.latency_s > 0:
             await self.state.clock.sleep(decision.latency_s)
         if fault is not None and fault.kind in CONNECTION_KINDS:

@@ -363,11 +363,15 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What to do with one request: the fault (None = behave normally), latency and settings."""
+    """What to do with one request: the fault (None = behave normally), latency and settings.
+
+    ``drawn`` is the alias the fault was drawn as (``"5xx"``, ``"malformed"``), else None.
+    """
 
     fault: Fault | None
     latency_s: float
     rule: Rule
+    drawn: str | None = None
 
 
 class FaultEngine:
@@ -433,6 +437,7 @@ class FaultEngine:
                     if draw < total:
                         fault = candidate
                         break
+            drawn = fault.kind if fault is not None and fault.kind in ALIAS_KINDS else None
             if fault is not None and fault.kind == "5xx":
                 fault = Fault(rng.choice(("500", "502", "503")), fault.retry_after,
                               fault.retry_after_format, message=fault.message)
@@ -440,4 +445,4 @@ class FaultEngine:
                 fault = Fault(rng.choice(MALFORMED_KINDS[vendor]), count=fault.count)
             if fault is not None and fault.kind == "ok":
                 fault = None
-            return Decision(fault, latency, rule)
+            return Decision(fault, latency, rule, drawn)

@@ -150,8 +150,7 @@ class LeonardoAPI(VendorAPI):
                 seed=seed if isinstance(seed := body.get("seed"), int) else
                 seed_for(prompt) % 2_147_483_637,
                 preset_style=body.get("presetStyle"))
-            with self.state.jobs_lock:
-                self.state.jobs[job.id] = job
+            self.state.add_job(job.id, job)
             cost = credits_for(width, height, num, body.get("alchemy", True) is not False)
             return json_response({"sdGenerationJob": {
                 "generationId": job.id, "apiCreditCost": cost,

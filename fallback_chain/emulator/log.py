@@ -27,6 +27,7 @@ class RequestInfo:
     params: dict[str, Any] | None = None
     status: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    drawn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class LogEntry:
 
     ``status`` is None when no response head was sent (reset, hang). ``params`` holds the
     request's JSON body or form fields (file parts as ``{"filename", "content_type", "size"}``).
+    ``fault`` is the kind applied; ``drawn`` the alias it was drawn as (``5xx``, ``malformed``).
     """
 
     seq: int
@@ -49,6 +51,7 @@ class LogEntry:
     latency_ms: float
     prompt: str | None
     params: Mapping[str, Any] | None
+    drawn: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -71,7 +74,8 @@ class RequestLog:
                 seq=self._seq, time=time, vendor=info.vendor or "unknown",
                 endpoint=info.endpoint or "unknown", method=info.method, path=info.path,
                 model=info.model, status=info.status, fault=info.fault,
-                latency_ms=round(latency_ms, 3), prompt=info.prompt, params=info.params)
+                latency_ms=round(latency_ms, 3), prompt=info.prompt, params=info.params,
+                drawn=info.drawn)
             self._entries.append(entry)
             return entry
 

@@ -112,7 +112,12 @@ def normalise_keys(api_keys: str | Mapping[str, str] | None) -> dict[str, str | 
 
 @dataclass
 class EmulatorState:
-    """Everything the route handlers share."""
+    """Everything the route handlers share.
+
+    ``jobs`` (Leonardo generations) and ``files`` (images behind URLs) are bounded: past
+    ``max_jobs`` / ``max_files`` the oldest is forgotten (a poll of it answers
+    ``generations_by_pk: null``, its URL 404), so a long-running emulator stays flat.
+    """
 
     api_keys: dict[str, str | None]
     faults: FaultEngine
@@ -122,9 +127,20 @@ class EmulatorState:
     files: FileStore = field(init=False)
     jobs: dict[str, Any] = field(default_factory=dict)
     jobs_lock: threading.Lock = field(default_factory=threading.Lock)
+    max_jobs: int = 50_000
+    max_files: int = 50_000
 
     def __post_init__(self) -> None:
-        self.files = FileStore(self.clock, self.ids)
+        if self.max_jobs < 1 or self.max_files < 1:
+            raise ValueError("max_jobs and max_files must be >= 1")
+        self.files = FileStore(self.clock, self.ids, self.max_files)
+
+    def add_job(self, job_id: str, job: Any) -> None:
+        """Keep ``job``; forget the oldest one past ``max_jobs`` (dicts keep insertion order)."""
+        with self.jobs_lock:
+            while len(self.jobs) >= self.max_jobs:
+                self.jobs.pop(next(iter(self.jobs)))
+            self.jobs[job_id] = job
 
     def key_ok(self, vendor: str, presented: str | None) -> bool:
         expected = self.api_keys.get(vendor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -56,7 +57,10 @@ class Policy:
     * ``bill_timeouts``: a timed-out call is recorded at its estimated cost (the vendor may
       still finish and bill it); ``False`` records it as free.
     * Capacity, usually per provider: ``images_per_minute`` (a client-side limiter, GCRA,
-      ``burst_images`` at once) and ``max_concurrency`` (calls in flight). A provider at
+      ``burst_images`` at once; calls are spaced ``(60 + rate_margin_s) / images_per_minute``
+      seconds apart, so that calls whose trips to the vendor take up to ``rate_margin_s``
+      longer than others still never put one image too many in any minute the vendor counts)
+      and ``max_concurrency`` (calls in flight). A provider at
       capacity is skipped (recorded as ``skipped``, "at capacity") and the next one is used;
       when every provider is busy the chain waits for the earliest, at most ``max_wait_s`` in
       all per request.
@@ -91,6 +95,7 @@ class Policy:
     images_per_minute: float | None = None
     max_concurrency: int | None = None
     burst_images: int = 1
+    rate_margin_s: float = 0.5
     max_wait_s: float = 600.0
     hedge_delay_s: float | None = None
     hedge_delay: Literal["fixed", "p95"] = "fixed"
@@ -99,6 +104,10 @@ class Policy:
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigurationError(f"{f.name} must be a finite number (got {value!r})")
         if self.attempt_timeout_s <= 0:
             raise ConfigurationError("attempt_timeout_s must be > 0")
         if self.deadline_s is not None and self.deadline_s <= 0:
@@ -117,6 +126,8 @@ class Policy:
             raise ConfigurationError("max_concurrency must be >= 1 (or None for no limit)")
         if self.burst_images < 1:
             raise ConfigurationError("burst_images must be >= 1")
+        if not 0 <= self.rate_margin_s < 60:
+            raise ConfigurationError("rate_margin_s must be >= 0 and < 60")
         if self.hedge_delay_s is not None and self.hedge_delay_s < 0:
             raise ConfigurationError("hedge_delay_s must be >= 0 (or None for no hedging)")
         if self.hedge_delay not in ("fixed", "p95"):

@@ -8,16 +8,17 @@ from typing import Protocol
 
 
 class CooldownStore(Protocol):
-    def remaining(self, key: str, now: float) -> float:
-        """Seconds until ``key`` may be used again (0 when it may be used now)."""
+    async def remaining(self, key: str, now: float) -> float:
+        """Seconds until ``key`` may be used again (0 when it may be used now). ``now`` is the
+        chain's clock; a shared store may read its own (shared) clock instead."""
         ...
 
-    def start(self, key: str, seconds: float, now: float) -> float:
+    async def start(self, key: str, seconds: float, now: float) -> float:
         """Keep ``key`` out for ``seconds`` from ``now``; never shortens a running cooldown.
-        Returns the time the cooldown ends."""
+        Returns the time the cooldown ends, on the chain's clock (``now + remaining``)."""
         ...
 
-    def clear(self, key: str) -> None: ...
+    async def clear(self, key: str) -> None: ...
 
 
 class MemoryCooldowns:
@@ -28,7 +29,7 @@ class MemoryCooldowns:
     def __init__(self) -> None:
         self._until: dict[str, float] = {}
 
-    def remaining(self, key: str, now: float) -> float:
+    async def remaining(self, key: str, now: float) -> float:
         until = self._until.get(key)
         if until is None:
             return 0.0
@@ -37,10 +38,10 @@ class MemoryCooldowns:
             return 0.0
         return until - now
 
-    def start(self, key: str, seconds: float, now: float) -> float:
+    async def start(self, key: str, seconds: float, now: float) -> float:
         until = max(self._until.get(key, 0.0), now + seconds)
         self._until[key] = until
         return until
 
-    def clear(self, key: str) -> None:
+    async def clear(self, key: str) -> None:
         self._until.pop(key, None)

@@ -11,14 +11,15 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from batch_helpers import free_port, items, write_csv
+from batch_helpers import items, write_csv
 
 FAULTS = """
 seed = 11
@@ -36,35 +37,13 @@ rates = { "500" = 0.05 }
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def emulator(tmp_path_factory: pytest.TempPathFactory,
+             emulator_process: Callable[..., AbstractContextManager[str]]) -> Iterator[str]:
     """`fallback-chain emulate` in its own process, on a free loopback port."""
     faults = tmp_path_factory.mktemp("emu") / "faults.toml"
     faults.write_text(FAULTS)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fallback_chain.cli", "emulate", "--port", str(port),
-         "--faults", str(faults), "--api-key", "test-key", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"emulator did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
-        time.sleep(0.05)
-    try:
+    with emulator_process(faults) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _env() -> dict[str, str]:

@@ -100,6 +100,16 @@ def test_aliases_draw_concrete_faults() -> None:
     assert {f.kind for f in kinds[40:] if f} == {"500", "502", "503"}
 
 
+def test_the_log_names_the_alias_a_fault_was_drawn_as(http2: httpx2.Client,
+                                                       emu: Emulator) -> None:
+    emu.script("openai", "5xx,malformed,500,ok")
+    statuses(http2, 4)
+    logged = [(e.fault, e.drawn) for e in emu.requests()]
+    assert [d for _, d in logged] == ["5xx", "malformed", None, None]
+    assert logged[0][0] in {"500", "502", "503"} and logged[2:] == [("500", None), (None, None)]
+    assert http2.get("/_emulator/log").json()["entries"][0]["drawn"] == "5xx"
+
+
 def test_rates_are_roughly_right_and_models_draw_independently() -> None:
     engine = FaultEngine(FaultConfig({"seed": 1, "gemini": {"rates": {"429": 0.25}}}))
     hits = sum(engine.decide("gemini", "a", "generate").fault is not None for _ in range(4000))
