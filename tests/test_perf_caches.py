@@ -381,7 +381,7 @@ def test_case_letters_select_benchmarks_and_overhead_cases() -> None:
 
 
 def test_the_overhead_benchmark_runs_only_the_cases_asked_for() -> None:
-    calls: dict[str, Any] = {k: None for k in ("a", "b", "c", "d")}
+    calls: dict[str, Any] = {k: None for k in ("a", "b", "c", "d", "c+verify", "d+verify")}
     groups = bench_overhead._groups(calls, calls, None, ["c", "d"])
     assert [g.name for g in groups] == ["c", "d"]
     assert [g.name for g in bench_overhead._groups(calls, calls, None, ["b"])] == ["a/b"]

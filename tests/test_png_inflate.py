@@ -98,3 +98,27 @@ def test_a_decompression_bomb_stops_at_the_promised_size() -> None:
     bomb = png(10, 10, b"\x00" * 50_000_000)
     with pytest.raises(InvalidImageError, match="more than"):
         inspect_image(bomb)
+
+
+@pytest.mark.parametrize("module", ["zlib_ng", "zlib"])
+def test_zlib_ng_and_the_standard_zlib_give_the_same_verdicts(
+        module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """zlib-ng is a dependency; the standard library's zlib is the fallback without it."""
+    import importlib
+
+    from fallback_chain import png_inflate
+
+    chosen = (importlib.import_module("zlib_ng.zlib_ng") if module == "zlib_ng"
+              else importlib.import_module("zlib"))
+    monkeypatch.setattr(png_inflate, "_ZLIB", chosen)
+    raw = (b"\x00" + b"\x10" * 30) * 10
+    assert inspect_image(png(10, 10, raw)).width == 10
+    for bad, message in (((b"\x00" + b"\x10" * 30) * 9, "promises"),
+                         ((b"\x00" + b"\x10" * 30) * 11, "more than")):
+        with pytest.raises(InvalidImageError, match=message):
+            inspect_image(png(10, 10, bad))
+    ihdr = struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0)
+    garbage = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"\x01" * 50)
+               + chunk(b"IEND", b""))
+    with pytest.raises(InvalidImageError, match="zlib"):
+        inspect_image(garbage)

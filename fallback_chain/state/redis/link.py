@@ -77,22 +77,26 @@ class Link:
         self.retry_s = retry_s
         self.socket_timeout_s = socket_timeout_s
         self._factory = client_factory
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = (
+        # per event loop: its client, and the scripts registered on that client
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Redis, dict[str, AsyncScript]]] = (
             weakref.WeakKeyDictionary())
-        self._scripts: dict[tuple[int, str], AsyncScript] = {}
         self._retry_at: float | None = None  # set while Redis is unreachable
         self.outages = 0  # how many times Redis was found unreachable
         self.round_trips = 0  # operations sent to Redis (for benchmarks and tests)
 
     # ------------------------------------------------------------------------- clients
 
-    def client(self) -> Redis:
+    def _entry(self) -> tuple[Redis, dict[str, AsyncScript]]:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
+        entry = self._clients.get(loop)
+        if entry is None:
             client = self._factory() if self._factory is not None else self._connect()
-            self._clients[loop] = client
-        return client
+            entry = self._clients[loop] = (client, {})
+        return entry
+
+    def client(self) -> Redis:
+        return self._entry()[0]
 
     def _connect(self) -> Redis:
         from redis.asyncio import Redis
@@ -107,11 +111,10 @@ class Link:
             decode_responses=True)
 
     def script(self, source: str) -> AsyncScript:
-        client = self.client()
-        key = (id(client), source)
-        script = self._scripts.get(key)
+        client, scripts = self._entry()
+        script = scripts.get(source)
         if script is None:
-            script = self._scripts[key] = client.register_script(source)
+            script = scripts[source] = client.register_script(source)
         return script
 
     async def run(self, source: str, keys: list[str], args: list[Any]) -> Any:
@@ -119,11 +122,9 @@ class Link:
 
     async def aclose(self) -> None:
         """Close the client of the running loop (others close with their loops)."""
-        loop = asyncio.get_running_loop()
-        client = self._clients.pop(loop, None)
-        if client is not None:
-            self._scripts = {k: v for k, v in self._scripts.items() if k[0] != id(client)}
-            await client.aclose()
+        entry = self._clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[0].aclose()
 
     # ------------------------------------------------------------------------- failover
 
