@@ -58,3 +58,24 @@ class LoopClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+class FastForwardClock:
+    """Real time for I/O, but the chain's own waits (backoff, cooldowns, capacity) take no
+    time: each ``sleep`` moves this clock forward instead. For tests against real servers
+    (an emulator on loopback) that must not wait out a Retry-After."""
+
+    __slots__ = ("skipped",)
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def wall(self) -> float:
+        return time.time() + self.skipped
+
+    async def sleep(self, seconds: float) -> None:
+        self.skipped += max(0.0, seconds)
+        await asyncio.sleep(0)

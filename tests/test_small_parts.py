@@ -128,3 +128,17 @@ def test_trusted_construction_equals_validated_construction():
     assert fast.model_dump() == slow.model_dump()
     assert fast.model_dump_json() == slow.model_dump_json()
     assert Attempt.model_validate_json(fast.model_dump_json()) == slow
+
+
+def test_the_fast_forward_clock_skips_waits_but_keeps_real_time() -> None:
+    import asyncio
+    import time
+
+    from fallback_chain.clock import FastForwardClock
+
+    clock = FastForwardClock()
+    before, wall = clock.now(), clock.wall()
+    started = time.monotonic()
+    asyncio.run(clock.sleep(3600))
+    assert time.monotonic() - started < 1.0  # nothing really slept
+    assert clock.now() - before >= 3600 and clock.wall() - wall >= 3600

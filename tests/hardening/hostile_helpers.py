@@ -6,13 +6,11 @@ was fetched from a forbidden place."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import socket
 import struct
 import threading
-import time
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -100,23 +98,6 @@ def no_alpha_mask(width: int, height: int) -> bytes:
 
 
 # ------------------------------------------------------------------------------ running
-
-class FastClock:
-    """Real time for I/O; the chain's own waits (backoff, cooldowns) take no time."""
-
-    def __init__(self) -> None:
-        self.skipped = 0.0
-
-    def now(self) -> float:
-        return time.monotonic() + self.skipped
-
-    def wall(self) -> float:
-        return time.time() + self.skipped
-
-    async def sleep(self, seconds: float) -> None:
-        self.skipped += max(0.0, seconds)
-        await asyncio.sleep(0)
-
 
 Outcome_ = tuple[ChainResult | None, ChainError | None]
 

@@ -26,7 +26,6 @@ from hostile_helpers import (
     KEY,
     PROMPT,
     CountingServer,
-    FastClock,
     LeonardoMock,
     LeonardoStub,
     attempt,
@@ -45,6 +44,7 @@ from hostile_helpers import (
 )
 
 from fallback_chain import ChainResult, ImageRequest
+from fallback_chain.clock import FastForwardClock
 from fallback_chain.emulator import Emulator
 from fallback_chain.emulator.faults import ALIAS_KINDS, VENDOR_KINDS
 from fallback_chain.errors import ChainError
@@ -125,7 +125,7 @@ def run_fault(vendor: str, script: list[str], endpoint: str = "generate", n: int
     """One request with ``script`` applied to ``endpoint``; Leonardo on virtual time (its jobs
     and polls cost nothing), the SDK vendors on the real loop with a short attempt timeout."""
     virtual = vendor == "leonardo"
-    clock: Any = VirtualClock() if virtual else FastClock()
+    clock: Any = VirtualClock() if virtual else FastForwardClock()
     emu = Emulator(api_keys=KEY, clock=clock if virtual else None, faults={vendor: {
         "script": script, "applies_to": [endpoint], "job_delay_s": 2.0, "hang_s": 100}})
     size = "256x256" if kw.get("model") == "dall-e-2" else "512x512"
@@ -593,7 +593,7 @@ def run_stub(image_urls: list[str]) -> tuple[str, ChainError | None, LeonardoStu
         provider = LeonardoProvider(api_key=KEY, base_url=stub.url, poll_initial_s=0.01,
                                     download_timeout_s=5, download_retries=0)
         request = ImageRequest(prompt=PROMPT, n=len(image_urls) or 1, size="512x512")
-        result, error = asyncio.run(attempt([provider], request, clock=FastClock(),
+        result, error = asyncio.run(attempt([provider], request, clock=FastForwardClock(),
                                             timeout=10))
         return sound(result, error, request.n), error, stub
     finally:
@@ -609,7 +609,7 @@ def test_the_real_network_round_trip_still_works() -> None:
         stub.image_urls = [f"{stub.url}/img.png", f"{stub.url}/img.png"]
         provider = LeonardoProvider(api_key=KEY, base_url=stub.url, poll_initial_s=0.01)
         result, error = asyncio.run(attempt(
-            [provider], ImageRequest(prompt=PROMPT, n=2, size="512x512"), clock=FastClock(),
+            [provider], ImageRequest(prompt=PROMPT, n=2, size="512x512"), clock=FastForwardClock(),
             timeout=10))
         assert sound(result, error, 2) == "success"
         assert stub.paths.count("/img.png") == 2
@@ -668,7 +668,7 @@ def test_a_redirect_to_a_private_address_is_never_followed(
             provider = LeonardoProvider(api_key=KEY, base_url=stub.url, poll_initial_s=0.01,
                                         download_retries=0)
             result, error = asyncio.run(attempt(
-                [provider], ImageRequest(prompt=PROMPT, size="512x512"), clock=FastClock(),
+                [provider], ImageRequest(prompt=PROMPT, size="512x512"), clock=FastForwardClock(),
                 timeout=10))
         assert sound(result, error, 1) == "malformed_response"
         assert error is not None and error.attempts[-1].provider_code == "url_not_allowed"
@@ -693,7 +693,7 @@ def test_dalle_urls_on_an_allowed_host_resolving_to_a_private_address(
                               http_client=httpx2.AsyncClient(transport=api))
     with resolving(monkeypatch, {"images.blob.core.windows.net": "127.0.0.1"}):
         result, error = asyncio.run(attempt(
-            [provider], ImageRequest(prompt=PROMPT, size="256x256"), clock=FastClock(),
+            [provider], ImageRequest(prompt=PROMPT, size="256x256"), clock=FastForwardClock(),
             timeout=10))
     assert server.hits == 0
     assert sound(result, error, 1) == "malformed_response"
@@ -773,7 +773,7 @@ async def _sdk_attempt(vendor: str, body: Any) -> tuple[ChainResult | None, Chai
                                   transport=_sdk_transport(body))
     try:
         return await attempt([provider], ImageRequest(prompt=PROMPT, size="1024x1024"),
-                             clock=FastClock(), timeout=5)
+                             clock=FastForwardClock(), timeout=5)
     finally:
         if http is not None:
             await http.aclose()

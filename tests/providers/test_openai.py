@@ -14,7 +14,6 @@ import io
 import math
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import pytest
 from PIL import Image
 
 from fallback_chain import Chain, ImageRequest, Outcome, Policy
+from fallback_chain.clock import FastForwardClock
 from fallback_chain.cost.usage import cost_from_openai_usage
 from fallback_chain.emulator import Emulator, serve_in_thread
 from fallback_chain.emulator import faults as emulator_faults
@@ -64,23 +64,6 @@ def usage_cost(model: str, prompt: str, out_tokens: int, image_in: int = 0) -> f
             + out_tokens * r["image_out"]) / 1e6
 
 
-class FastClock:
-    """Real time for latencies; the chain's sleeps (backoff, cooldown waits) take no time."""
-
-    def __init__(self) -> None:
-        self.skipped = 0.0
-
-    def now(self) -> float:
-        return time.monotonic() + self.skipped
-
-    def wall(self) -> float:
-        return time.time() + self.skipped
-
-    async def sleep(self, seconds: float) -> None:
-        self.skipped += max(0.0, seconds)
-        await asyncio.sleep(0)
-
-
 class Harness:
     """Providers wired to one emulator in-process; closes every client it made."""
 
@@ -107,7 +90,7 @@ class Harness:
     @staticmethod
     def chain(*providers: Any, **policy: Any) -> Chain:
         policy.setdefault("backoff_initial_s", 0.01)
-        return Chain(list(providers), policy=Policy(**policy), clock=FastClock(), log=False)
+        return Chain(list(providers), policy=Policy(**policy), clock=FastForwardClock(), log=False)
 
     def calls(self, endpoint: str = "generate") -> int:
         return self.emu.log.count(vendor="openai", endpoint=endpoint)
