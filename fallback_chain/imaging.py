@@ -22,6 +22,9 @@ MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"
 FORMAT_BY_MIME = {v: k for k, v in MIME_BY_FORMAT.items()}
 EXTENSION_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp",
                      "image/gif": ".gif"}
+UNKNOWN_EXTENSION = ".bin"
+#: Every extension an image file of ours can have.
+IMAGE_EXTENSIONS = (*EXTENSION_BY_MIME.values(), UNKNOWN_EXTENSION)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK_HEAD = struct.Struct(">I4s")  # a PNG chunk's length and type
@@ -58,6 +61,16 @@ def inspect_image(data: bytes) -> ImageInfo:
     raise InvalidImageError(
         f"not a PNG, JPEG, WebP or GIF image ({len(data)} bytes starting {head!r})"
     )
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height of bytes ``inspect_image`` already accepted, read from the header
+    alone (a PNG is not checked and inflated again)."""
+    if data.startswith(_PNG_SIGNATURE) and len(data) >= 24:
+        width, height = struct.unpack_from(">II", data, 16)
+        return width, height
+    info = inspect_image(data)
+    return info.width, info.height
 
 
 def _inspect_png(data: bytes) -> ImageInfo:

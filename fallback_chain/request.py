@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from .errors import RequestValidationError
-from .imaging import InvalidImageError, inspect_image
+from .imaging import InvalidImageError, image_size, inspect_image
 
 Quality = Literal["draft", "standard", "final"]
 OutputFormat = Literal["png", "jpeg", "webp"]
@@ -187,12 +187,11 @@ class ImageRequest(BaseModel):
         if self.mask is not None:
             if not self.images:
                 raise ValueError("a mask needs at least one image to edit (images=[...])")
-            mask = inspect_image(self.mask)  # checked by ``_mask`` already
-            first = inspect_image(self.images[0])
-            if (mask.width, mask.height) != (first.width, first.height):
+            mask, first = image_size(self.mask), image_size(self.images[0])  # both verified
+            if mask != first:
                 raise ValueError(
-                    f"mask is {mask.width}x{mask.height} but the image is "
-                    f"{first.width}x{first.height}; they must be the same size")
+                    f"mask is {mask[0]}x{mask[1]} but the image is {first[0]}x{first[1]}; "
+                    "they must be the same size")
         if m := _PIXELS.match(self.size):
             w, h = int(m[1]), int(m[2])
             self._pixels = (w, h)

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-from .imaging import EXTENSION_BY_MIME, inspect_image
+from .imaging import EXTENSION_BY_MIME, UNKNOWN_EXTENSION, inspect_image
 from .outcome import Outcome
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -84,7 +84,7 @@ class GeneratedImage(BaseModel):
 
     @property
     def extension(self) -> str:
-        return EXTENSION_BY_MIME.get(self.mime_type, ".bin")
+        return EXTENSION_BY_MIME.get(self.mime_type, UNKNOWN_EXTENSION)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the image atomically (temporary file, then rename) and return the path.

@@ -285,9 +285,16 @@ async def fetch_all(client: httpx.AsyncClient, urls: Sequence[str], allow: Allow
     """Download every URL at once (vendor links expire); the first failure cancels the rest
     and is raised as a ``ProviderError``.
 
+    Every URL is checked against ``allow`` before any is fetched: one refused URL and nothing
+    is downloaded at all.
+
     Not an ``asyncio.TaskGroup``: on Python 3.11 and 3.12 a child failing while the group
     exits cancels the caller's task for good, so a later timeout of the caller surfaced as
     ``CancelledError`` (found by the chaos run)."""
+    for url in urls:
+        why = allow.refuse(url)
+        if why:
+            raise _refused(why)
     tasks = [asyncio.ensure_future(fetch_image(client, u, allow, timeout=timeout,
                                                max_bytes=max_bytes)) for u in urls]
     try:

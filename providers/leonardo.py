@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -396,11 +395,6 @@ class LeonardoProvider(Provider):
             extra={"generation_id": gid, "seed": generation.seed, "nsfw_flagged": flagged})
 
     async def _download(self, urls: list[str], deadline: float) -> list[GeneratedImage]:
-        for url in urls:  # refuse before fetching anything at all
-            why = self.allow.refuse(url)
-            if why:
-                raise ProviderError(Outcome.MALFORMED_RESPONSE, f"image URL refused: {why}",
-                                    provider_code="url_not_allowed")
         client = self._client()
         for attempt in range(self.download_retries + 1):
             remaining = deadline - self._clock.now()
@@ -466,13 +460,12 @@ class LeonardoProvider(Provider):
 
     def _cost(self, job: Mapping[str, Any]) -> float | None:
         """USD for a submitted job, from what Leonardo reported (``None`` if it said nothing
-        usable: a negative, infinite or NaN figure is no cost at all, and the chain estimates)."""
+        usable; a negative, infinite or NaN figure is dropped by ``settle_cost``, and the chain
+        estimates)."""
         from fallback_chain.cost.usage import cost_from_leonardo_job
 
         with contextlib.suppress(ValueError, TypeError, ArithmeticError):
-            usd = cost_from_leonardo_job(job, self.usd_per_credit, catalogue=self._catalogue())
-            if usd is not None and math.isfinite(usd) and usd >= 0:
-                return usd
+            return cost_from_leonardo_job(job, self.usd_per_credit, catalogue=self._catalogue())
         return None
 
     def _billed(self, exc: ProviderError, run: _Run) -> ProviderError:

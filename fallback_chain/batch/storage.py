@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..imaging import IMAGE_EXTENSIONS
 from .naming import check_part
 
 if TYPE_CHECKING:
@@ -31,9 +32,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Image files we write (``EXTENSION_BY_MIME`` of ``fallback_chain.imaging``), and with the
-#: sidecar's ``.json``, what a folder holding outputs of ours has.
-IMAGE_SUFFIXES = (".png", ".jpg", ".webp", ".gif", ".bin")
+#: Image files we write, and with the sidecar's ``.json``, what a folder of our outputs has.
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 OUTPUT_SUFFIXES = (".json", *IMAGE_SUFFIXES)
 
 

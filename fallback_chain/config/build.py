@@ -16,7 +16,7 @@ from ..policy import Policy
 from ..provider import Provider
 from ..secrets import redact
 from .schema import ChainConfig, ProviderConfig
-from .vendors import VENDORS
+from .vendors import VENDORS, plain_value
 
 if TYPE_CHECKING:
     from ..cost.budget import Budget
@@ -68,7 +68,7 @@ def build_provider(spec: ProviderConfig, *, secrets: SecretsFile | None = None,
                    ) -> Provider:
     """The adapter ``spec`` describes. Raises ``BuildError`` (no key, bad option value)."""
     vendor = VENDORS[spec.vendor]
-    kwargs: dict[str, Any] = {k: _plain(v) for k, v in spec.options.items()}
+    kwargs: dict[str, Any] = {k: plain_value(v) for k, v in spec.options.items()}
     kwargs[vendor.model_param] = spec.model_id
     if spec.name:
         kwargs["name"] = spec.name
@@ -85,15 +85,6 @@ def build_provider(spec: ProviderConfig, *, secrets: SecretsFile | None = None,
         return vendor.cls(**kwargs)
     except (ConfigurationError, ValueError, TypeError) as exc:
         raise BuildError(redact(str(exc)), "options" if spec.options else None) from None
-
-
-def _plain(value: Any) -> Any:
-    """TOML arrays become tuples (adapters take sequences and size pairs as tuples)."""
-    if isinstance(value, list):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def build_policy(chain: ChainConfig) -> Policy:

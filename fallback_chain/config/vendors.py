@@ -66,7 +66,7 @@ class Vendor:
         from pydantic import ValidationError
 
         try:
-            adapter.validate_python(_as_toml(value), strict=True)
+            adapter.validate_python(plain_value(value), strict=True)
         except ValidationError:
             shown = expected.removesuffix(" | None")  # TOML has no null: absent means None
             return f"option {option!r} must be {shown} (got {_short(value)})"
@@ -101,12 +101,13 @@ def _type_adapter(module: str, annotation: str) -> Any:
         return None
 
 
-def _as_toml(value: Any) -> Any:
-    """What ``build_provider`` passes on: TOML arrays become tuples."""
+def plain_value(value: Any) -> Any:
+    """An option's value as the adapter gets it: TOML arrays become tuples (adapters take
+    sequences and size pairs as tuples)."""
     if isinstance(value, list):
-        return tuple(_as_toml(v) for v in value)
+        return tuple(plain_value(v) for v in value)
     if isinstance(value, dict):
-        return {k: _as_toml(v) for k, v in value.items()}
+        return {k: plain_value(v) for k, v in value.items()}
     return value
 
 

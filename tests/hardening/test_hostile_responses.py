@@ -799,10 +799,10 @@ def test_sdk_vendors_wrong_types_are_typed_outcomes(vendor: str, name: str,
 ])
 def test_reported_usage_never_makes_a_negative_or_infinite_cost(vendor: str,
                                                                  usage: dict[str, Any]) -> None:
-    """Defect for the lead (openai/gemini adapters, ``cost/settle.settle_cost``): a usage
-    block with negative or absurd token counts becomes a negative or infinite "reported" cost
-    that reaches the attempt, the ledger and the budgets. Leonardo's adapter refuses such
-    figures (see ``test_leonardo_nonsense_costs_are_never_recorded``)."""
+    """A usage block with negative or absurd token counts would make a negative or infinite
+    "reported" cost; ``settle_cost`` drops it, so it never reaches the attempt, the ledger or
+    the budgets (Leonardo's credits likewise: see
+    ``test_leonardo_nonsense_costs_are_never_recorded``)."""
     if vendor == "openai":
         body: Any = {"data": [{"b64_json": B64}], "usage": usage}
     else:
