@@ -79,7 +79,6 @@ class Storage:
         self.root = os.path.abspath(root) if self.local else root.rstrip("/")
         self.fsync = fsync
         self.temp_depth = temp_depth  # folder levels below the root where we write files
-        self.swept = 0  # temporary files of killed writers removed by ``prepare``
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batch-io")
 
     # ------------------------------------------------------------------ paths
@@ -108,7 +107,7 @@ class Storage:
             os.makedirs(self.root, exist_ok=True)
             if not os.access(self.root, os.W_OK):
                 raise StorageError(f"{self.root}: not writable")
-            self.swept += self.sweep_temp_files()
+            self.sweep_temp_files()
             return
         bucket = self.root.split("/", 1)[0]
         try:

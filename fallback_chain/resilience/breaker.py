@@ -84,10 +84,8 @@ class BreakerStore(Protocol):
 class MemoryBreakers:
     """Breakers of one process: pybreaker's ``CircuitMemoryStorage`` per key, on ``clock``."""
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK,
-                 storage_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
-        self._factory = storage_factory
         self._storages: dict[str, Any] = {}
         self._probe_out: set[str] = set()
 
@@ -95,13 +93,10 @@ class MemoryBreakers:
         """The pybreaker storage holding ``key``'s state (created closed on first use)."""
         storage = self._storages.get(key)
         if storage is None:
-            if self._factory is not None:
-                storage = self._factory()
-            else:
-                import pybreaker  # lazily: pybreaker probes for redis and tornado on import
+            import pybreaker  # lazily: pybreaker probes for redis and tornado on import
 
-                storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-            self._storages[key] = storage
+            storage = self._storages[key] = pybreaker.CircuitMemoryStorage(
+                pybreaker.STATE_CLOSED)
         return storage
 
     def _set(self, storage: Any, new: str) -> tuple[str, str] | None:
@@ -164,10 +159,6 @@ class MemoryBreakers:
         storage = self._storages.get(key)
         return CLOSED if storage is None else str(storage.state)
 
-    def failures(self, key: str) -> int:
-        storage = self._storages.get(key)
-        return 0 if storage is None else int(storage.counter)
-
 
 class CircuitBreaker:
     """One provider's breaker: the rules, and the store that holds its state."""
@@ -190,10 +181,6 @@ class CircuitBreaker:
     @property
     def reset_timeout_s(self) -> float:
         return self.rules.reset_timeout_s
-
-    @property
-    def store(self) -> BreakerStore:
-        return self._store
 
     @property
     def state(self) -> str:

@@ -34,9 +34,10 @@ class RedisState:
     ``on_unavailable``: ``"local"`` (default) carries on with this worker's own state while
     Redis is unreachable, logging one warning per outage; ``"fail"`` refuses calls meanwhile
     (``SharedStateUnavailableError``). ``retry_s``: how often to try Redis again meanwhile.
-    ``lease_s``: how long an in-flight slot or a half-open probe may be held by a worker that
-    died. ``clock``: the time the scripts use (default: the Redis server's clock, the same for
-    every machine; tests inject a scaled clock).
+    ``lease_s``: how long an in-flight slot (``max_concurrency``) may be held by a worker that
+    died; a half-open probe's lease is twice the provider's attempt timeout (at least 30 s).
+    ``clock``: the time the scripts use (default: the Redis server's clock, the same for every
+    machine; tests inject a scaled clock).
     """
 
     def __init__(self, url: str | None = None, *, namespace: str | None = None,
