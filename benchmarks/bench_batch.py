@@ -137,7 +137,7 @@ def _http_throughput(n: int) -> dict[str, Any]:
     """The real OpenAI adapter over HTTP against `fallback-chain emulate` (own process)."""
     import httpx
 
-    from providers import OpenAIProvider
+    from fallback_chain.providers import OpenAIProvider
 
     concurrency, latency = 64, 0.05
     with _folder(_tmpfs()) as folder:

@@ -95,7 +95,7 @@ async def _setup(variant: str, base: str) -> tuple[Callable[[], Awaitable[Any]],
         return raw, client.close
     if variant == "chain":
         from fallback_chain import Chain, ImageRequest
-        from providers import OpenAIProvider
+        from fallback_chain.providers import OpenAIProvider
 
         chain = Chain([OpenAIProvider(model=SLOW_MODEL, api_key=KEY, base_url=f"{base}/v1")])
         request = ImageRequest(prompt=PROMPT, size=SIZE, quality="draft")

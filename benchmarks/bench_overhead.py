@@ -237,7 +237,7 @@ async def _raw_variants(base: str, http: Any = None
 async def _chain_variants(base: str, http: Any = None
                           ) -> tuple[dict[str, Call], Callable[[], Awaitable[None]]]:
     from fallback_chain import Chain, ImageRequest, Policy
-    from providers import OpenAIProvider
+    from fallback_chain.providers import OpenAIProvider
 
     # The default policy, less what would change the path between requests: no cooldown after
     # a 429, not even the "try again in 1s" the adapter reads from OpenAI's message (so every

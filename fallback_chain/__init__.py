@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
+from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from .chain import Chain
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from .provider import Capabilities, Provider, ProviderReply
     from .request import ImageRequest
     from .results import Attempt, ChainResult, GeneratedImage
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Attempt",

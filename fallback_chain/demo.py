@@ -74,7 +74,7 @@ def build_demo_chain(base_url: str, *, api_key: str = KEY, name: str = "demo",
     emulator served at ``base_url`` and using the emulator's key. Never a real vendor."""
     import warnings
 
-    from providers import GeminiProvider, LeonardoProvider, OpenAIProvider
+    from fallback_chain.providers import GeminiProvider, LeonardoProvider, OpenAIProvider
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lifecycle notices are not the point of the demo

@@ -1,4 +1,5 @@
-"""The contract between the router and the adapters (re-exported by ``providers.base``).
+"""The contract between the router and the adapters (re-exported by
+``fallback_chain.providers.base``).
 
 An adapter subclasses :class:`Provider`, declares its :class:`Capabilities`, and implements
 ``generate`` (return a :class:`ProviderReply` or raise

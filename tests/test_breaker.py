@@ -8,10 +8,10 @@ import pytest
 
 from fallback_chain import Chain, Outcome, Policy
 from fallback_chain.events import BreakerStateChanged, Event
+from fallback_chain.providers import FakeProvider
+from fallback_chain.providers.fake import Step
 from fallback_chain.resilience import Admission, CircuitBreaker
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
-from providers.fake import Step
 
 NO_RETRY = Policy(retries={"server_error": 0})
 

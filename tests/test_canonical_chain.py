@@ -11,8 +11,8 @@ import pytest
 from fallback_chain import Chain, Outcome
 from fallback_chain.emulator import Emulator, serve_in_thread
 from fallback_chain.errors import ContentPolicyError
-from providers import GeminiProvider, LeonardoProvider, OpenAIProvider
-from providers.catalogue import ModelLifecycleWarning, _warned
+from fallback_chain.providers import GeminiProvider, LeonardoProvider, OpenAIProvider
+from fallback_chain.providers.catalogue import ModelLifecycleWarning, _warned
 
 KEY = "test-key"
 

@@ -9,10 +9,10 @@ import pytest
 from fallback_chain import Chain, ChainResult, Outcome, Policy
 from fallback_chain.errors import ChainError, ConfigurationError
 from fallback_chain.provider import ProviderReply
+from fallback_chain.providers import FakeProvider
 from fallback_chain.request import ImageRequest
 from fallback_chain.resilience.capacity import Limits, MemoryCapacity
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
 
 
 class Tracking(FakeProvider):

@@ -10,8 +10,8 @@ from fallback_chain import Chain, ChainResult, Outcome, Policy
 from fallback_chain.cost.budget import Budget
 from fallback_chain.errors import BudgetExceededError, ChainError
 from fallback_chain.events import BudgetAlert, Event
+from fallback_chain.providers import FakeProvider
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
 
 
 def test_two_hundred_concurrent_requests_never_overshoot_a_daily_cap():

@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from fallback_chain import Chain, ChainResult, Outcome, Policy
 from fallback_chain.errors import ChainError, ContentPolicyError, DeadlineExceededError
+from fallback_chain.providers import FakeProvider
+from fallback_chain.providers.fake import Step
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
-from providers.fake import Step
 
 FAULTS = ["ok", 429, 500, 503, "quota_exhausted", "connection_error", "malformed_response",
           "timeout", "content_policy", 400, 401, 404]

@@ -17,9 +17,9 @@ from fallback_chain.errors import (
 from fallback_chain.events import AttemptFinished, Event, RequestFinished
 from fallback_chain.imaging import placeholder_image, seed_for
 from fallback_chain.provider import Capabilities
+from fallback_chain.providers import FakeProvider
+from fallback_chain.providers.fake import Step
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
-from providers.fake import Step
 
 
 def test_deadline_holds_across_providers_and_retries():

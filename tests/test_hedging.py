@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from fallback_chain import Chain, ChainResult, Outcome, Policy
 from fallback_chain.errors import ChainError, ContentPolicyError
+from fallback_chain.providers import FakeProvider
+from fallback_chain.providers.fake import Step
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
-from providers.fake import Step
 
 
 def _run(providers, policy, clock, prompt="x"):

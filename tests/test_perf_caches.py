@@ -30,11 +30,12 @@ from fallback_chain.cost.estimate import estimate
 from fallback_chain.cost.usage import cost_from_gemini_usage, cost_from_openai_usage
 from fallback_chain.emulator import Emulator
 from fallback_chain.imaging import InvalidImageError, inspect_image, placeholder_image
+from fallback_chain.providers import OpenAIProvider
+from fallback_chain.providers import openai as openai_module
 from fallback_chain.results import GeneratedImage, trusted
-from providers import OpenAIProvider
-from providers import openai as openai_module
 
-pytestmark = pytest.mark.filterwarnings("ignore::providers.catalogue.ModelLifecycleWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::fallback_chain.providers.catalogue.ModelLifecycleWarning")
 
 KEY = "test-key"
 BASE = "http://emulator.test/v1"

@@ -7,9 +7,9 @@ import pytest
 from fallback_chain import Chain, Policy
 from fallback_chain.errors import ChainExhaustedError, ConfigurationError, ContentPolicyError
 from fallback_chain.events import CooldownStarted, Event, QuotaAlert
+from fallback_chain.providers import FakeProvider
+from fallback_chain.providers.fake import Step
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
-from providers.fake import Step
 
 S, F = "success", None  # shorthand
 

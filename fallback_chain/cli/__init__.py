@@ -3,17 +3,21 @@ itself here; heavy imports happen inside the command functions so ``--help`` sta
 
 from __future__ import annotations
 
-import typer
+from ..extras import require
 
-from .batch import batch
-from .check import check
-from .compare import compare as compare_command
-from .cost import cost_app
-from .demo import demo
-from .emulate import emulate as emulate_command
-from .generate import generate
-from .providers_cmd import providers_command
-from .simulate import simulate
+require("cli", "the fallback-chain command line")
+
+import typer  # noqa: E402
+
+from .batch import batch  # noqa: E402
+from .check import check  # noqa: E402
+from .compare import compare as compare_command  # noqa: E402
+from .cost import cost_app  # noqa: E402
+from .demo import demo  # noqa: E402
+from .emulate import emulate as emulate_command  # noqa: E402
+from .generate import generate  # noqa: E402
+from .providers_cmd import providers_command  # noqa: E402
+from .simulate import simulate  # noqa: E402
 
 app = typer.Typer(name="fallback-chain", no_args_is_help=True, add_completion=False,
                   help="Image generation across several providers with a fallback chain.")

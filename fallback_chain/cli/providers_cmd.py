@@ -13,7 +13,7 @@ from ._output import JsonOption, console, print_json
 
 if TYPE_CHECKING:
     from fallback_chain.provider import Capabilities
-    from providers.catalogue import ModelInfo
+    from fallback_chain.providers.catalogue import ModelInfo
 
 #: The size and tier the price column quotes.
 PRICE_SIZE = (1024, 1024)
@@ -34,7 +34,7 @@ def providers_command(
     as_json: JsonOption = False,
 ) -> None:
     """List every provider and model with capabilities, price and lifecycle status."""
-    from providers import catalogue
+    from fallback_chain.providers import catalogue
 
     models = catalogue.models(vendor.value if vendor else None)
     if active:

@@ -72,7 +72,7 @@ def build_vendor_provider(spec: ProviderSpec, *, api_key: str | None = None,
     variable (``ConfigurationError`` naming it when unset); ``base_url`` is the emulator's or
     vendor's root (``/v1`` is added for OpenAI). ``fast_poll`` polls Leonardo jobs every
     0.1 s (for the emulator, whose jobs finish in well under a second)."""
-    from providers import GeminiProvider, LeonardoProvider, OpenAIProvider
+    from fallback_chain.providers import GeminiProvider, LeonardoProvider, OpenAIProvider
 
     args: dict[str, Any] = {"api_key": api_key, "base_url": base_url}
     if spec.vendor == "gemini":

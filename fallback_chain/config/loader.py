@@ -180,7 +180,7 @@ def _model_note(provider: ProviderConfig) -> str | None:
     vendor = provider.vendor_info
     if not vendor.catalogued:
         return None
-    from providers import catalogue
+    from fallback_chain.providers import catalogue
 
     info = catalogue.lookup(provider.vendor, provider.model_id)
     if not info.known:

@@ -79,10 +79,12 @@ class Vendor:
 
 
 VENDORS: dict[str, Vendor] = {v.name: v for v in (
-    Vendor("gemini", "providers.gemini", "GeminiProvider", "model"),
-    Vendor("leonardo", "providers.leonardo", "LeonardoProvider", "model_id"),
-    Vendor("openai", "providers.openai", "OpenAIProvider", "model", emulator_suffix="/v1"),
-    Vendor("fake", "providers.fake", "FakeProvider", "model", needs_key=False),
+    Vendor("gemini", "fallback_chain.providers.gemini.adapter", "GeminiProvider", "model"),
+    Vendor("leonardo", "fallback_chain.providers.leonardo.adapter", "LeonardoProvider",
+           "model_id"),
+    Vendor("openai", "fallback_chain.providers.openai.adapter", "OpenAIProvider", "model",
+           emulator_suffix="/v1"),
+    Vendor("fake", "fallback_chain.providers.fake", "FakeProvider", "model", needs_key=False),
 )}
 
 

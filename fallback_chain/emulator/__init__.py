@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
+from ..extras import require
+
+require("emulator", "the emulator")
 
 if TYPE_CHECKING:
     from .app import Emulator

@@ -13,7 +13,7 @@ from typing import Any
 from fallback_chain import Chain
 from fallback_chain.batch.engine import BatchOptions, run_batch
 from fallback_chain.batch.stats import BatchSummary
-from providers import FakeProvider
+from fallback_chain.providers import FakeProvider
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Path:

@@ -17,8 +17,8 @@ from fallback_chain.batch.progress import NullReporter
 from fallback_chain.batch.storage import Storage
 from fallback_chain.imaging import inspect_image, placeholder_image
 from fallback_chain.provider import Capabilities, Provider, ProviderReply
+from fallback_chain.providers import FakeProvider
 from fallback_chain.results import GeneratedImage
-from providers import FakeProvider
 
 
 def test_every_row_gets_images_a_sidecar_and_a_manifest_line(tmp_path: Path) -> None:

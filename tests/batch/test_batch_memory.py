@@ -16,7 +16,7 @@ from batch_helpers import write_csv
 
 from fallback_chain import Chain
 from fallback_chain.batch.engine import BatchOptions, run_batch
-from providers import FakeProvider
+from fallback_chain.providers import FakeProvider
 
 
 def _csv(path: Path, rows: int) -> Path:

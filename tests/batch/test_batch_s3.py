@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from batch_helpers import fake_chain, free_port, run, write_csv
 
-from providers import FakeProvider
+from fallback_chain.providers import FakeProvider
 
 VOLATILE = {"latency_s", "started_at", "finished_at"}
 

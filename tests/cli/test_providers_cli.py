@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fallback_chain.cost.estimate import estimate
-from providers import catalogue
+from fallback_chain.providers import catalogue
 
 
 def test_json_lists_every_catalogued_model(run):

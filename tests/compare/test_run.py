@@ -11,8 +11,8 @@ from fallback_chain.chain import Chain
 from fallback_chain.compare import compare
 from fallback_chain.compare.run import default_labels
 from fallback_chain.errors import ConfigurationError, RequestValidationError
+from fallback_chain.providers import FakeProvider, Step
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider, Step
 
 REQ = ImageRequest(prompt="a lighthouse at dusk", size="512x512")
 

@@ -9,8 +9,8 @@ from fallback_chain import ImageRequest, Policy
 from fallback_chain.compare import compare, render_contact_sheet
 from fallback_chain.compare.sheet import BACKGROUND, FAIL_EDGE, FAIL_FILL, Layout, plan_sheet
 from fallback_chain.compare.text import ELLIPSIS, fit, font, plain, wrap
+from fallback_chain.providers import FakeProvider
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
 
 
 def _comparison(runs=3, prompt="a lighthouse at dusk", size="1536x1024"):

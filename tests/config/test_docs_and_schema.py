@@ -29,20 +29,20 @@ def test_policy_tables_take_every_policy_field():
 
 
 def test_key_variables_are_the_adapters():
-    import providers.gemini
-    import providers.leonardo
-    import providers.openai
+    from fallback_chain.providers.gemini import adapter as gemini
+    from fallback_chain.providers.leonardo import adapter as leonardo
+    from fallback_chain.providers.openai import adapter as openai
 
-    assert key_variables("gemini") == list(providers.gemini.ENV_VARS)
-    assert key_variables("leonardo") == list(providers.leonardo.ENV_VARS)
-    assert key_variables("openai") == list(providers.openai.ENV_VARS)
+    assert key_variables("gemini") == list(gemini.ENV_VARS)
+    assert key_variables("leonardo") == list(leonardo.ENV_VARS)
+    assert key_variables("openai") == list(openai.ENV_VARS)
     assert key_variables("fake") == []
     for name in key_variables():
         assert f"`{name}`" in DOCS
 
 
 def test_documented_defaults_are_the_adapters():
-    from providers.leonardo_wire import DEFAULT_MODEL_ID
+    from fallback_chain.providers.leonardo.wire import DEFAULT_MODEL_ID
 
     assert VENDORS["leonardo"].default_model == DEFAULT_MODEL_ID
     assert VENDORS["openai"].default_model == "gpt-image-2"

@@ -14,10 +14,10 @@ import pytest
 from fallback_chain import Attempt, Chain, Outcome
 from fallback_chain.cost.ledger import Ledger
 from fallback_chain.events import AttemptFinished, RequestFinished
+from fallback_chain.providers import FakeProvider
 from fallback_chain.request import ImageRequest
 from fallback_chain.secrets import register_secret
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import FakeProvider
 
 
 def committed(path) -> int:

@@ -184,7 +184,7 @@ def test_every_request_our_openai_adapter_sends_validates_against_the_spec() -> 
 
     from fallback_chain import ImageRequest
     from fallback_chain.errors import ProviderError
-    from providers import OpenAIProvider
+    from fallback_chain.providers import OpenAIProvider
 
     emu = Emulator()
     sent = refused = 0

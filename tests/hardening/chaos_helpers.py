@@ -112,7 +112,12 @@ async def build_providers(emu: Emulator, stack: AsyncExitStack,
     import httpx
     import httpx2
 
-    from providers import FakeProvider, GeminiProvider, LeonardoProvider, OpenAIProvider
+    from fallback_chain.providers import (
+        FakeProvider,
+        GeminiProvider,
+        LeonardoProvider,
+        OpenAIProvider,
+    )
 
     base = base_url or BASE
     gemini_kw: dict[str, Any] = {}

@@ -153,7 +153,7 @@ class FakeBatch:
 
         from fallback_chain import Chain
         from fallback_chain.batch import BatchOptions, run_batch
-        from providers import FakeProvider
+        from fallback_chain.providers import FakeProvider
 
         source = self.folder / "in.csv"
         columns = list(dict.fromkeys(k for r in self.rows for k in r))

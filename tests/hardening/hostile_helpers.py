@@ -189,7 +189,7 @@ def _answer(reply: Reply | dict[str, Any] | bytes, request: httpx.Request) -> ht
 
 
 def leonardo(mock: LeonardoMock | httpx.AsyncBaseTransport, clock: Any, **kw: Any) -> Any:
-    from providers.leonardo import LeonardoProvider
+    from fallback_chain.providers.leonardo.adapter import LeonardoProvider
 
     transport = mock.transport if isinstance(mock, LeonardoMock) else mock
     kw.setdefault("poll_initial_s", 0.01)

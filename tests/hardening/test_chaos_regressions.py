@@ -12,8 +12,8 @@ import pytest
 from fallback_chain import Chain, Policy
 from fallback_chain.emulator import Emulator
 from fallback_chain.errors import ChainExhaustedError
+from fallback_chain.providers import LeonardoProvider
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import LeonardoProvider
 
 KEY = "leo-chaos-regression-key"
 BASE = "http://emulator.test"

@@ -52,9 +52,10 @@ from fallback_chain.batch.reader import InputError, open_input, read_raw_rows
 from fallback_chain.config import ConfigError, load_config
 from fallback_chain.emulator import Emulator
 from fallback_chain.errors import ChainExhaustedError, RequestValidationError
-from providers import FakeProvider, GeminiProvider, LeonardoProvider, OpenAIProvider
+from fallback_chain.providers import FakeProvider, GeminiProvider, LeonardoProvider, OpenAIProvider
 
-pytestmark = pytest.mark.filterwarnings("ignore::providers.catalogue.ModelLifecycleWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::fallback_chain.providers.catalogue.ModelLifecycleWarning")
 
 # ============================================================== requests (the Python API)
 

@@ -48,12 +48,13 @@ from fallback_chain.clock import FastForwardClock
 from fallback_chain.emulator import Emulator
 from fallback_chain.emulator.faults import ALIAS_KINDS, VENDOR_KINDS
 from fallback_chain.errors import ChainError
+from fallback_chain.providers import GeminiProvider, OpenAIProvider
+from fallback_chain.providers import download as download_module
+from fallback_chain.providers.download import AllowList, is_public_address
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers import GeminiProvider, OpenAIProvider
-from providers import download as download_module
-from providers.download import AllowList, is_public_address
 
-pytestmark = pytest.mark.filterwarnings("ignore::providers.catalogue.ModelLifecycleWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::fallback_chain.providers.catalogue.ModelLifecycleWarning")
 
 # ==================================================================== the emulator's faults
 
@@ -319,7 +320,7 @@ def test_an_answer_the_adapter_fails_to_handle_is_typed_and_keeps_the_cost(
     """Whatever a poll answer makes the parsing code raise, once the job exists the attempt is
     ``malformed_response`` with the credits it billed, not a bare exception the router would
     have to guess a cost for."""
-    from providers import leonardo as leonardo_module
+    from fallback_chain.providers import leonardo as leonardo_module
 
     def explode(_data: Any) -> Any:
         raise RecursionError("a pathological answer")
@@ -537,7 +538,7 @@ def test_a_gzip_bomb_is_capped_on_the_decoded_size(monkeypatch: pytest.MonkeyPat
 def test_an_oversized_api_answer_is_never_read_whole(monkeypatch: pytest.MonkeyPatch,
                                                      where: str) -> None:
     """A 2xx JSON answer of 60 MB (generated on demand): reading stops past the 8 MiB cap."""
-    from providers import leonardo as leonardo_module
+    from fallback_chain.providers import leonardo as leonardo_module
 
     monkeypatch.setattr(leonardo_module, "MAX_API_BYTES", 1 << 20)
     pulls: list[list[int]] = []
@@ -555,7 +556,7 @@ def test_an_oversized_api_answer_is_never_read_whole(monkeypatch: pytest.MonkeyP
 
 
 def test_an_oversized_error_answer_keeps_its_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    from providers import leonardo as leonardo_module
+    from fallback_chain.providers import leonardo as leonardo_module
 
     monkeypatch.setattr(leonardo_module, "MAX_API_BYTES", 1 << 20)
     pulled = [0]
@@ -586,7 +587,7 @@ def counting() -> Any:
 def run_stub(image_urls: list[str]) -> tuple[str, ChainError | None, LeonardoStub]:
     """A request through a LeonardoProvider on the real network (no transport given: the
     guarded one), against a loopback Leonardo whose job's images are ``image_urls``."""
-    from providers.leonardo import LeonardoProvider
+    from fallback_chain.providers.leonardo.adapter import LeonardoProvider
 
     stub = LeonardoStub(image_urls)
     try:
@@ -602,7 +603,7 @@ def run_stub(image_urls: list[str]) -> tuple[str, ChainError | None, LeonardoStu
 
 def test_the_real_network_round_trip_still_works() -> None:
     """The control: the guarded transport still reaches the configured origin (loopback)."""
-    from providers.leonardo import LeonardoProvider
+    from fallback_chain.providers.leonardo.adapter import LeonardoProvider
 
     stub = LeonardoStub()
     try:
@@ -661,7 +662,7 @@ def test_a_redirect_to_a_private_address_is_never_followed(
     target = to.format(v4=counting["v4"].port, v6=counting["v6"].port)
     stub = LeonardoStub()
     stub.image_urls = [f"{stub.url}/redirect?to={target}"]
-    from providers.leonardo import LeonardoProvider
+    from fallback_chain.providers.leonardo.adapter import LeonardoProvider
 
     try:
         with resolving(monkeypatch, {"images.leonardo.ai": "127.0.0.1"}):

@@ -50,7 +50,8 @@ from fallback_chain.secrets import redact, register_secret
 if TYPE_CHECKING:
     from fallback_chain.cost.ledger import Ledger
 
-pytestmark = pytest.mark.filterwarnings("ignore::providers.catalogue.ModelLifecycleWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::fallback_chain.providers.catalogue.ModelLifecycleWarning")
 
 FIND = LeakFinder()
 
@@ -74,7 +75,7 @@ def strict_url() -> Iterator[tuple[Emulator, str]]:
 
 
 def _provider(vendor: str, url: str, key: str | None) -> Provider:
-    from providers import GeminiProvider, LeonardoProvider, OpenAIProvider
+    from fallback_chain.providers import GeminiProvider, LeonardoProvider, OpenAIProvider
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -297,7 +298,7 @@ def test_an_unexpected_error_carrying_a_key_is_masked_in_the_batch_outputs(
 
     from fallback_chain.batch import BatchOptions, run_batch
     from fallback_chain.batch.progress import PlainReporter
-    from providers import FakeProvider
+    from fallback_chain.providers import FakeProvider
 
     key = CTOR_KEYS["leonardo"]
     register_secret(key)  # as the adapter holding it would
@@ -376,7 +377,7 @@ def test_the_library_loggers_mask_messages_arguments_and_tracebacks() -> None:
 def test_an_adapter_raising_an_exception_with_a_key_leaks_it_nowhere() -> None:
     """The path that found the logging defect, end to end: an adapter that raises a plain
     exception whose text holds its key."""
-    from providers import FakeProvider
+    from fallback_chain.providers import FakeProvider
 
     key = CTOR_KEYS["leonardo"]
 

@@ -16,8 +16,8 @@ from fallback_chain.emulator import Emulator
 from fallback_chain.emulator.leonardo_api import credits_for
 from fallback_chain.errors import ChainError
 from fallback_chain.provider import Provider
+from fallback_chain.providers.leonardo.adapter import LeonardoProvider
 from fallback_chain.vtime import run_virtual
-from providers.leonardo import LeonardoProvider
 
 KEY = "test-key"
 BASE = "http://emulator.test"

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from providers import catalogue
-from providers.download import AllowList
+from fallback_chain.providers import catalogue
+from fallback_chain.providers.download import AllowList
 
 
 @pytest.mark.parametrize(("vendor", "model", "family", "status", "known"), [
@@ -94,7 +94,7 @@ def test_fetch_all_raises_a_provider_error_not_an_exception_group():
 
     from fallback_chain.errors import ProviderError
     from fallback_chain.imaging import placeholder_image
-    from providers.download import fetch_all
+    from fallback_chain.providers.download import fetch_all
 
     png = placeholder_image(32, 32)
 

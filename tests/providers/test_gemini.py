@@ -27,10 +27,10 @@ from fallback_chain.errors import (
 )
 from fallback_chain.events import CooldownStarted
 from fallback_chain.imaging import placeholder_image
+from fallback_chain.providers import FakeProvider, catalogue
+from fallback_chain.providers.gemini.adapter import ENV_VARS, GeminiProvider
+from fallback_chain.providers.gemini.parse import error_from_api, read_response
 from fallback_chain.resilience.cooldown import MemoryCooldowns
-from providers import FakeProvider, catalogue
-from providers.gemini import ENV_VARS, GeminiProvider
-from providers.gemini_parse import error_from_api, read_response
 
 KEY = "test-key-gemini-123"
 BASE = "http://emulator.test"
@@ -553,8 +553,9 @@ def test_negotiated_prices_apply_to_estimates_and_reported_cost():
 
 
 def test_sdk_loaded_only_by_the_adapter():
-    code = ("import sys, providers, fallback_chain; assert 'google' not in sys.modules; "
-            "from providers.gemini import GeminiProvider; assert 'google.genai' not in "
+    code = ("import sys, fallback_chain.providers; assert 'google' not in sys.modules; "
+            "from fallback_chain.providers.gemini.adapter import GeminiProvider; "
+            "assert 'google.genai' not in "
             "sys.modules; GeminiProvider(api_key='k' * 8); assert 'google.genai' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 

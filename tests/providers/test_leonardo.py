@@ -35,10 +35,14 @@ from fallback_chain.errors import (
     ContentPolicyError,
     ProviderError,
 )
+from fallback_chain.providers.fake import FakeProvider
+from fallback_chain.providers.leonardo.adapter import DEFAULT_MODEL_ID, LeonardoProvider
+from fallback_chain.providers.leonardo.wire import (
+    error_from_response,
+    parse_generation,
+    parse_submission,
+)
 from fallback_chain.vtime import VirtualClock, run_virtual
-from providers.fake import FakeProvider
-from providers.leonardo import DEFAULT_MODEL_ID, LeonardoProvider
-from providers.leonardo_wire import error_from_response, parse_generation, parse_submission
 
 REQ = ImageRequest(prompt=PROMPT, n=2, size="512x512")
 COST = usd(512, 512, 2)  # what the emulator bills for REQ

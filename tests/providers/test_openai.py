@@ -37,12 +37,13 @@ from fallback_chain.errors import (
     RequestValidationError,
 )
 from fallback_chain.imaging import inspect_image, placeholder_image
-from providers import FakeProvider, OpenAIProvider, catalogue
-from providers.catalogue import ModelLifecycleWarning
-from providers.openai_masks import mask_to_png
-from providers.openai_wire import error_from_status, retry_after_from_message
+from fallback_chain.providers import FakeProvider, OpenAIProvider, catalogue
+from fallback_chain.providers.catalogue import ModelLifecycleWarning
+from fallback_chain.providers.openai.masks import mask_to_png
+from fallback_chain.providers.openai.wire import error_from_status, retry_after_from_message
 
-pytestmark = pytest.mark.filterwarnings("ignore::providers.catalogue.ModelLifecycleWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::fallback_chain.providers.catalogue.ModelLifecycleWarning")
 
 KEY = "test-key"
 BASE = "http://emulator.test"
@@ -779,10 +780,10 @@ def test_names_keys_and_repr():
 
 
 def test_sdk_is_the_real_one_loaded_lazily_without_retries(emu):
-    code = ("import sys, providers.openai, providers.openai_wire, providers.openai_masks; "
+    code = ("import sys; from fallback_chain.providers.openai import adapter, wire, masks; "
             "assert 'openai' not in sys.modules, 'SDK imported eagerly'; "
             "assert not {'PIL', 'httpx', 'httpx2'} & set(sys.modules); "
-            "p = providers.openai.OpenAIProvider(api_key='k'); c = p._sdk(); "
+            "p = adapter.OpenAIProvider(api_key='k'); c = p._sdk(); "
             "import openai; assert type(c) is openai.AsyncOpenAI, type(c); "
             "assert sys.modules['openai'].__file__.endswith('openai/__init__.py'); "
             "assert c.max_retries == 0")

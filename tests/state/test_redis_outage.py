@@ -13,8 +13,8 @@ from redis_helpers import RedisServer
 from fallback_chain import Chain, Policy
 from fallback_chain.cost.budget import Budget
 from fallback_chain.errors import SharedStateUnavailableError
+from fallback_chain.providers import FakeProvider
 from fallback_chain.state import RedisState
-from providers import FakeProvider
 
 pytestmark = pytest.mark.redis
 

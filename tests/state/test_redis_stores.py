@@ -15,11 +15,11 @@ from fallback_chain import Chain, Policy
 from fallback_chain.cost.budget import Budget, Reservation
 from fallback_chain.errors import ConfigurationError
 from fallback_chain.events import BudgetAlert
+from fallback_chain.providers import FakeProvider
 from fallback_chain.resilience.breaker import Admission, BreakerRules
 from fallback_chain.resilience.capacity import Limits
 from fallback_chain.state import RedisState
 from fallback_chain.state.redis.backend import RedisBound
-from providers import FakeProvider
 
 pytestmark = pytest.mark.redis
 

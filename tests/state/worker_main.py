@@ -22,8 +22,8 @@ from fallback_chain import Chain, Policy
 from fallback_chain.cost.budget import Budget
 from fallback_chain.errors import ChainError
 from fallback_chain.events import BreakerStateChanged, Event
+from fallback_chain.providers import FakeProvider
 from fallback_chain.state import RedisState
-from providers import FakeProvider
 
 
 class ScaledClock:
@@ -67,7 +67,7 @@ async def hammer(chain: Chain, until: float, concurrency: int) -> dict[str, int]
 
 
 async def rate(url: str, opts: dict[str, str]) -> dict[str, Any]:
-    from providers import OpenAIProvider
+    from fallback_chain.providers import OpenAIProvider
 
     clock = ScaledClock(float(opts["epoch"]), float(opts["scale"]))
     provider = OpenAIProvider(model="gpt-image-2", api_key="test-key",

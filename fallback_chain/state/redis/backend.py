@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ...extras import require
 from .link import ENV_URL, Link, OnUnavailable
 from .stores import RedisBreakers, RedisBudgets, RedisCapacity, RedisCooldowns
 
@@ -45,6 +46,8 @@ class RedisState:
                  socket_timeout_s: float = 0.5, lease_s: float = 900.0,
                  poll_s: float = 0.05, clock: Clock | None = None,
                  client_factory: Callable[[], Redis] | None = None) -> None:
+        if client_factory is None:
+            require("redis", "shared state in Redis")
         self.link = Link(url, on_unavailable=on_unavailable, retry_s=retry_s,
                          socket_timeout_s=socket_timeout_s, client_factory=client_factory)
         self.namespace = namespace

@@ -25,7 +25,7 @@
   ``seed + i`` so the images differ).
 * **n > 1**: the model draws one image per call, so ``n`` calls run in parallel. All must
   succeed; otherwise the attempt fails with the most telling of the failures (see
-  :func:`providers.gemini_parse.worst_failure`).
+  :func:`fallback_chain.providers.gemini.parse.worst_failure`).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.imaging import inspect_image
 from fallback_chain.outcome import Outcome
 
-from .base import CheckResult, Provider, ProviderReply, resolve_api_key
-from .catalogue import lookup, warn_if_retired
-from .gemini_parse import (
+from ..base import CheckResult, Provider, ProviderReply, resolve_api_key
+from ..catalogue import lookup, warn_if_retired
+from .parse import (
     CallResult,
     error_from_exception,
     merge_usage,

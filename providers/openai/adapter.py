@@ -7,7 +7,7 @@
 
 Behaviour, per model, comes from data: capabilities (sizes, ``max_n``, prompt length, whether
 the prompt is rewritten, edits, formats) from ``providers/models.json`` via
-``providers.catalogue.lookup``; quality from the price catalogue's tier mapping
+``fallback_chain.providers.catalogue.lookup``; quality from the price catalogue's tier mapping
 (``draft``/``standard``/``final`` → ``low``/``medium``/``high`` for GPT Image, ``standard``/``hd``
 for DALL-E 3; ``xhigh``/``max`` are never chosen by default, pass ``quality_tiers=`` to use
 them); the wire dialect (what a family sends and answers) from ``openai_wire.DIALECTS``.
@@ -21,7 +21,7 @@ Decisions worth knowing:
   carries that cost on the ``ProviderError``, since the call was billed.
 * **DALL-E** is asked for ``response_format="b64_json"`` by default (one round trip, no link
   that expires after 60 minutes, no extra host to trust). Any ``url`` in an answer is still
-  downloaded at once through ``providers.download`` with an allow-list: OpenAI's blob hosts
+  downloaded at once through ``..download`` with an allow-list: OpenAI's blob hosts
   (``allow_url_hosts``) plus the origin of ``base_url``. ``dalle_response_format="url"`` asks
   for links instead. DALL-E answers carry no usage, so their cost is the catalogue estimate.
 * **DALL-E 3 and ``n > 1``**: refused, not fanned out. The API takes ``n=1`` only; the catalogue
@@ -68,11 +68,11 @@ from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 from fallback_chain.results import GeneratedImage
 
-from . import catalogue
-from .base import resolve_api_key
-from .download import AllowList, fetch_all, guarded_transport
-from .openai_masks import edit_problem, prepare_edit
-from .openai_wire import (
+from .. import catalogue
+from ..base import resolve_api_key
+from ..download import AllowList, fetch_all, guarded_transport
+from .masks import edit_problem, prepare_edit
+from .wire import (
     check_base_url,
     describe_non_json,
     dialect_for,

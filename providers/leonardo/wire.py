@@ -1,7 +1,7 @@
 """Leonardo REST v1 on the wire: the request body we send, the answers we read, and how every
 error answer maps to an :class:`~fallback_chain.outcome.Outcome`.
 
-Kept apart from :mod:`providers.leonardo` (which drives submit → poll → download) so the one
+Kept apart from :mod:`.adapter` (which drives submit → poll → download) so the one
 place that knows Leonardo's field names and error shapes is small and testable on its own.
 Reference: ``wire-formats.md`` §3 (fields, responses) and §5 traps 17–20, 22, 24.
 

@@ -32,7 +32,7 @@ from fallback_chain.errors import ProviderError
 from fallback_chain.imaging import InvalidImageError, inspect_image
 from fallback_chain.outcome import Outcome
 
-from .openai_wire import MAX_MASK_BYTES, Dialect
+from .wire import MAX_MASK_BYTES, Dialect
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage

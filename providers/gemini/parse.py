@@ -1,4 +1,5 @@
-"""Gemini answers and errors mapped to the core's types (used by :mod:`providers.gemini`).
+"""Gemini answers and errors mapped to the core's types (used by
+:mod:`fallback_chain.providers.gemini.adapter`).
 
 Pure functions over what google-genai hands back; the SDK itself is imported only inside the
 functions that need its exception classes, so importing this module stays light.

@@ -2,7 +2,7 @@
 
 One :meth:`LeonardoProvider.generate` call is one Leonardo job:
 
-1. **submit** ``POST {base}/api/rest/v1/generations`` (body: :mod:`providers.leonardo_wire`).
+1. **submit** ``POST {base}/api/rest/v1/generations`` (body: :mod:`.wire`).
    The answer carries the ``generationId`` and what the job costs (``apiCreditCost`` or
    ``cost {amount, unit}``); Leonardo bills it from here on.
 2. **poll** ``GET {base}/api/rest/v1/generations/{id}`` with bounded backoff: the first poll
@@ -11,11 +11,11 @@ One :meth:`LeonardoProvider.generate` call is one Leonardo job:
    ``PENDING`` or the attempt's time is up (the ``timeout`` the router passes, and never more
    than ``max_wait_s``, 10 minutes). A transient poll failure (5xx, 429, reset, HTML or broken
    JSON, ``generations_by_pk: null``) is polled through, up to ``max_poll_failures`` in a row.
-3. **download** every image at once (the URLs expire) with ``providers.download.fetch_all``:
+3. **download** every image at once (the URLs expire) with ``..download.fetch_all``:
    allow-listed hosts only (``cdn_hosts`` plus the origin of ``base_url``, so an emulator
    works), redirects checked, never a private address (on the real network the client
    resolves each host itself and refuses loopback, RFC 1918, link-local...: see
-   :func:`providers.download.guarded_transport`), a size cap (``max_download_bytes``,
+   :func:`fallback_chain.providers.download.guarded_transport`), a size cap (``max_download_bytes``,
    default ``download.MAX_IMAGE_BYTES``), a timeout, and the bytes verified as an image. A
    transient download failure (5xx, reset, timeout) is retried once with the same URLs.
 
@@ -39,7 +39,7 @@ prefer never to pay twice set ``Policy(providers={"leonardo": {"retries":
 {"server_error": 0, "malformed_response": 0, "connection_error": 0}}})``.
 
 Outcomes (classification by HTTP status and body, never by exception class; see
-:func:`providers.leonardo_wire.error_from_response`):
+:func:`fallback_chain.providers.leonardo.wire.error_from_response`):
 
 =============================================  ==========================================
 Leonardo's answer                              outcome
@@ -82,10 +82,10 @@ from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 
-from . import catalogue
-from .base import resolve_api_key
-from .download import AllowList, fetch_all, guarded_transport
-from .leonardo_wire import (
+from .. import catalogue
+from ..base import resolve_api_key
+from ..download import AllowList, fetch_all, guarded_transport
+from .wire import (
     API_PREFIX,
     DEFAULT_BASE_URL,
     DEFAULT_MODEL_ID,
