@@ -31,7 +31,7 @@ from fallback_chain.cost.usage import cost_from_gemini_usage, cost_from_openai_u
 from fallback_chain.emulator import Emulator
 from fallback_chain.imaging import InvalidImageError, inspect_image, placeholder_image
 from fallback_chain.providers import OpenAIProvider
-from fallback_chain.providers import openai as openai_module
+from fallback_chain.providers.openai import adapter as openai_module
 from fallback_chain.results import GeneratedImage, trusted
 
 pytestmark = pytest.mark.filterwarnings(

@@ -320,7 +320,7 @@ def test_an_answer_the_adapter_fails_to_handle_is_typed_and_keeps_the_cost(
     """Whatever a poll answer makes the parsing code raise, once the job exists the attempt is
     ``malformed_response`` with the credits it billed, not a bare exception the router would
     have to guess a cost for."""
-    from fallback_chain.providers import leonardo as leonardo_module
+    from fallback_chain.providers.leonardo import adapter as leonardo_module
 
     def explode(_data: Any) -> Any:
         raise RecursionError("a pathological answer")
@@ -538,7 +538,7 @@ def test_a_gzip_bomb_is_capped_on_the_decoded_size(monkeypatch: pytest.MonkeyPat
 def test_an_oversized_api_answer_is_never_read_whole(monkeypatch: pytest.MonkeyPatch,
                                                      where: str) -> None:
     """A 2xx JSON answer of 60 MB (generated on demand): reading stops past the 8 MiB cap."""
-    from fallback_chain.providers import leonardo as leonardo_module
+    from fallback_chain.providers.leonardo import adapter as leonardo_module
 
     monkeypatch.setattr(leonardo_module, "MAX_API_BYTES", 1 << 20)
     pulls: list[list[int]] = []
@@ -556,7 +556,7 @@ def test_an_oversized_api_answer_is_never_read_whole(monkeypatch: pytest.MonkeyP
 
 
 def test_an_oversized_error_answer_keeps_its_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fallback_chain.providers import leonardo as leonardo_module
+    from fallback_chain.providers.leonardo import adapter as leonardo_module
 
     monkeypatch.setattr(leonardo_module, "MAX_API_BYTES", 1 << 20)
     pulled = [0]
