@@ -65,6 +65,13 @@ _VERSION_SUFFIX = re.compile(r"^(?P<root>.*?)/(?P<version>v\d+(?:alpha|beta)?\d*
 class GeminiProvider(Provider):
     """Gemini image generation; see the module docstring."""
 
+    vendor = "gemini"
+    env_vars = ENV_VARS
+    default_model = DEFAULT_MODEL
+    config_options = ("api_version", "check_timeout_s", "image_size", "response_modalities")
+    emulator_api = "fallback_chain.emulator.gemini_api:GeminiAPI"
+    cost_module = "fallback_chain.providers.gemini.cost"
+
     def __init__(self, model: str = DEFAULT_MODEL, api_key: str | None = None,
                  base_url: str | None = None, *, name: str = "gemini",
                  api_version: str | None = None, image_size: str | None = None,
@@ -233,7 +240,7 @@ class GeminiProvider(Provider):
             return error_from_exception(exc)
 
     def _price(self, usage: dict[str, Any]) -> float | None:
-        from fallback_chain.cost.usage import cost_from_gemini_usage
+        from .cost import cost_from_gemini_usage
 
         return cost_from_gemini_usage(self.model, usage, catalogue=self._prices)
 

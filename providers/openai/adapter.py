@@ -16,7 +16,7 @@ Decisions worth knowing:
 
 * **GPT Image** never gets ``response_format`` (the API answers 400 ``unknown_parameter``); it
   gets ``output_format`` and ``background``. Its ``usage`` tokens are priced with
-  ``fallback_chain.cost.usage.cost_from_openai_usage``: that is the reported cost
+  ``fallback_chain.providers.openai.cost.cost_from_openai_usage``: that is the reported cost
   (``cost_source="reported"``). A 200 the adapter cannot use (bad base64, fewer images) still
   carries that cost on the ``ProviderError``, since the call was billed.
 * **DALL-E** is asked for ``response_format="b64_json"`` by default (one round trip, no link
@@ -112,9 +112,23 @@ class _Plan:
 class OpenAIProvider(Provider):
     """One OpenAI image model behind the provider contract (see the module docstring)."""
 
+    vendor = VENDOR
+    env_vars = ENV_VARS
+    default_model = "gpt-image-2"
+    config_options = ("allow_url_hosts", "check_timeout_s", "dalle_response_format",
+                      "organization", "project", "quality_tiers")
+    emulator_path = "/v1"
+    emulator_api = "fallback_chain.emulator.openai_api:OpenAIAPI"
+    cost_module = "fallback_chain.providers.openai.cost"
+
+    @classmethod
+    def provider_key(cls, model: str, name: str | None = None) -> str:
+        """``openai/<model>`` unless named: several OpenAI models can share one chain."""
+        return name or f"{cls.vendor}/{model}"
+
     def __init__(
         self,
-        model: str = "gpt-image-2",
+        model: str = default_model,
         api_key: str | None = None,
         base_url: str | None = None,
         *,
@@ -137,7 +151,7 @@ class OpenAIProvider(Provider):
                 f"{dalle_response_format!r}")
         self.model = model
         self.name = name or VENDOR
-        self._key = name or f"{VENDOR}/{model}"
+        self._key = self.provider_key(model, name)
         self._info = catalogue.lookup(VENDOR, model)
         catalogue.warn_if_retired(self._info)
         self.capabilities = self._info.capabilities
@@ -312,7 +326,7 @@ class OpenAIProvider(Provider):
                      prices: PriceCatalogue) -> ProviderReply:
         from openai.types import ImagesResponse
 
-        from fallback_chain.cost.usage import cost_from_openai_usage
+        from .cost import cost_from_openai_usage
 
         if not isinstance(response, ImagesResponse):  # trap 22: an HTML 200 comes back as str
             raise ProviderError(Outcome.MALFORMED_RESPONSE, describe_non_json(response),
