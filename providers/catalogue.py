@@ -59,8 +59,14 @@ class ModelInfo:
 
 
 def today_of(clock: Clock | None = None) -> date:
-    """The UTC date of ``clock`` (default: the system clock)."""
-    return datetime.fromtimestamp((clock or SYSTEM_CLOCK).wall(), UTC).date()
+    """The UTC date of ``clock`` (default: the system clock). A clock that reads the running
+    event loop (``LoopClock``) asked outside any loop (an adapter built before the loop runs)
+    gives way to the system clock."""
+    try:
+        wall = (clock or SYSTEM_CLOCK).wall()
+    except RuntimeError:
+        wall = SYSTEM_CLOCK.wall()
+    return datetime.fromtimestamp(wall, UTC).date()
 
 
 def _size(text: str) -> tuple[int, int]:

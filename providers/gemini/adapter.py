@@ -35,6 +35,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.imaging import inspect_image
 from fallback_chain.outcome import Outcome
@@ -79,7 +80,7 @@ class GeminiProvider(Provider):
                  response_modalities: Sequence[str] = ("IMAGE",),
                  transport: httpx2.AsyncBaseTransport | None = None,
                  http_client: httpx2.AsyncClient | None = None,
-                 check_timeout_s: float = 10.0) -> None:
+                 check_timeout_s: float = 10.0, clock: Clock | None = None) -> None:
         if not model or not model.strip():
             raise ConfigurationError(f"{name}: model must not be empty")
         self.name = name
@@ -102,7 +103,8 @@ class GeminiProvider(Provider):
         self._genai: genai.Client | None = None
         _load_sdk()  # here, not inside the first (timed) attempt
         self.info = lookup("gemini", self.model.removeprefix("models/"))
-        warn_if_retired(self.info)
+        self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
+        warn_if_retired(self.info, clock=self._clock)
         self.capabilities = self.info.capabilities
 
     # ------------------------------------------------------------------------ contract

@@ -211,7 +211,7 @@ class LeonardoProvider(Provider):
         self.name = name
         self.model = model_id
         info = catalogue.lookup("leonardo", model_id)
-        catalogue.warn_if_retired(info)
+        catalogue.warn_if_retired(info, clock=clock)
         self.capabilities = info.capabilities
         self._key = resolve_api_key(api_key, ENV_VARS, name)
         self.base_url = _normalise_base_url(base_url or DEFAULT_BASE_URL)

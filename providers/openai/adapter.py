@@ -63,6 +63,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
@@ -142,6 +143,7 @@ class OpenAIProvider(Provider):
         http_client: httpx2.AsyncClient | None = None,
         download_client: httpx.AsyncClient | None = None,
         check_timeout_s: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
         if not model or not model.strip():
             raise ConfigurationError("openai: model must be a non-empty model id")
@@ -152,8 +154,9 @@ class OpenAIProvider(Provider):
         self.model = model
         self.name = name or VENDOR
         self._key = self.provider_key(model, name)
+        self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
         self._info = catalogue.lookup(VENDOR, model)
-        catalogue.warn_if_retired(self._info)
+        catalogue.warn_if_retired(self._info, clock=self._clock)
         self.capabilities = self._info.capabilities
         self._dialect = dialect_for(self._info.family)
         self._api_key = resolve_api_key(api_key, ENV_VARS, self.name)
@@ -239,9 +242,7 @@ class OpenAIProvider(Provider):
         if not isinstance(found, openai.types.Model):
             return CheckResult(self.name, self.model, False,
                                f"preflight failed: {describe_non_json(found)}")
-        detail = f"API key accepted; model {self.model!r} is available"
-        note = catalogue.warn_if_retired(self._info)
-        return CheckResult(self.name, self.model, True, f"{detail}. {note}" if note else detail)
+        return CheckResult(self.name, self.model, True, self._check_detail())
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -252,6 +253,17 @@ class OpenAIProvider(Provider):
             await downloader.aclose()
 
     # ------------------------------------------------------------------------- internals
+
+    def _check_detail(self) -> str:
+        """What ``check`` says when the API knows the model: available, or (when the catalogue
+        says so on the clock's date) deprecated, or shut down. Never both "available" and
+        "shut down" about one model."""
+        note = catalogue.warn_if_retired(self._info, clock=self._clock)
+        if note is None:
+            return f"API key accepted; model {self.model!r} is available"
+        if self._info.is_retired(clock=self._clock):
+            return f"API key accepted; the API still lists model {self.model!r}, but {note}"
+        return f"API key accepted; model {self.model!r} is available. {note}"
 
     def _catalogue(self) -> PriceCatalogue:
         if self._prices is not None:
