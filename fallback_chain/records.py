@@ -99,8 +99,8 @@ class VendorRecords(_Strict):
                 continue
             entry = dict(record.prices)
             entry["status"] = record.status
-            if record.shutdown is not None:
-                entry["shutdown"] = record.shutdown.isoformat()
+            # always written: a "like" entry must not inherit another model's lifecycle
+            entry["shutdown"] = record.shutdown.isoformat() if record.shutdown else None
             if record.aliases:
                 entry["aliases"] = list(record.aliases)
             models[mid] = entry

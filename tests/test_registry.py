@@ -59,7 +59,7 @@ def test_provider_key_is_the_key_of_the_built_adapter(vendor, model, name, key):
 
 
 def test_unknown_vendor():
-    with pytest.raises(ConfigurationError, match="unknown vendor 'acme'.*openai"):
+    with pytest.raises(ConfigurationError, match=r"unknown vendor .acme.*openai"):
         registry.get("acme")
     info = catalogue.lookup("acme", "acme-1")  # never a KeyError
     assert (info.known, info.status) == (False, "unknown")
