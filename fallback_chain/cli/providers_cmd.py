@@ -1,6 +1,7 @@
-"""``fallback-chain providers``: every provider and model the library knows, from
-``providers/models.json``, with capabilities, a price from the price catalogue and lifecycle
-status (shutdown date, suggested replacement). Reads no config and no key."""
+"""``fallback-chain providers``: every provider and model the library knows, from the model
+records (``providers/<vendor>/models.json``), with capabilities, a price from the price
+catalogue and lifecycle status (shutdown date, suggested replacement). Reads no config and no
+key."""
 
 from __future__ import annotations
 

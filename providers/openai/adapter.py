@@ -6,7 +6,7 @@
     OpenAIProvider(model="dall-e-3", api_key="sk-…", base_url="http://127.0.0.1:8000/v1")
 
 Behaviour, per model, comes from data: capabilities (sizes, ``max_n``, prompt length, whether
-the prompt is rewritten, edits, formats) from ``providers/models.json`` via
+the prompt is rewritten, edits, formats) from ``providers/openai/models.json`` via
 ``fallback_chain.providers.catalogue.lookup``; quality from the price catalogue's tier mapping
 (``draft``/``standard``/``final`` → ``low``/``medium``/``high`` for GPT Image, ``standard``/``hd``
 for DALL-E 3; ``xhigh``/``max`` are never chosen by default, pass ``quality_tiers=`` to use

@@ -50,7 +50,7 @@ KEY = "test-key"
 BASE = "http://emulator.test"
 PROMPT = "a lighthouse at dusk"
 
-#: Token prices from fallback_chain/cost/prices.json (USD per 1M tokens).
+#: Token prices from providers/openai/models.json (USD per 1M tokens).
 RATES = {"gpt-image-1.5": {"text_in": 5.0, "image_in": 8.0, "image_out": 32.0},
          "gpt-image-2": {"text_in": 5.0, "image_in": 8.0, "image_out": 30.0}}
 
