@@ -85,6 +85,7 @@ class AcmeProvider(Provider):
     env_vars = ("ACME_API_KEY",)
     default_model = "acme-1"
     config_options = ("steps",)
+    emulator_api = "acme_images.emulated:AcmeAPI"
 
     def __init__(self, model: str = default_model, api_key: str | None = None,
                  base_url: str | None = None, *, name: str = "acme", steps: int = 4) -> None:
@@ -136,17 +137,47 @@ assert "acme" in PriceCatalogue.builtin().vendors()
 class Chain:
     providers = [provider]
 assert [(s.vendor, s.model) for s in chain_steps(Chain())] == [("acme", "acme-1")]
+
+import httpx
+from fallback_chain.emulator import Emulator
+
+emu = Emulator(faults={"acme": {"rates": {"server_error": 0.0}}}, api_keys=None)
+assert "acme" in emu.apis and emu.acme.fault_kinds == {"steps_exceeded"}
+async def ping():
+    async with httpx.AsyncClient(transport=emu.httpx_transport(),
+                                 base_url="http://emu.test") as client:
+        return (await client.get("/acme/v1/ping")).json()
+assert asyncio.run(ping()) == {"vendor": "acme"}
 print("ok")
+'''
+
+EMULATED = '''
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from fallback_chain.emulator.common import VendorAPI
+
+
+class AcmeAPI(VendorAPI):
+    vendor = "acme"
+    fault_kinds = frozenset({"steps_exceeded"})
+
+    def routes(self):
+        return [Route("/acme/v1/ping", self.ping, methods=["GET"])]
+
+    async def ping(self, request):
+        return JSONResponse({"vendor": self.vendor})
 '''
 
 
 def test_a_third_party_adapter_joins_through_its_own_entry_point(tmp_path: Path):
     """A package outside this repository (its own folder, its own dist-info with the entry
-    point, its own models.json) is picked up by config, compare, catalogue, prices, batch."""
+    point, its own models.json and emulated API) is picked up by config, compare, the
+    catalogue, prices, batch pricing and the emulator."""
     package = tmp_path / "acme_images"
     package.mkdir()
     (package / "__init__.py").write_text(textwrap.dedent(ACME))
     (package / "models.json").write_text(json.dumps(RECORDS))
+    (package / "emulated.py").write_text(textwrap.dedent(EMULATED))
     dist = tmp_path / "acme_images-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-images\nVersion: 0.1\n")
