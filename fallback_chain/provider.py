@@ -10,8 +10,9 @@ vendor exception.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import sizing
 
@@ -104,11 +105,47 @@ class CheckResult:
 
 
 class Provider(ABC):
-    """Base class of every adapter. Subclasses set ``name``, ``model`` and ``capabilities``."""
+    """Base class of every adapter. Subclasses set ``name``, ``model`` and ``capabilities``.
+
+    An adapter class also declares, as class data, what the vendor registry
+    (:mod:`fallback_chain.registry`) and everything built on it (config, compare, batch
+    pricing, the catalogue, the emulator) need to know about its vendor, without importing the
+    vendor's SDK. See ``docs/adding-a-vendor.md``.
+    """
+
+    #: The vendor id (the entry-point name in ``fallback_chain.providers``; the config's
+    #: ``vendor = "..."``; the folder of its catalogue records).
+    vendor: ClassVar[str] = ""
+    #: Environment variables the key is read from, in the order they are tried.
+    env_vars: ClassVar[tuple[str, ...]] = ()
+    #: The model used when none is given (the constructor's default).
+    default_model: ClassVar[str] = ""
+    #: The constructor keyword that takes the model id.
+    model_param: ClassVar[str] = "model"
+    #: Constructor keywords a config file may set in a provider's ``options`` table.
+    config_options: ClassVar[tuple[str, ...]] = ()
+    #: Whether the adapter calls a vendor API (takes ``api_key`` and ``base_url``).
+    needs_key: ClassVar[bool] = True
+    #: Whether the model catalogue holds records of this vendor's models.
+    catalogued: ClassVar[bool] = True
+    #: Appended to an emulator's root URL to make this adapter's ``base_url`` (``"/v1"``).
+    emulator_path: ClassVar[str] = ""
+    #: The emulated API, as ``"module:Class"`` (``None``: the emulator has none).
+    emulator_api: ClassVar[str | None] = None
+    #: Constructor keywords that suit a fast server such as the emulator (shorter polls).
+    fast_poll_options: ClassVar[Mapping[str, object]] = {}
+    #: The module that turns this vendor's reported usage into USD (``None``: none).
+    cost_module: ClassVar[str | None] = None
 
     name: str
     model: str
     capabilities: Capabilities
+
+    @classmethod
+    def provider_key(cls, model: str, name: str | None = None) -> str:
+        """The key an instance built with ``model`` and ``name`` will have (the config
+        layer checks keys are distinct before building anything)."""
+        return name or cls.vendor
 
     @property
     def key(self) -> str:

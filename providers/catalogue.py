@@ -1,26 +1,34 @@
-"""The model catalogue: capabilities and lifecycle of every known model, from ``models.json``.
+"""The model catalogue: capabilities and lifecycle of every known model, from the records in
+``providers/<vendor>/models.json`` (:mod:`fallback_chain.records`; the same records hold the
+prices).
 
 Capabilities come from data, not from branches in adapter code. Any model id is accepted: an
-unknown id takes the capabilities of the closest known one (a dated snapshot such as
+unknown id takes the capabilities of the closest known one (an alias; a dated snapshot such as
 ``gpt-image-2-2026-04-21`` maps to ``gpt-image-2``; otherwise the longest known prefix;
-otherwise the vendor's default family). Building a chain with a model that is shut down or
-deprecated warns once per process, naming the shutdown date and the suggested replacement.
+otherwise the vendor's default family; for a vendor with no records, default capabilities).
+Building a chain with a model that is shut down or deprecated warns once per process, naming
+the shutdown date and the suggested replacement.
+
+Dates come from a clock (``fallback_chain.clock``: its ``wall()``), never from the calendar
+directly: pass ``today=`` or ``clock=``; the default is the system clock.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fallback_chain import records
+from fallback_chain.clock import SYSTEM_CLOCK
 from fallback_chain.provider import Capabilities
 
-_FILE = Path(__file__).with_name("models.json")
+if TYPE_CHECKING:
+    from fallback_chain.clock import Clock
+
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 #: Deprecated models warn when their shutdown is this close.
 DEPRECATION_NOTICE_DAYS = 90
@@ -42,11 +50,23 @@ class ModelInfo:
     source: str = ""
     known: bool = True  # False when the id is not in the catalogue
 
-    def is_retired(self, today: date | None = None) -> bool:
-        """True when the model is shut down (by status, or by a shutdown date in the past)."""
-        today = today or date.today()
+    def is_retired(self, today: date | None = None, *, clock: Clock | None = None) -> bool:
+        """True when the model is shut down (by status, or by a shutdown date in the past), on
+        ``today`` (default: the date of ``clock``, default the system clock)."""
+        today = today or today_of(clock)
         return self.status == "shut_down" or (self.shutdown is not None
                                                and self.shutdown <= today)
+
+
+def today_of(clock: Clock | None = None) -> date:
+    """The UTC date of ``clock`` (default: the system clock). A clock that reads the running
+    event loop (``LoopClock``) asked outside any loop (an adapter built before the loop runs)
+    gives way to the system clock."""
+    try:
+        wall = (clock or SYSTEM_CLOCK).wall()
+    except RuntimeError:
+        wall = SYSTEM_CLOCK.wall()
+    return datetime.fromtimestamp(wall, UTC).date()
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -74,27 +94,40 @@ def _capabilities(spec: dict[str, Any]) -> Capabilities:
 
 
 @cache
-def _load() -> tuple[dict[str, Capabilities], dict[tuple[str, str], ModelInfo], dict[str, str]]:
-    raw = json.loads(_FILE.read_text())
-    families = {name: _capabilities(spec) for name, spec in raw["families"].items()}
-    models = {}
-    for m in raw["models"]:
-        models[(m["vendor"], m["id"])] = ModelInfo(
-            vendor=m["vendor"], id=m["id"], family=m["family"], status=m["status"],
-            capabilities=families[m["family"]],
-            shutdown=date.fromisoformat(m["shutdown"]) if m.get("shutdown") else None,
-            replacement=m.get("replacement"), source=m.get("source", ""))
-    return families, models, raw["defaults"]
+def _load() -> tuple[dict[str, dict[str, Capabilities]], dict[tuple[str, str], ModelInfo],
+                     dict[tuple[str, str], str], dict[str, str]]:
+    """Families by vendor, models by ``(vendor, id)``, aliases to ids, default families."""
+    families: dict[str, dict[str, Capabilities]] = {}
+    models: dict[tuple[str, str], ModelInfo] = {}
+    aliases: dict[tuple[str, str], str] = {}
+    defaults: dict[str, str] = {}
+    for vendor, doc in records.load().items():
+        fams = families[vendor] = {name: _capabilities(spec)
+                                   for name, spec in doc.families.items()}
+        if doc.default_family:
+            defaults[vendor] = doc.default_family
+        for mid, r in doc.models.items():
+            if r.family is None:
+                continue  # priced only: capabilities unknown
+            models[(vendor, mid)] = ModelInfo(
+                vendor=vendor, id=mid, family=r.family, status=r.status,
+                capabilities=fams[r.family], shutdown=r.shutdown, replacement=r.replacement,
+                source=r.lifecycle_source or "")
+            for alias in r.aliases:
+                aliases.setdefault((vendor, alias), mid)
+    return families, models, aliases, defaults
 
 
 def lookup(vendor: str, model: str) -> ModelInfo:
-    """What the catalogue knows about ``model`` of ``vendor`` (never fails for unknown ids)."""
-    families, models, defaults = _load()
+    """What the catalogue knows about ``model`` of ``vendor`` (never fails: an unknown vendor or
+    id gets ``known=False`` and borrowed or default capabilities)."""
+    families, models, aliases, defaults = _load()
     if (vendor, model) in models:
         return models[(vendor, model)]
     base = _SNAPSHOT.sub("", model)
-    if (vendor, base) in models:
-        info = models[(vendor, base)]
+    target = (vendor, aliases.get((vendor, model)) or aliases.get((vendor, base)) or base)
+    if target in models:
+        info = models[target]
         return ModelInfo(vendor, model, info.family, info.status, info.capabilities,
                          info.shutdown, info.replacement, info.source, known=True)
     prefixes = [m for (v, m) in models if v == vendor and model.startswith(m)]
@@ -102,8 +135,11 @@ def lookup(vendor: str, model: str) -> ModelInfo:
         info = models[(vendor, max(prefixes, key=len))]
         return ModelInfo(vendor, model, info.family, "unknown", info.capabilities,
                          source=f"capabilities of {info.id}", known=False)
-    family = defaults[vendor]
-    return ModelInfo(vendor, model, family, "unknown", families[family],
+    family = defaults.get(vendor)
+    if family is None:
+        return ModelInfo(vendor, model, "unknown", "unknown", Capabilities(),
+                         source=f"no catalogue records for vendor {vendor!r}", known=False)
+    return ModelInfo(vendor, model, family, "unknown", families[vendor][family],
                      source=f"vendor default family {family}", known=False)
 
 
@@ -115,13 +151,15 @@ def models(vendor: str | None = None) -> list[ModelInfo]:
 _warned: set[tuple[str, str]] = set()
 
 
-def warn_if_retired(info: ModelInfo, today: date | None = None) -> str | None:
+def warn_if_retired(info: ModelInfo, today: date | None = None, *,
+                    clock: Clock | None = None) -> str | None:
     """Warn (once per process and model) when ``info`` is shut down, or deprecated with a
-    shutdown less than ``DEPRECATION_NOTICE_DAYS`` away.
+    shutdown less than ``DEPRECATION_NOTICE_DAYS`` away, on ``today`` (default: the date of
+    ``clock``, default the system clock).
 
     Returns the message, or ``None`` when the model is fine.
     """
-    today = today or date.today()
+    today = today or today_of(clock)
     if info.is_retired(today):
         when = f" on {info.shutdown.isoformat()}" if info.shutdown else ""
         message = (f"{info.vendor} model {info.id!r} was shut down{when}; calls will fail with "

@@ -106,12 +106,19 @@ def _outcome_of(step: Step) -> Outcome:
 class FakeProvider(Provider):
     """A provider that follows a script and/or fault rates; see the module docstring."""
 
+    vendor = "fake"
+    default_model = "fake-image-1"
+    config_options = ("blocked_terms", "image_size", "keep_requests", "latency_s", "price_usd",
+                      "rates", "retry_after_s", "script", "seed")
+    needs_key = False
+    catalogued = False
+
     def __init__(
         self,
         name: str = "fake",
         script: Iterable[object] = (),
         *,
-        model: str = "fake-image-1",
+        model: str = default_model,
         rates: Mapping[Outcome | str | int, float] | None = None,
         latency_s: Latency = 0.0,
         price_usd: float = 0.01,

@@ -21,19 +21,15 @@ if TYPE_CHECKING:
     from ..cost.catalogue import PriceCatalogue
     from ..request import ImageRequest
 
-#: Adapter classes and the vendor the price catalogue knows them by.
-_VENDORS = {"OpenAIProvider": "openai", "GeminiProvider": "gemini",
-            "LeonardoProvider": "leonardo"}
-
-
 def chain_steps(chain: Chain) -> list[ChainStep]:
-    """The chain's providers as the price catalogue names them (vendor, model)."""
+    """The chain's providers as the price catalogue names them (vendor, model): the vendor
+    id the adapter class declares (the provider's name for one of no registered vendor)."""
     from ..cost.batch import ChainStep
+    from ..registry import vendor_of
 
     steps = []
     for p in chain.providers:
-        vendor = getattr(p, "vendor", None) or _VENDORS.get(type(p).__name__, p.name)
-        steps.append(ChainStep(str(vendor), p.model))
+        steps.append(ChainStep(vendor_of(p) or p.name, p.model))
     return steps
 
 

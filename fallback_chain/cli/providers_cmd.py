@@ -1,10 +1,10 @@
-"""``fallback-chain providers``: every provider and model the library knows, from
-``providers/models.json``, with capabilities, a price from the price catalogue and lifecycle
-status (shutdown date, suggested replacement). Reads no config and no key."""
+"""``fallback-chain providers``: every provider and model the library knows, from the model
+records (``providers/<vendor>/models.json``), with capabilities, a price from the price
+catalogue and lifecycle status (shutdown date, suggested replacement). Reads no config and no
+key."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,15 +20,19 @@ PRICE_SIZE = (1024, 1024)
 PRICE_QUALITY = "standard"
 
 
-class VendorName(StrEnum):
-    gemini = "gemini"
-    leonardo = "leonardo"
-    openai = "openai"
+def _vendor(value: str | None) -> str | None:
+    """``--vendor``: one of the catalogued vendors of the registry."""
+    from fallback_chain import registry
+
+    known = registry.catalogued()
+    if value is not None and value not in known:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(known)}")
+    return value
 
 
 def providers_command(
-    vendor: Annotated[VendorName | None, typer.Option(help="Only this vendor's models.")]
-    = None,
+    vendor: Annotated[str | None, typer.Option(
+        help="Only this vendor's models (a registered vendor id).", callback=_vendor)] = None,
     active: Annotated[bool, typer.Option(
         "--active", help="Hide models that are shut down.")] = False,
     as_json: JsonOption = False,
@@ -36,7 +40,7 @@ def providers_command(
     """List every provider and model with capabilities, price and lifecycle status."""
     from fallback_chain.providers import catalogue
 
-    models = catalogue.models(vendor.value if vendor else None)
+    models = catalogue.models(vendor)
     if active:
         models = [m for m in models if not m.is_retired()]
     rows = [describe(m) for m in models]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
-from .specs import VENDORS, ProviderSpec, build_vendor_provider, parse_specs
+from .specs import ProviderSpec, build_vendor_provider, parse_specs, vendors
 
 if TYPE_CHECKING:
     from ..config import Config, Emulated
@@ -31,7 +31,13 @@ if TYPE_CHECKING:
     from ..policy import Policy
     from ..provider import Provider
 
-DEFAULT_EMULATED = ",".join(VENDORS)
+
+
+def default_emulated() -> str:
+    """``--emulated`` without ``--providers``: every vendor the emulator serves."""
+    from .. import registry
+
+    return ",".join(registry.where(lambda cls: cls.emulator_api is not None))
 
 
 @dataclass(slots=True)
@@ -69,7 +75,7 @@ def select_providers(text: str | None, *, config: str | os.PathLike[str] | None 
     names = [s.text for s in specs or () if not s.is_vendor]
     loaded = _load_config(config, required=not optional, names=names) if wants_config else None
     if loaded is None:
-        specs = specs if specs is not None else parse_specs(DEFAULT_EMULATED)
+        specs = specs if specs is not None else parse_specs(default_emulated())
         providers = [_vendor(s, emulated) for s in specs]
         return Selection(providers, [s.text for s in specs],
                          emulated_policy if emulated is not None else None)
@@ -98,7 +104,7 @@ def _load_config(path: str | os.PathLike[str] | None, *, required: bool, names: 
             return None
         if names:
             raise ConfigurationError(
-                f"{', '.join(map(repr, names))}: not a vendor ({', '.join(VENDORS)}), so it "
+                f"{', '.join(map(repr, names))}: not a vendor ({', '.join(vendors())}), so it "
                 f"must name a provider in a config file: {exc}") from None
         raise ConfigurationError(
             "which providers? Name them with --providers vendor[:model],... (e.g. "
@@ -139,4 +145,4 @@ def _find(config: Config, chain: str, keys: list[str], wanted: str) -> int:
     raise config.error(("chains", chain, "providers"),
                        f"{wanted!r} is not a provider of chain {chain!r} (its providers: "
                        f"{', '.join(keys)}){hint}; or use a vendor spec such as "
-                       f"'{VENDORS[0]}:MODEL'")
+                       f"'{vendors()[0]}:MODEL'")

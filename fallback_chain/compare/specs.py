@@ -1,7 +1,8 @@
 """Which providers to compare, from the command line's ``--providers`` text.
 
-An item is ``vendor`` or ``vendor:model`` (``gemini``, ``leonardo``, ``openai``: an adapter
-that reads its key from the environment, or points at the emulator) or the name of a
+An item is ``vendor`` or ``vendor:model`` (a registered vendor whose adapter calls an API, such
+as ``gemini``, ``leonardo``, ``openai``: an adapter that reads its key from the environment, or
+points at the emulator) or the name of a
 provider in the config file. Items are comma-separated.
 """
 
@@ -11,12 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import registry
 from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ..provider import Provider
 
-VENDORS = ("gemini", "leonardo", "openai")
+
+def vendors() -> tuple[str, ...]:
+    """The vendors a spec may name: every registered vendor whose adapter calls an API."""
+    return registry.api_vendors()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,7 @@ def parse_specs(text: str) -> list[ProviderSpec]:
     ``x:y`` where ``x`` is not a vendor.
     """
     specs: list[ProviderSpec] = []
+    known = vendors()
     for raw in text.split(","):
         item = raw.strip()
         if not item:
@@ -46,7 +52,7 @@ def parse_specs(text: str) -> list[ProviderSpec]:
                                      "comma at the end)")
         head, sep, tail = item.partition(":")
         vendor = head.strip().lower()
-        if vendor in VENDORS:
+        if vendor in known:
             model = tail.strip() or None
             if sep and model is None:
                 raise ConfigurationError(f"--providers: {item!r} names no model after ':'")
@@ -54,7 +60,7 @@ def parse_specs(text: str) -> list[ProviderSpec]:
         elif sep:
             raise ConfigurationError(
                 f"--providers: {item!r}: {head.strip()!r} is not a vendor (use "
-                f"{', '.join(VENDORS)}, as 'vendor' or 'vendor:model')")
+                f"{', '.join(known)}, as 'vendor' or 'vendor:model')")
         else:
             specs.append(ProviderSpec(item))
     if not specs:
@@ -70,27 +76,20 @@ def build_vendor_provider(spec: ProviderSpec, *, api_key: str | None = None,
                           base_url: str | None = None, fast_poll: bool = False) -> Provider:
     """The adapter for a vendor spec. Without ``api_key`` it reads the vendor's environment
     variable (``ConfigurationError`` naming it when unset); ``base_url`` is the emulator's or
-    vendor's root (``/v1`` is added for OpenAI). ``fast_poll`` polls Leonardo jobs every
-    0.1 s (for the emulator, whose jobs finish in well under a second)."""
-    from fallback_chain.providers import GeminiProvider, LeonardoProvider, OpenAIProvider
-
-    args: dict[str, Any] = {"api_key": api_key, "base_url": base_url}
-    if spec.vendor == "gemini":
-        if spec.model:
-            args["model"] = spec.model
-        return GeminiProvider(**args)
-    if spec.vendor == "leonardo":
-        if spec.model:
-            args["model_id"] = spec.model
-        if fast_poll:
-            args.update(poll_initial_s=0.1, poll_interval_s=0.1)
-        return LeonardoProvider(**args)
-    if spec.vendor == "openai":
-        if spec.model:
-            args["model"] = spec.model
-        args["base_url"] = f"{base_url.rstrip('/')}/v1" if base_url else None
-        return OpenAIProvider(**args)
-    raise ConfigurationError(f"{spec.text!r} is not a vendor spec")
+    vendor's root (the adapter's ``emulator_path``, ``/v1`` for OpenAI, is added).
+    ``fast_poll`` passes the adapter's ``fast_poll_options`` (Leonardo polls its jobs every
+    0.1 s: the emulator's jobs finish in well under a second)."""
+    if spec.vendor is None:
+        raise ConfigurationError(f"{spec.text!r} is not a vendor spec")
+    cls = registry.get(spec.vendor)
+    args: dict[str, Any] = {"api_key": api_key,
+                            "base_url": f"{base_url.rstrip('/')}{cls.emulator_path}"
+                            if base_url else None}
+    if spec.model:
+        args[cls.model_param] = spec.model
+    if fast_poll:
+        args.update(cls.fast_poll_options)
+    return cls(**args)
 
 
 def build_vendor_providers(specs: Sequence[ProviderSpec], *, api_key: str | None = None,

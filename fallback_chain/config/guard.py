@@ -33,7 +33,8 @@ def _allowed(loc: Loc) -> bool:
 
 def key_variables(vendor: str | None = None) -> list[str]:
     """The environment variables that hold keys (of one vendor, or of every vendor)."""
-    vendors = [VENDORS[vendor]] if vendor in VENDORS else list(VENDORS.values())
+    vendors = [VENDORS[vendor]] if vendor is not None and vendor in VENDORS else list(
+        VENDORS.values())
     return [name for v in vendors for name in v.env_vars]
 
 

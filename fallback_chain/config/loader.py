@@ -185,7 +185,8 @@ def _model_note(provider: ProviderConfig) -> str | None:
     info = catalogue.lookup(provider.vendor, provider.model_id)
     if not info.known:
         known = [m.id for m in catalogue.models(provider.vendor)]
-        return (f"{provider.vendor} model {provider.model_id!r} is not in providers/models.json"
+        return (f"{provider.vendor} model {provider.model_id!r} is not in the model catalogue "
+                f"(providers/{provider.vendor}/models.json)"
                 f"; it gets {_borrowed(info.source)}" + did_you_mean(provider.model_id, known))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported once, as a ConfigWarning with its line

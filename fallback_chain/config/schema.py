@@ -163,9 +163,7 @@ class ProviderConfig(Strict):
     @property
     def key(self) -> str:
         """The provider's identity in the chain (what the adapter's ``key`` will be)."""
-        if self.name:
-            return self.name
-        return f"openai/{self.model_id}" if self.vendor == "openai" else self.vendor
+        return VENDORS[self.vendor].key(self.model_id, self.name)
 
     def policy_overrides(self) -> dict[str, Any]:
         """Per-provider ``Policy`` overrides, including the rate and concurrency limits."""

@@ -1,17 +1,18 @@
-"""The vendors a config may name, and what the config layer needs to know about each adapter:
-its class (loaded on first use), the keyword that takes the model, its key variables, and the
-options a config may pass through to it."""
+"""The vendors a config may name (the vendor registry, :mod:`fallback_chain.registry`), and
+what the config layer needs to know about each adapter: its class (loaded on first use), the
+keyword that takes the model, its key variables, and the options a config may pass through to
+it, all declared as data on the adapter class."""
 
 from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache, cached_property
 from importlib import import_module
 from typing import Any
 
+from .. import registry
 from ..provider import Provider
 
 #: Adapter keywords a config must not set through ``options`` (they have their own fields, are
@@ -21,24 +22,43 @@ RESERVED_OPTIONS = frozenset({
     "http_client", "download_client", "clock", "capabilities"})
 
 
-@dataclass(frozen=True)
 class Vendor:
-    name: str
-    module: str
-    class_name: str
-    model_param: str
-    emulator_suffix: str = ""  # appended to an emulator's root URL for this vendor's base_url
-    needs_key: bool = True
+    """What the config layer reads about one registered vendor: its adapter class's data
+    (:mod:`fallback_chain.registry`) plus the constructor's signature, for option checks."""
+
+    __slots__ = ("__dict__", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     @cached_property
     def cls(self) -> type[Provider]:
-        cls: type[Provider] = getattr(import_module(self.module), self.class_name)
-        return cls
+        return registry.get(self.name)
 
-    @cached_property
+    @property
+    def module(self) -> str:
+        return self.cls.__module__
+
+    @property
+    def class_name(self) -> str:
+        return self.cls.__name__
+
+    @property
+    def model_param(self) -> str:
+        return self.cls.model_param
+
+    @property
+    def emulator_suffix(self) -> str:
+        """Appended to an emulator's root URL for this vendor's ``base_url``."""
+        return self.cls.emulator_path
+
+    @property
+    def needs_key(self) -> bool:
+        return self.cls.needs_key
+
+    @property
     def env_vars(self) -> tuple[str, ...]:
-        names: tuple[str, ...] = getattr(import_module(self.module), "ENV_VARS", ())
-        return names
+        return self.cls.env_vars
 
     @cached_property
     def parameters(self) -> dict[str, inspect.Parameter]:
@@ -46,21 +66,26 @@ class Vendor:
 
     @property
     def default_model(self) -> str:
-        default: Any = self.parameters[self.model_param].default
-        return str(default)
+        return self.cls.default_model
 
     @property
     def options(self) -> list[str]:
-        """Keyword arguments a config may pass in ``options``."""
-        return sorted(n for n, p in self.parameters.items()
-                      if n not in RESERVED_OPTIONS
-                      and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        """Keyword arguments a config may pass in ``options`` (the class's
+        ``config_options``, less any reserved keyword)."""
+        return sorted(n for n in self.cls.config_options if n not in RESERVED_OPTIONS)
+
+    def key(self, model: str, name: str | None) -> str:
+        """The provider key an adapter built with ``model`` and ``name`` will have."""
+        return self.cls.provider_key(model, name)
 
     def option_problem(self, option: str, value: Any) -> str | None:
         """Why ``value`` cannot be passed as ``option`` (its type is wrong for the adapter's
         parameter), or ``None``. Options whose annotation cannot be resolved are not checked."""
-        expected = self.parameters[option].annotation
-        adapter = _type_adapter(self.module, expected) if isinstance(expected, str) else None
+        param = self.parameters.get(option)
+        expected = param.annotation if param is not None else None
+        if not isinstance(expected, str):
+            return None
+        adapter = _type_adapter(self.module, expected)
         if adapter is None:
             return None
         from pydantic import ValidationError
@@ -74,18 +99,38 @@ class Vendor:
 
     @property
     def catalogued(self) -> bool:
-        """Whether ``providers/models.json`` lists this vendor's models."""
-        return self.name != "fake"
+        """Whether the model catalogue holds this vendor's models."""
+        return self.cls.catalogued
 
 
-VENDORS: dict[str, Vendor] = {v.name: v for v in (
-    Vendor("gemini", "fallback_chain.providers.gemini.adapter", "GeminiProvider", "model"),
-    Vendor("leonardo", "fallback_chain.providers.leonardo.adapter", "LeonardoProvider",
-           "model_id"),
-    Vendor("openai", "fallback_chain.providers.openai.adapter", "OpenAIProvider", "model",
-           emulator_suffix="/v1"),
-    Vendor("fake", "fallback_chain.providers.fake", "FakeProvider", "model", needs_key=False),
-)}
+class _Vendors(Mapping[str, Vendor]):
+    """Every registered vendor by id, read from the registry on each use (so a vendor
+    registered at run time is known at once); an adapter module loads on first use."""
+
+    def __getitem__(self, name: str) -> Vendor:
+        if not registry.is_registered(name):
+            raise KeyError(name)
+        return _vendor(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.names())
+
+    def __len__(self) -> int:
+        return len(registry.names())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and registry.is_registered(name)
+
+
+def _vendor(name: str) -> Vendor:
+    found = _cache.get(name)
+    if found is None or found.cls is not registry.get(name):
+        found = _cache[name] = Vendor(name)
+    return found
+
+
+_cache: dict[str, Vendor] = {}
+VENDORS: Mapping[str, Vendor] = _Vendors()
 
 
 @cache

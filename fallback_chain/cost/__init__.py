@@ -1,9 +1,11 @@
 """Cost accounting: what each attempt cost, and where that figure came from.
 
 * ``settle_cost``: settle one attempt's cost (reported, estimated or none).
-* ``PriceCatalogue``: the price data (``prices.json``), overridable; ``estimate`` prices a call
-  before it is made; ``cost_from_openai_usage`` / ``cost_from_gemini_usage`` /
-  ``cost_from_leonardo_credits`` price it from what the vendor reported.
+* ``PriceCatalogue``: the price data (the prices in the model records,
+  ``providers/<vendor>/models.json``), overridable; ``estimate`` prices a call before it is
+  made; ``cost_from_openai_usage`` / ``cost_from_gemini_usage`` /
+  ``cost_from_leonardo_credits`` (each in its vendor's ``providers/<vendor>/cost.py``) price it
+  from what the vendor reported.
 * ``Budget``: per-request, daily and monthly caps the router checks before each attempt.
 * ``Ledger``: every attempt in SQLite; ``cost_report`` summarises it.
 * ``estimate_batch``: best / expected / worst cost of a batch; ``order_by_expected_cost``.

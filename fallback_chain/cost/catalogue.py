@@ -3,7 +3,9 @@ cached, and overridable without a release.
 
 Where prices come from, last wins:
 
-1. the built-in ``fallback_chain/cost/prices.json`` (every entry names its source and date);
+1. the built-in records, ``providers/<vendor>/models.json`` (one record per model, shared with
+   the capability catalogue; every entry names its source and date; see
+   :mod:`fallback_chain.records`);
 2. files named by the ``FALLBACK_CHAIN_PRICES`` environment variable (one path, or several
    separated by ``os.pathsep``), merged over it. The default catalogue notices when such a file
    changes (its modification time) and reloads it; a file that disappears or becomes invalid
@@ -26,7 +28,6 @@ import re
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -90,9 +91,9 @@ class PriceCatalogue:
         with _lock:
             cat = _cache.get("builtin")
             if cat is None:
-                data = resources.files("fallback_chain.cost").joinpath("prices.json")
-                text = data.read_text("utf-8")
-                cat = _cache["builtin"] = cls(json.loads(text))
+                from ..records import price_document
+
+                cat = _cache["builtin"] = cls(price_document())
             return cat
 
     @classmethod

@@ -1,4 +1,5 @@
-"""The shape of the price catalogue (``prices.json`` and override files), validated by pydantic.
+"""The shape of the price catalogue (built from the model records,
+``providers/<vendor>/models.json``, and of override files), validated by pydantic.
 
 Every vendor, model and credit rate names its ``source`` and the date of that source (``as_of``);
 entries changed by an override also carry ``override`` (who changed them, and when). Prices are

@@ -1,4 +1,5 @@
-"""The emulator application: one ASGI app for OpenAI, Gemini and Leonardo, with faults.
+"""The emulator application: one ASGI app for every emulated vendor API (the registered
+adapters that name one: OpenAI, Gemini and Leonardo here), with faults.
 
     from fallback_chain.emulator import Emulator
     emu = Emulator(faults={"openai": {"script": "429,500,ok"}}, api_keys="test-key")
@@ -27,12 +28,9 @@ from starlette.types import Message, Receive, Scope, Send
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 
 from .admin_api import AdminAPI, FilesAPI
-from .common import RECORD_KEY, SCOPE_KEY, EmulatedDisconnect, json_response
-from .faults import VENDORS, FaultConfig, FaultEngine
-from .gemini_api import GeminiAPI
-from .leonardo_api import LeonardoAPI
+from .common import RECORD_KEY, SCOPE_KEY, EmulatedDisconnect, VendorAPI, json_response
+from .faults import FaultConfig, FaultEngine, emulated_apis
 from .log import LogEntry, RequestInfo, RequestLog
-from .openai_api import OpenAIAPI
 from .state import EmulatorState, IdSource, normalise_keys
 
 if TYPE_CHECKING:
@@ -65,15 +63,14 @@ class Emulator:
             api_keys=normalise_keys(api_keys), faults=FaultEngine(config),
             clock=clock or SYSTEM_CLOCK, log=RequestLog(max_log_entries),
             ids=IdSource(config.seed), max_jobs=max_jobs, max_files=max_files)
-        self.openai = OpenAIAPI(self.state)
-        self.gemini = GeminiAPI(self.state)
-        self.leonardo = LeonardoAPI(self.state)
+        #: The emulated vendor APIs, by vendor id (from the vendor registry), in route order.
+        self.apis: dict[str, VendorAPI] = dict(sorted(
+            ((vendor, api(self.state)) for vendor, api in emulated_apis().items()),
+            key=lambda item: item[1].route_order))
         routes: list[Route] = [
-            *self.gemini.routes(),  # before OpenAI's /v1/models/{model} (":" routes first)
-            *self.openai.routes(),
+            *(route for api in self.apis.values() for route in api.routes()),
             Route("/v1/models", self._list_models, methods=["GET"]),
             Route("/v1/models/{model}", self._get_model, methods=["GET"]),
-            *self.leonardo.routes(),
             *FilesAPI(self.state).routes(),
             *AdminAPI(self.state).routes(),
         ]
@@ -140,8 +137,8 @@ class Emulator:
         ``emu.script("openai", "429,500,ok")``; extra keyword arguments set other keys of
         the same section (``rates=...``, ``retry_after=...``, ``job_delay_s=...``).
         """
-        if vendor not in VENDORS:
-            raise ValueError(f"vendor must be one of {VENDORS}, not {vendor!r}")
+        if vendor not in self.apis:
+            raise ValueError(f"vendor must be one of {tuple(self.apis)}, not {vendor!r}")
         raw = copy.deepcopy(dict(self.faults.raw))
         section = raw.setdefault(vendor, {})
         if model is not None:
@@ -189,27 +186,26 @@ class Emulator:
             return config
         return FaultConfig({**config.raw, "seed": seed})
 
-    @staticmethod
-    def _is_gemini(request: Request, model: str = "") -> bool:
-        """``GET /v1/models[/{m}]`` exists at both OpenAI and Google: tell them apart by the
-        credentials (``x-goog-api-key``/``?key=`` versus a Bearer token)."""
-        headers = request.headers
-        if "x-goog-api-key" in headers or "key" in request.query_params \
-                or "x-goog-api-client" in headers:
-            return True
-        if "authorization" in headers:
-            return False
-        return model.startswith(("gemini", "imagen", "models/"))
+    def __getattr__(self, name: str) -> VendorAPI:
+        """``emu.openai``, ``emu.gemini``, ...: one vendor's emulated API."""
+        apis = self.__dict__.get("apis", {})
+        if name in apis:
+            api: VendorAPI = apis[name]
+            return api
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _models_api(self, request: Request, model: str = "") -> VendorAPI:
+        for api in self.apis.values():
+            if api.claims_models_route(request, model):
+                return api
+        raise LookupError("no emulated API serves GET /v1/models")
 
     async def _list_models(self, request: Request) -> Response:
-        api = self.gemini if self._is_gemini(request) else self.openai
-        return await api.list_models(request)
+        return await self._models_api(request).list_models(request)
 
     async def _get_model(self, request: Request) -> Response:
         model = request.path_params["model"]
-        if self._is_gemini(request, model):
-            return await self.gemini.get_model(request, model)
-        return await self.openai.get_model(request, model)
+        return await self._models_api(request, model).get_model(request, model)
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]

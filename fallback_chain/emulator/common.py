@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .faults import Decision, Fault, Rule
@@ -131,9 +132,31 @@ class VendorAPI:
     """Base of the vendor APIs: runs a handler under the fault decision for its request."""
 
     vendor = ""
+    #: This vendor's own fault kinds (besides ``faults.COMMON_KINDS``).
+    fault_kinds: frozenset[str] = frozenset()
+    #: What ``malformed`` picks from (seeded): a 200 the client cannot use.
+    malformed_kinds: tuple[str, ...] = ("truncated", "html")
+    #: How a 429's Retry-After is given unless the fault configuration says otherwise.
+    retry_after_format = "seconds"
+    #: Routes of APIs with a lower number come first (a more specific path before a general one).
+    route_order = 0
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+
+    def routes(self) -> list[Route]:
+        return []
+
+    def claims_models_route(self, request: Request, model: str = "") -> bool:
+        """Whether ``GET /v1/models[/{model}]`` (a path more than one vendor uses) is this
+        vendor's: the APIs are asked in ``route_order``; the first that says yes answers."""
+        return False
+
+    async def list_models(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    async def get_model(self, request: Request, model: str) -> Response:
+        raise NotImplementedError
 
     def note(self, request: Request, endpoint: str, model: str | None = None) -> RequestInfo:
         """Mark the request as this vendor's (so it is logged even if refused early)."""

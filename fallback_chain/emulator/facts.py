@@ -25,7 +25,8 @@ OPENAI_SIZES: Final[dict[str, tuple[str, ...]]] = {
 GPT_IMAGE_2_MAX_EDGE: Final = 3840
 GPT_IMAGE_2_MAX_PIXELS: Final = 3840 * 2160
 #: [EMU] the spec names "pixel limits" without numbers; kept equal to the smallest size the model
-#: catalogue allows (providers/models.json: min_side 256) so the adapter and the emulator agree.
+#: catalogue allows (providers/openai/models.json: min_side 256) so the adapter and the emulator
+#: agree.
 GPT_IMAGE_2_MIN_PIXELS: Final = 256 * 256
 
 #: Qualities by family.  [SPEC CreateImageRequest.quality; SDK 3.52.0 adds xhigh/max for 2.5]

@@ -28,10 +28,10 @@ import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-VENDORS = ("openai", "gemini", "leonardo")
 ENDPOINTS = frozenset({"generate", "poll", "image", "meta"})
 
 #: Concrete fault kinds understood by every vendor (``VENDOR_KINDS`` adds each vendor's own).
@@ -41,26 +41,62 @@ COMMON_KINDS = frozenset({
 })
 #: Aliases that draw one concrete kind from the seeded stream when applied.
 ALIAS_KINDS = frozenset({"5xx", "malformed"})
-VENDOR_KINDS: dict[str, frozenset[str]] = {
-    "openai": COMMON_KINDS | {
-        "bad_base64", "bad_image", "fewer_images", "moderation_blocked",
-        "content_policy_violation", "invalid_value", "unknown_parameter", "model_not_found",
-        "credit_balance_exhausted", "permission"},
-    "gemini": COMMON_KINDS | {
-        "bad_base64", "fewer_images", "blocked_prompt", "image_safety", "prohibited_content",
-        "no_image", "text_only", "invalid_argument", "not_found", "prepaid", "permission"},
-    "leonardo": COMMON_KINDS | {
-        "bad_image", "fewer_images", "job_failed", "job_stuck", "nsfw", "moderated",
-        "expired", "permission"},
-}
-#: What ``malformed`` picks from (seeded), per vendor: a 200 the client cannot use.
-MALFORMED_KINDS = {"openai": ("truncated", "html", "bad_base64", "bad_image"),
-                   "gemini": ("truncated", "html", "bad_base64"),
-                   "leonardo": ("truncated", "html", "bad_image")}
 #: Named kinds that are plain HTTP statuses in disguise.
 STATUS_ALIASES = {"rate_limit": 429, "server_error": 500, "bad_gateway": 502, "overloaded": 503}
 RETRY_AFTER_FORMATS = frozenset({"seconds", "http-date", "ms", "both", "body", "none"})
-DEFAULT_RETRY_AFTER_FORMAT = {"openai": "seconds", "gemini": "body", "leonardo": "none"}
+
+
+@cache
+def emulated_apis() -> dict[str, Any]:
+    """The emulated vendor APIs by vendor id: every registered adapter class that names one
+    (``emulator_api = "module:Class"``, :mod:`fallback_chain.registry`). Each API class
+    declares its own ``fault_kinds``, ``malformed_kinds`` and ``retry_after_format``."""
+    from importlib import import_module
+
+    from .. import registry
+
+    apis: dict[str, Any] = {}
+    for vendor in registry.names():
+        spec = registry.get(vendor).emulator_api
+        if spec:
+            module, _, name = spec.partition(":")
+            apis[vendor] = getattr(import_module(module), name)
+    return apis
+
+
+def vendors() -> tuple[str, ...]:
+    """The vendors the emulator serves."""
+    return tuple(emulated_apis())
+
+
+def vendor_kinds() -> dict[str, frozenset[str]]:
+    """Every vendor's fault kinds: the common ones and its own."""
+    return {v: COMMON_KINDS | api.fault_kinds for v, api in emulated_apis().items()}
+
+
+def malformed_kinds(vendor: str) -> tuple[str, ...]:
+    """What ``malformed`` picks from (seeded) for ``vendor``: a 200 the client cannot use."""
+    kinds: tuple[str, ...] = emulated_apis()[vendor].malformed_kinds
+    return kinds
+
+
+def default_retry_after_format(vendor: str) -> str:
+    fmt: str = emulated_apis()[vendor].retry_after_format
+    return fmt
+
+
+def __getattr__(name: str) -> Any:
+    """``VENDORS``, ``VENDOR_KINDS``, ``MALFORMED_KINDS``, ``DEFAULT_RETRY_AFTER_FORMAT``:
+    read from the registry on first use (see :func:`emulated_apis`)."""
+    if name == "VENDORS":
+        return vendors()
+    if name == "VENDOR_KINDS":
+        return vendor_kinds()
+    if name == "MALFORMED_KINDS":
+        return {v: malformed_kinds(v) for v in vendors()}
+    if name == "DEFAULT_RETRY_AFTER_FORMAT":
+        return {v: default_retry_after_format(v) for v in vendors()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FaultConfigError(ValueError):
@@ -192,7 +228,7 @@ def _check_kind(kind: str, vendor: str | None) -> None:
         if not 400 <= int(kind) <= 599:
             raise FaultConfigError(f"status fault {kind!r} must be 400..599")
         return
-    allowed = (VENDOR_KINDS[vendor] if vendor else COMMON_KINDS) | ALIAS_KINDS
+    allowed = (vendor_kinds()[vendor] if vendor else COMMON_KINDS) | ALIAS_KINDS
     if kind not in allowed:
         where = f"vendor {vendor!r}" if vendor else "[default] (shared by all vendors)"
         raise FaultConfigError(f"unknown fault {kind!r} for {where}; known: {sorted(allowed)} "
@@ -241,7 +277,7 @@ def _parse_latency(spec: Any) -> Latency:
 
 
 def _check_section(raw: Mapping[str, Any], where: str, vendor: str | None) -> None:
-    unknown = set(raw) - _RULE_KEYS - ({"models"} if where in VENDORS else set())
+    unknown = set(raw) - _RULE_KEYS - ({"models"} if where in vendors() else set())
     if unknown:
         raise FaultConfigError(f"[{where}]: unknown keys {sorted(unknown)}; "
                                f"known: {sorted(_RULE_KEYS)}")
@@ -282,14 +318,14 @@ class FaultConfig:
         raw = self.raw
         if not isinstance(raw, Mapping):
             raise FaultConfigError("fault configuration must be a table")
-        unknown = set(raw) - {"seed", "default", *VENDORS}
+        unknown = set(raw) - {"seed", "default", *vendors()}
         if unknown:
             raise FaultConfigError(f"unknown top-level keys {sorted(unknown)}; expected "
-                                   f"seed, default, {', '.join(VENDORS)}")
+                                   f"seed, default, {', '.join(vendors())}")
         if not isinstance(raw.get("seed", 0), int):
             raise FaultConfigError("seed must be an integer")
         _check_section(raw.get("default", {}), "default", None)
-        for vendor in VENDORS:
+        for vendor in vendors():
             section = raw.get(vendor, {})
             _check_section(section, vendor, vendor)
             for model, sub in section.get("models", {}).items():
@@ -341,7 +377,7 @@ class FaultConfig:
                 _parse_latency(merged["latency_ms"]) if "latency_ms" in merged else Latency()),
             retry_after=float(merged.get("retry_after", 1.0)),
             retry_after_format=merged.get("retry_after_format",
-                                          DEFAULT_RETRY_AFTER_FORMAT[vendor]),
+                                          default_retry_after_format(vendor)),
             applies_to=frozenset(merged.get("applies_to", ("generate",))),
             hang_s=float(merged.get("hang_s", 600.0)),
             job_delay_s=float(merged.get("job_delay_s", 0.5)),
@@ -442,7 +478,7 @@ class FaultEngine:
                 fault = Fault(rng.choice(("500", "502", "503")), fault.retry_after,
                               fault.retry_after_format, message=fault.message)
             elif fault is not None and fault.kind == "malformed":
-                fault = Fault(rng.choice(MALFORMED_KINDS[vendor]), count=fault.count)
+                fault = Fault(rng.choice(malformed_kinds(vendor)), count=fault.count)
             if fault is not None and fault.kind == "ok":
                 fault = None
             return Decision(fault, latency, rule, drawn)

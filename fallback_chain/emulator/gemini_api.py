@@ -72,6 +72,26 @@ def image_dims(model: str, aspect_ratio: str | None, image_size: str | None) -> 
 
 class GeminiAPI(VendorAPI):
     vendor = "gemini"
+    #: This vendor's own fault kinds (besides ``faults.COMMON_KINDS``).
+    fault_kinds = frozenset({
+        "bad_base64", "fewer_images", "blocked_prompt", "image_safety", "prohibited_content",
+        "no_image", "text_only", "invalid_argument", "not_found", "prepaid", "permission"})
+    #: What ``malformed`` picks from (seeded): a 200 the client cannot use.
+    malformed_kinds = ("truncated", "html", "bad_base64")
+    #: How a 429's Retry-After is given unless the fault configuration says otherwise.
+    retry_after_format = "body"
+    route_order = -1  # its "models/{model}:generateContent" before OpenAI's /v1/models/{model}
+
+    def claims_models_route(self, request: Request, model: str = "") -> bool:
+        """``GET /v1/models[/{m}]`` exists at both OpenAI and Google: tell them apart by the
+        credentials (``x-goog-api-key``/``?key=`` versus a Bearer token)."""
+        headers = request.headers
+        if "x-goog-api-key" in headers or "key" in request.query_params \
+                or "x-goog-api-client" in headers:
+            return True
+        if "authorization" in headers:
+            return False
+        return model.startswith(("gemini", "imagen", "models/"))
 
     def routes(self) -> list[Route]:
         routes = []

@@ -79,6 +79,14 @@ def _check(body: dict[str, Any]) -> tuple[str, int, int, int]:
 
 class LeonardoAPI(VendorAPI):
     vendor = "leonardo"
+    #: This vendor's own fault kinds (besides ``faults.COMMON_KINDS``).
+    fault_kinds = frozenset({
+        "bad_image", "fewer_images", "job_failed", "job_stuck", "nsfw", "moderated",
+        "expired", "permission"})
+    #: What ``malformed`` picks from (seeded): a 200 the client cannot use.
+    malformed_kinds = ("truncated", "html", "bad_image")
+    #: How a 429's Retry-After is given unless the fault configuration says otherwise.
+    retry_after_format = "none"
 
     def routes(self) -> list[Route]:
         return [

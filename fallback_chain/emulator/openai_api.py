@@ -44,6 +44,18 @@ def corrupt_base64(data: str) -> str:
 
 class OpenAIAPI(VendorAPI):
     vendor = "openai"
+    #: This vendor's own fault kinds (besides ``faults.COMMON_KINDS``).
+    fault_kinds = frozenset({
+        "bad_base64", "bad_image", "fewer_images", "moderation_blocked",
+        "content_policy_violation", "invalid_value", "unknown_parameter", "model_not_found",
+        "credit_balance_exhausted", "permission"})
+    #: What ``malformed`` picks from (seeded): a 200 the client cannot use.
+    malformed_kinds = ("truncated", "html", "bad_base64", "bad_image")
+    #: How a 429's Retry-After is given unless the fault configuration says otherwise.
+    retry_after_format = "seconds"
+
+    def claims_models_route(self, request: Request, model: str = "") -> bool:
+        return True  # asked after Gemini: every other GET /v1/models[/{m}] is OpenAI's
 
     def routes(self) -> list[Route]:
         return [

@@ -12,7 +12,7 @@ from typing import Any
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.imaging import MIME_BY_FORMAT, placeholder_image
 
-from .faults import VENDORS, FaultEngine
+from .faults import FaultEngine, vendors
 from .log import RequestLog
 
 
@@ -103,11 +103,11 @@ class FileStore:
 def normalise_keys(api_keys: str | Mapping[str, str] | None) -> dict[str, str | None]:
     """One key for all vendors, or a key per vendor; ``None`` accepts any non-empty key."""
     if api_keys is None or isinstance(api_keys, str):
-        return dict.fromkeys(VENDORS, api_keys)
-    unknown = set(api_keys) - set(VENDORS)
+        return dict.fromkeys(vendors(), api_keys)
+    unknown = set(api_keys) - set(vendors())
     if unknown:
         raise ValueError(f"api_keys: unknown vendors {sorted(unknown)}")
-    return {v: api_keys.get(v) for v in VENDORS}
+    return {v: api_keys.get(v) for v in vendors()}
 
 
 @dataclass

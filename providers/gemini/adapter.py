@@ -35,6 +35,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.imaging import inspect_image
 from fallback_chain.outcome import Outcome
@@ -65,6 +66,13 @@ _VERSION_SUFFIX = re.compile(r"^(?P<root>.*?)/(?P<version>v\d+(?:alpha|beta)?\d*
 class GeminiProvider(Provider):
     """Gemini image generation; see the module docstring."""
 
+    vendor = "gemini"
+    env_vars = ENV_VARS
+    default_model = DEFAULT_MODEL
+    config_options = ("api_version", "check_timeout_s", "image_size", "response_modalities")
+    emulator_api = "fallback_chain.emulator.gemini_api:GeminiAPI"
+    cost_module = "fallback_chain.providers.gemini.cost"
+
     def __init__(self, model: str = DEFAULT_MODEL, api_key: str | None = None,
                  base_url: str | None = None, *, name: str = "gemini",
                  api_version: str | None = None, image_size: str | None = None,
@@ -72,7 +80,7 @@ class GeminiProvider(Provider):
                  response_modalities: Sequence[str] = ("IMAGE",),
                  transport: httpx2.AsyncBaseTransport | None = None,
                  http_client: httpx2.AsyncClient | None = None,
-                 check_timeout_s: float = 10.0) -> None:
+                 check_timeout_s: float = 10.0, clock: Clock | None = None) -> None:
         if not model or not model.strip():
             raise ConfigurationError(f"{name}: model must not be empty")
         self.name = name
@@ -95,7 +103,8 @@ class GeminiProvider(Provider):
         self._genai: genai.Client | None = None
         _load_sdk()  # here, not inside the first (timed) attempt
         self.info = lookup("gemini", self.model.removeprefix("models/"))
-        warn_if_retired(self.info)
+        self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
+        warn_if_retired(self.info, clock=self._clock)
         self.capabilities = self.info.capabilities
 
     # ------------------------------------------------------------------------ contract
@@ -233,7 +242,7 @@ class GeminiProvider(Provider):
             return error_from_exception(exc)
 
     def _price(self, usage: dict[str, Any]) -> float | None:
-        from fallback_chain.cost.usage import cost_from_gemini_usage
+        from .cost import cost_from_gemini_usage
 
         return cost_from_gemini_usage(self.model, usage, catalogue=self._prices)
 

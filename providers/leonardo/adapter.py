@@ -74,7 +74,7 @@ import contextlib
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
@@ -148,6 +148,20 @@ class LeonardoProvider(Provider):
     the network, e.g. ``Emulator().httpx_transport()``.
     """
 
+    vendor = "leonardo"
+    env_vars = ENV_VARS
+    default_model = DEFAULT_MODEL_ID
+    model_param = "model_id"
+    config_options = (
+        "alchemy", "bill_failed_jobs", "cdn_hosts", "download_retries", "download_timeout_s",
+        "extra_body", "max_download_bytes", "max_poll_failures", "max_wait_s", "poll_backoff",
+        "poll_initial_s", "poll_interval_s", "poll_max_interval_s", "preset_style",
+        "request_timeout_s", "usd_per_credit")
+    emulator_api = "fallback_chain.emulator.leonardo_api:LeonardoAPI"
+    fast_poll_options: ClassVar[Mapping[str, object]] = {"poll_initial_s": 0.1,
+                                                         "poll_interval_s": 0.1}
+    cost_module = "fallback_chain.providers.leonardo.cost"
+
     def __init__(
         self,
         model_id: str = DEFAULT_MODEL_ID,
@@ -197,7 +211,7 @@ class LeonardoProvider(Provider):
         self.name = name
         self.model = model_id
         info = catalogue.lookup("leonardo", model_id)
-        catalogue.warn_if_retired(info)
+        catalogue.warn_if_retired(info, clock=clock)
         self.capabilities = info.capabilities
         self._key = resolve_api_key(api_key, ENV_VARS, name)
         self.base_url = _normalise_base_url(base_url or DEFAULT_BASE_URL)
@@ -462,7 +476,7 @@ class LeonardoProvider(Provider):
         """USD for a submitted job, from what Leonardo reported (``None`` if it said nothing
         usable; a negative, infinite or NaN figure is dropped by ``settle_cost``, and the chain
         estimates)."""
-        from fallback_chain.cost.usage import cost_from_leonardo_job
+        from .cost import cost_from_leonardo_job
 
         with contextlib.suppress(ValueError, TypeError, ArithmeticError):
             return cost_from_leonardo_job(job, self.usd_per_credit, catalogue=self._catalogue())

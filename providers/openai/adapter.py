@@ -6,7 +6,7 @@
     OpenAIProvider(model="dall-e-3", api_key="sk-…", base_url="http://127.0.0.1:8000/v1")
 
 Behaviour, per model, comes from data: capabilities (sizes, ``max_n``, prompt length, whether
-the prompt is rewritten, edits, formats) from ``providers/models.json`` via
+the prompt is rewritten, edits, formats) from ``providers/openai/models.json`` via
 ``fallback_chain.providers.catalogue.lookup``; quality from the price catalogue's tier mapping
 (``draft``/``standard``/``final`` → ``low``/``medium``/``high`` for GPT Image, ``standard``/``hd``
 for DALL-E 3; ``xhigh``/``max`` are never chosen by default, pass ``quality_tiers=`` to use
@@ -16,7 +16,7 @@ Decisions worth knowing:
 
 * **GPT Image** never gets ``response_format`` (the API answers 400 ``unknown_parameter``); it
   gets ``output_format`` and ``background``. Its ``usage`` tokens are priced with
-  ``fallback_chain.cost.usage.cost_from_openai_usage``: that is the reported cost
+  ``fallback_chain.providers.openai.cost.cost_from_openai_usage``: that is the reported cost
   (``cost_source="reported"``). A 200 the adapter cannot use (bad base64, fewer images) still
   carries that cost on the ``ProviderError``, since the call was billed.
 * **DALL-E** is asked for ``response_format="b64_json"`` by default (one round trip, no link
@@ -63,6 +63,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
@@ -112,9 +113,23 @@ class _Plan:
 class OpenAIProvider(Provider):
     """One OpenAI image model behind the provider contract (see the module docstring)."""
 
+    vendor = VENDOR
+    env_vars = ENV_VARS
+    default_model = "gpt-image-2"
+    config_options = ("allow_url_hosts", "check_timeout_s", "dalle_response_format",
+                      "organization", "project", "quality_tiers")
+    emulator_path = "/v1"
+    emulator_api = "fallback_chain.emulator.openai_api:OpenAIAPI"
+    cost_module = "fallback_chain.providers.openai.cost"
+
+    @classmethod
+    def provider_key(cls, model: str, name: str | None = None) -> str:
+        """``openai/<model>`` unless named: several OpenAI models can share one chain."""
+        return name or f"{cls.vendor}/{model}"
+
     def __init__(
         self,
-        model: str = "gpt-image-2",
+        model: str = default_model,
         api_key: str | None = None,
         base_url: str | None = None,
         *,
@@ -128,6 +143,7 @@ class OpenAIProvider(Provider):
         http_client: httpx2.AsyncClient | None = None,
         download_client: httpx.AsyncClient | None = None,
         check_timeout_s: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
         if not model or not model.strip():
             raise ConfigurationError("openai: model must be a non-empty model id")
@@ -137,9 +153,10 @@ class OpenAIProvider(Provider):
                 f"{dalle_response_format!r}")
         self.model = model
         self.name = name or VENDOR
-        self._key = name or f"{VENDOR}/{model}"
+        self._key = self.provider_key(model, name)
+        self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
         self._info = catalogue.lookup(VENDOR, model)
-        catalogue.warn_if_retired(self._info)
+        catalogue.warn_if_retired(self._info, clock=self._clock)
         self.capabilities = self._info.capabilities
         self._dialect = dialect_for(self._info.family)
         self._api_key = resolve_api_key(api_key, ENV_VARS, self.name)
@@ -225,9 +242,7 @@ class OpenAIProvider(Provider):
         if not isinstance(found, openai.types.Model):
             return CheckResult(self.name, self.model, False,
                                f"preflight failed: {describe_non_json(found)}")
-        detail = f"API key accepted; model {self.model!r} is available"
-        note = catalogue.warn_if_retired(self._info)
-        return CheckResult(self.name, self.model, True, f"{detail}. {note}" if note else detail)
+        return CheckResult(self.name, self.model, True, self._check_detail())
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -238,6 +253,17 @@ class OpenAIProvider(Provider):
             await downloader.aclose()
 
     # ------------------------------------------------------------------------- internals
+
+    def _check_detail(self) -> str:
+        """What ``check`` says when the API knows the model: available, or (when the catalogue
+        says so on the clock's date) deprecated, or shut down. Never both "available" and
+        "shut down" about one model."""
+        note = catalogue.warn_if_retired(self._info, clock=self._clock)
+        if note is None:
+            return f"API key accepted; model {self.model!r} is available"
+        if self._info.is_retired(clock=self._clock):
+            return f"API key accepted; the API still lists model {self.model!r}, but {note}"
+        return f"API key accepted; model {self.model!r} is available. {note}"
 
     def _catalogue(self) -> PriceCatalogue:
         if self._prices is not None:
@@ -312,7 +338,7 @@ class OpenAIProvider(Provider):
                      prices: PriceCatalogue) -> ProviderReply:
         from openai.types import ImagesResponse
 
-        from fallback_chain.cost.usage import cost_from_openai_usage
+        from .cost import cost_from_openai_usage
 
         if not isinstance(response, ImagesResponse):  # trap 22: an HTML 200 comes back as str
             raise ProviderError(Outcome.MALFORMED_RESPONSE, describe_non_json(response),

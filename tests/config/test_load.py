@@ -153,7 +153,7 @@ def test_unknown_model_warns_with_its_line_and_a_suggestion(write):
         config = load_config(path)
     [message] = [str(w.message) for w in caught if w.category is ConfigWarning]
     assert message.startswith(f"{path}:4: chains.main.providers[0].model: openai model "
-                              "'gpt-image-2.5-flair' is not in providers/models.json")
+                              "'gpt-image-2.5-flair' is not in the model catalogue")
     assert "did you mean 'gpt-image-2.5-flare'" in message
     assert config.warnings == [message]
 

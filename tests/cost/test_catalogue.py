@@ -22,7 +22,7 @@ def test_builtin_catalogue_is_valid_and_cached():
     assert cat is PriceCatalogue.builtin()
     assert cat is PriceCatalogue.default()  # no env override: the same object
     assert {"openai", "gemini", "leonardo"} <= set(cat.vendors())
-    assert str(cat.data.compiled) == "2026-11-21"
+    assert str(cat.data.compiled) == "2026-12-06"
 
 
 def test_every_entry_names_its_source_and_date():

@@ -389,7 +389,7 @@ def test_an_unknown_model_is_a_warning_with_the_line_and_a_suggestion(tmp_path: 
         config = load_config(path)
     [warning] = [str(w.message) for w in caught]
     assert f"{path}:4: chains.main.providers[0].model" in warning
-    assert "'gpt-image-22' is not in providers/models.json" in warning
+    assert "'gpt-image-22' is not in the model catalogue" in warning
     assert "did you mean 'gpt-image-2'" in warning
     assert config.warnings == [warning]
 

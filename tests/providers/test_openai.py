@@ -17,6 +17,7 @@ import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -49,7 +50,7 @@ KEY = "test-key"
 BASE = "http://emulator.test"
 PROMPT = "a lighthouse at dusk"
 
-#: Token prices from fallback_chain/cost/prices.json (USD per 1M tokens).
+#: Token prices from providers/openai/models.json (USD per 1M tokens).
 RATES = {"gpt-image-1.5": {"text_in": 5.0, "image_in": 8.0, "image_out": 32.0},
          "gpt-image-2": {"text_in": 5.0, "image_in": 8.0, "image_out": 30.0}}
 
@@ -818,14 +819,40 @@ def test_organization_and_project_headers_through_the_sdk(emu, monkeypatch):
     run(emu, body)
 
 
+class _DateClock:
+    """A clock whose wall time is noon UTC of one date (the lifecycle reads only ``wall``)."""
+
+    def __init__(self, day: date) -> None:
+        self._wall = datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp()
+
+    def now(self) -> float:
+        return 0.0
+
+    def wall(self) -> float:
+        return self._wall
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
 def test_check_spends_nothing_and_reports_401_and_404(emu):
+    # gpt-image-1.5 is deprecated with a shutdown on 2026-12-01: the clock says which side of
+    # that date we are on (never the calendar of the machine running the test)
+    before, after = _DateClock(date(2026, 11, 21)), _DateClock(date(2026, 12, 6))
+
     async def body(h: Harness) -> None:
-        ok = await h.provider("gpt-image-2").check()
+        ok = await h.provider("gpt-image-2", clock=after).check()
         assert ok.ok
         assert "available" in ok.detail
-        retired = await h.provider("gpt-image-1.5").check()
-        assert retired.ok
-        assert "shuts down on 2026-12-01" in retired.detail
+        deprecated = await h.provider("gpt-image-1.5", clock=before).check()
+        assert deprecated.ok
+        assert "is available" in deprecated.detail
+        assert "shuts down on 2026-12-01" in deprecated.detail
+        retired = await h.provider("gpt-image-1.5", clock=after).check()
+        assert retired.ok  # the key works and the API still lists it
+        assert "was shut down on 2026-12-01" in retired.detail
+        assert "available" not in retired.detail
+        assert "gpt-image-2.5-sunburst" in retired.detail
         bad_key = await h.provider("gpt-image-2", api_key="wrong-key-0123456789").check()
         assert not bad_key.ok
         assert bad_key.detail.startswith("credentials rejected (401 invalid_api_key)")
@@ -834,7 +861,7 @@ def test_check_spends_nothing_and_reports_401_and_404(emu):
         assert not missing.ok
         assert missing.detail.startswith("model 'no-such-model' not found (404 model_not_found)")
         assert h.calls("generate") == 0
-        assert h.calls("meta") == 4
+        assert h.calls("meta") == 5
 
     run(emu, body)
 
