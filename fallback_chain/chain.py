@@ -1,5 +1,5 @@
 """``Chain``: the public entry point. Builds the long-lived router state once; each call runs a
-fresh ``RequestRun`` (see ``routing.py``)."""
+fresh ``RequestRun`` (see the ``walk`` package)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from .resilience.breaker import CircuitBreaker
 from .resilience.capacity import CapacityStore, Limits
 from .resilience.cooldown import CooldownStore
 from .results import ChainResult
-from .routing import RequestRun, Router, Slot
 from .state.memory import MemoryState
+from .walk import RequestRun, Router, Slot
 
 if TYPE_CHECKING:
     from .state.backend import StateBackend
@@ -86,12 +86,9 @@ class Chain:
         if on_event is not None:
             self.events.subscribe(on_event)
         self._slots = [self._slot(p, policy) for p in providers]
-        if budget is not None:
-            if budget.clock is SYSTEM_CLOCK:
-                budget.clock = self.clock
-            if not budget.store_given:  # the chain's (maybe shared) store, kept by the next
-                budget.store, budget.store_given = self._stores.budgets, True
-            budget.set_emitter(self.events.emit, chain=name)
+        if budget is not None:  # a copy bound to this chain; the caller's object is not rewritten
+            budget = budget.bind(clock=self.clock, store=self._stores.budgets,
+                                 emit=self.events.emit, chain=name)
         self.budget = budget
         if order not in ("given", "cost"):
             raise ConfigurationError(f"order must be 'given' or 'cost' (got {order!r})")
