@@ -53,18 +53,8 @@ class Chain:
                  budget: Budget | None = None,
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
                  seed: int | None = None, log: bool = True) -> None:
-        providers = list(providers)
-        if not providers:
-            raise ConfigurationError("a chain needs at least one provider")
-        for p in providers:
-            if not isinstance(p, Provider):
-                raise ConfigurationError(
-                    f"{p!r} is not a Provider (use an adapter from the providers package)")
+        providers = _checked(providers)
         keys = [p.key for p in providers]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise ConfigurationError(
-                f"provider name(s) {dupes} appear more than once; give each a distinct name=")
         policy = policy or Policy()
         shortcuts = {k: v for k, v in (("deadline_s", deadline_s),
                                        ("attempt_timeout_s", attempt_timeout_s)) if v is not None}
@@ -190,6 +180,22 @@ class Chain:
 
     def __repr__(self) -> str:
         return f"Chain({[s.key for s in self._slots]!r}, name={self.name!r})"
+
+
+def _checked(providers: Sequence[Provider]) -> list[Provider]:
+    providers = list(providers)
+    if not providers:
+        raise ConfigurationError("a chain needs at least one provider")
+    for p in providers:
+        if not isinstance(p, Provider):
+            raise ConfigurationError(
+                f"{p!r} is not a Provider (use an adapter from the providers package)")
+    keys = [p.key for p in providers]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ConfigurationError(
+            f"provider name(s) {dupes} appear more than once; give each a distinct name=")
+    return providers
 
 
 def _coerce(request: ImageRequest | str | None, fields: dict[str, Any]) -> ImageRequest:
