@@ -15,7 +15,7 @@ from ..cost.settle import settle_cost
 from ..events import AttemptFinished, CooldownStarted, QuotaAlert
 from ..outcome import Outcome
 from ..results import Attempt, CostSource, trusted
-from .admission import Grant, Settlement
+from .admission import Grant
 
 if TYPE_CHECKING:
     from ..errors import ProviderError
@@ -39,7 +39,7 @@ async def account(run: RequestRun, slot: Slot, grant: Grant, number: int, starte
     delivered = len(called.partial.images) / run.request.n if called.partial is not None else 0.0
     cost, source = settle_cost(outcome, grant.estimate, reported,
                                bill_timeouts=policy.bill_timeouts, delivered=delivered)
-    await grant.settle(Settlement(healthy, cost))
+    await grant.settle(healthy, cost)
     slot.calls += 1
     if outcome is Outcome.SUCCESS:
         slot.successes += 1
@@ -60,7 +60,7 @@ async def account_cancelled(run: RequestRun, slot: Slot, grant: Grant, number: i
     and bill, like a timeout) or the caller gave up (its reservation goes back)."""
     cost, source = settle_cost(Outcome.TIMEOUT if lost else Outcome.CANCELLED, grant.estimate,
                                None, bill_timeouts=slot.policy.bill_timeouts)
-    await grant.settle(Settlement(None, cost if lost else None))
+    await grant.settle(None, cost if lost else None)
     record(run, new_attempt(
         slot, number, Outcome.CANCELLED, started_wall, latency,
         "cancelled: another provider answered first" if lost else "cancelled by the caller",
@@ -75,6 +75,7 @@ def skip(run: RequestRun, slot: Slot, outcome: Outcome, reason: str,
 
 def record(run: RequestRun, attempt: Attempt) -> None:
     run.attempts.append(attempt)
+    run.cost += attempt.cost_usd
     events = run.r.events
     if events:
         events.emit(AttemptFinished(run.r.name, run.request_id, attempt, run.request.metadata))

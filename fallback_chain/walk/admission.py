@@ -5,8 +5,8 @@ per-request budget, its breaker, its capacity, the period budget) and answers in
 ways: ``None`` (go on, nothing held), a :class:`Permit` (go on, holding something: a breaker
 probe, a capacity slot, a budget reservation) or a :class:`Refusal` (skip the provider). The
 walk runs the checks in order and, when one refuses or raises, releases what the earlier ones
-granted, in reverse. A call that is made settles every permit with its
-:class:`Settlement` (healthy or not, what it cost).
+granted, in reverse. A call that is made settles every permit with the provider's health and
+what the call cost.
 
 ``ADMISSION`` is the order. Each entry builds a slot's check once, when the chain is built, or
 returns ``None`` when the check cannot apply to that slot (no budget, no limits), so a request
@@ -15,7 +15,7 @@ pays only for the checks that matter. Adding a check (say a tenant quota) is one
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -31,24 +31,19 @@ if TYPE_CHECKING:
     from .slot import Router, Slot
 
 
-@dataclass(slots=True)
-class Settlement:
-    """How a call that was made ended: whether the provider was healthy (``None``: it says
-    nothing about its health) and what it cost (``None``: nothing billed, reservations go
-    back untouched)."""
-
-    healthy: bool | None
-    cost: float | None
-
-
 class Permit(Protocol):
-    """Something a check holds for the call; handed back exactly once, one way or the other."""
+    """Something a check holds for the call; handed back exactly once, one way or the other.
 
-    async def release(self) -> None:
+    Both methods return an awaitable (usually the store's own coroutine, so a permit adds no
+    frame of its own on the hot path)."""
+
+    def release(self) -> Awaitable[None]:
         """The call is not made: give back what was taken."""
 
-    async def settle(self, done: Settlement) -> None:
-        """The call was made and ended as ``done``."""
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        """The call was made: ``healthy`` says whether the provider was (``None``: the call
+        says nothing about its health) and ``cost`` what it cost (``None``: nothing billed,
+        reservations go back untouched)."""
 
 
 @dataclass(slots=True)
@@ -79,21 +74,35 @@ class Grant:
     permits: list[Permit]
 
     async def release(self) -> None:
-        """The call is not made: release every permit, the last granted first."""
-        await _each(reversed(self.permits), lambda p: p.release())
+        """The call is not made: release every permit, the last granted first (each one even
+        if another fails; then the first failure is raised)."""
+        failure: BaseException | None = None
+        for permit in reversed(self.permits):
+            try:
+                await permit.release()
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
-    async def settle(self, done: Settlement) -> None:
-        """The call was made: settle every permit, in the order granted."""
-        await _each(self.permits, lambda p: p.settle(done))
+    async def settle(self, healthy: bool | None, cost: float | None) -> None:
+        """The call was made: settle every permit, in the order granted (each one even if
+        another fails; then the first failure is raised)."""
+        failure: BaseException | None = None
+        for permit in self.permits:
+            try:
+                await permit.settle(healthy, cost)
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 async def admit(run: RequestRun, slot: Slot, *, retrying: bool) -> Grant | Refusal:
     """Run ``slot``'s checks in order; a grant, or the first refusal (then nothing is held)."""
     now = run.r.clock.now()
     held: list[Permit] = []
-    for check in slot.checks:
-        if retrying and not check.again:
-            continue
+    for check in slot.checks_again if retrying else slot.checks:
         try:
             answer = await check(run, slot, now, retrying)
         except BaseException:
@@ -106,18 +115,6 @@ async def admit(run: RequestRun, slot: Slot, *, retrying: bool) -> Grant | Refus
             return answer
         held.append(answer)
     return Grant(run.estimate(slot), held)
-
-
-async def _each(permits: Iterable[Permit], step: Callable[[Permit], Awaitable[None]]) -> None:
-    """Apply ``step`` to every permit even if one fails; then raise the first failure."""
-    failure: BaseException | None = None
-    for permit in permits:
-        try:
-            await step(permit)
-        except BaseException as exc:
-            failure = failure or exc
-    if failure is not None:
-        raise failure
 
 
 # ----------------------------------------------------------------------------------- checks
@@ -196,11 +193,11 @@ class BreakerPermit:
     breaker: CircuitBreaker
     admission: Admission
 
-    async def release(self) -> None:
-        await self.breaker.record(self.admission, None)
+    def release(self) -> Awaitable[None]:
+        return self.breaker.record(self.admission, None)
 
-    async def settle(self, done: Settlement) -> None:
-        await self.breaker.record(self.admission, done.healthy)
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        return self.breaker.record(self.admission, healthy)
 
 
 class BreakerCheck:
@@ -229,11 +226,11 @@ class CapacityPermit:
     images: int
     limits: Limits
 
-    async def release(self) -> None:  # not called: the images were not drawn
-        await self.store.refund(self.key, self.images, self.limits)
+    def release(self) -> Awaitable[None]:  # not called: the images were not drawn
+        return self.store.refund(self.key, self.images, self.limits)
 
-    async def settle(self, done: Settlement) -> None:  # called: the slot is free again
-        await self.store.release(self.key, self.limits)
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        return self.store.release(self.key, self.limits)  # called: the slot is free again
 
 
 @dataclass(slots=True)
@@ -264,14 +261,13 @@ class BudgetPermit:
     budget: Budget
     reservation: Reservation
 
-    async def release(self) -> None:
-        await self.budget.release(self.reservation)
+    def release(self) -> Awaitable[None]:
+        return self.budget.release(self.reservation)
 
-    async def settle(self, done: Settlement) -> None:
-        if done.cost is None:
-            await self.budget.release(self.reservation)
-        else:
-            await self.budget.settle(self.reservation, done.cost)
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        if cost is None:
+            return self.budget.release(self.reservation)
+        return self.budget.settle(self.reservation, cost)
 
 
 @dataclass(slots=True)

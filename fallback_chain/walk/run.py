@@ -28,7 +28,7 @@ from ..outcome import Outcome
 from ..resilience.hedging import LOST_THE_RACE, Race
 from ..results import Attempt, ChainResult, trusted
 from .accounting import account, account_cancelled, skip
-from .admission import Grant, Refusal, Settlement, admit
+from .admission import Grant, Refusal, admit
 from .call import call_provider
 from .delivery import Delivered
 from .slot import Router, Slot
@@ -39,18 +39,20 @@ if TYPE_CHECKING:
 
 # What to do with a provider after its turn in one pass over the chain.
 _DONE, _WAIT = 0, 1
+_UNKNOWN = object()
 
 
 class RequestRun:
-    __slots__ = ("_estimates", "attempts", "calls", "deadline", "delivered", "hedge_spent",
-                 "hedged", "r", "ready_at", "request", "request_id", "started", "tries",
-                 "waited")
+    __slots__ = ("_estimates", "attempts", "calls", "cost", "deadline", "delivered",
+                 "hedge_spent", "hedged", "r", "ready_at", "request", "request_id", "started",
+                 "tries", "waited")
 
     def __init__(self, router: Router, request: ImageRequest, request_id: str) -> None:
         self.r = router
         self.request = request
         self.request_id = request_id
         self.attempts: list[Attempt] = []
+        self.cost = 0.0  # the attempts' costs, added as they are recorded
         self.tries: dict[str, int] = {}
         self.ready_at: dict[str, float | None] = {}  # capacity: when a skipped provider frees
         self.calls = 0
@@ -66,14 +68,14 @@ class RequestRun:
     def estimate(self, slot: Slot) -> float | None:
         """The provider's cost estimate for this request: computed once, then reused by
         ordering, admission, hedging and accounting."""
-        try:
-            return self._estimates[slot.key]
-        except KeyError:
+        value = self._estimates.get(slot.key, _UNKNOWN)
+        if value is _UNKNOWN:
             value = self._estimates[slot.key] = slot.provider.estimate_cost(self.request)
-            return value
+        return value  # type: ignore[return-value]
 
     def spent(self) -> float:
-        return sum(a.cost_usd for a in self.attempts)
+        """What this request's attempts cost so far."""
+        return self.cost
 
     # ----------------------------------------------------------------------------- driver
 
@@ -95,8 +97,7 @@ class RequestRun:
         """Pass over the chain; if providers are cooling down or at capacity, wait for the
         earliest and pass again over those. Passes in which some provider was called count
         towards ``max_rounds``; waiting is bounded by the deadline and ``max_wait_s``."""
-        pending = self.r.ordered(self.estimate)
-        ordered = list(pending)
+        pending = ordered = self.r.ordered(self.estimate)
         waiting: list[Slot] = []
         rounds = 0
         while True:
@@ -145,7 +146,8 @@ class RequestRun:
             raise
         self.attempts.sort(key=lambda a: a.started_at)
         if winner is not None:
-            winner = trusted(ChainResult, **{**winner.__dict__, "cost_usd": self.spent()})
+            winner = trusted(ChainResult, **{**winner.__dict__,
+                                              "cost_usd": sum(a.cost_usd for a in self.attempts)})
         return winner, late
 
     def _admit_hedge(self, slot: Slot) -> bool:
@@ -272,7 +274,7 @@ class RequestRun:
                                     clock.now() - t0, lost=LOST_THE_RACE in exc.args)
             raise
         except BaseException:
-            await granted.settle(Settlement(None, None))
+            await granted.settle(None, None)
             raise
         attempt = await account(self, slot, granted, number, started_wall, clock.now() - t0,
                                 called)

@@ -38,8 +38,14 @@ class Slot:
     successes: int = 0
     failure_cost_usd: float = 0.0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=256))
-    checks: tuple[Check, ...] = ()  # admission, in order (set by the router)
+    checks: tuple[Check, ...] = ()  # admission, in order (see ``use_checks``)
+    checks_again: tuple[Check, ...] = ()  # those run again before a retry
     origin: ImageOrigin | None = None  # who made this provider's images (set by the router)
+
+    def use_checks(self, checks: tuple[Check, ...]) -> None:
+        """Admit calls to this provider with ``checks``, in this order."""
+        self.checks = checks
+        self.checks_again = tuple(c for c in checks if c.again)
 
     def hedge_delay(self) -> float | None:
         """How long to wait for this provider before hedging (``None``: never hedge)."""
@@ -74,7 +80,7 @@ class Router:
 
         self.hedging = any(s.policy.hedge_delay_s is not None for s in self.slots)
         for slot in self.slots:
-            slot.checks = checks_for(slot, self)
+            slot.use_checks(checks_for(slot, self))
             slot.origin = trusted(ImageOrigin, provider=slot.provider.name,
                                   model=slot.provider.model)
 
@@ -83,7 +89,7 @@ class Router:
         per delivered image given each provider's estimate (``estimate``, the request's one
         estimate per provider) and observed success rate."""
         if self.order != "cost":
-            return list(self.slots)
+            return self.slots  # not modified by the walk: no copy
         from ..cost.ordering import Candidate, order_by_expected_cost
 
         by_key = {s.key: s for s in self.slots}
