@@ -1,5 +1,5 @@
 """``Chain``: the public entry point. Builds the long-lived router state once; each call runs a
-fresh ``RequestRun`` (see ``routing.py``)."""
+fresh ``RequestRun`` (see the ``walk`` package)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from .resilience.breaker import CircuitBreaker
 from .resilience.capacity import CapacityStore, Limits
 from .resilience.cooldown import CooldownStore
 from .results import ChainResult
-from .routing import RequestRun, Router, Slot
 from .state.memory import MemoryState
+from .walk import RequestRun, Router, Slot
 
 if TYPE_CHECKING:
     from .state.backend import StateBackend
@@ -53,18 +53,8 @@ class Chain:
                  budget: Budget | None = None,
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
                  seed: int | None = None, log: bool = True) -> None:
-        providers = list(providers)
-        if not providers:
-            raise ConfigurationError("a chain needs at least one provider")
-        for p in providers:
-            if not isinstance(p, Provider):
-                raise ConfigurationError(
-                    f"{p!r} is not a Provider (use an adapter from the providers package)")
+        providers = _checked(providers)
         keys = [p.key for p in providers]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise ConfigurationError(
-                f"provider name(s) {dupes} appear more than once; give each a distinct name=")
         policy = policy or Policy()
         shortcuts = {k: v for k, v in (("deadline_s", deadline_s),
                                        ("attempt_timeout_s", attempt_timeout_s)) if v is not None}
@@ -86,12 +76,9 @@ class Chain:
         if on_event is not None:
             self.events.subscribe(on_event)
         self._slots = [self._slot(p, policy) for p in providers]
-        if budget is not None:
-            if budget.clock is SYSTEM_CLOCK:
-                budget.clock = self.clock
-            if not budget.store_given:  # the chain's (maybe shared) store, kept by the next
-                budget.store, budget.store_given = self._stores.budgets, True
-            budget.set_emitter(self.events.emit, chain=name)
+        if budget is not None:  # a copy bound to this chain; the caller's object is not rewritten
+            budget = budget.bind(clock=self.clock, store=self._stores.budgets,
+                                 emit=self.events.emit, chain=name)
         self.budget = budget
         if order not in ("given", "cost"):
             raise ConfigurationError(f"order must be 'given' or 'cost' (got {order!r})")
@@ -193,6 +180,22 @@ class Chain:
 
     def __repr__(self) -> str:
         return f"Chain({[s.key for s in self._slots]!r}, name={self.name!r})"
+
+
+def _checked(providers: Sequence[Provider]) -> list[Provider]:
+    providers = list(providers)
+    if not providers:
+        raise ConfigurationError("a chain needs at least one provider")
+    for p in providers:
+        if not isinstance(p, Provider):
+            raise ConfigurationError(
+                f"{p!r} is not a Provider (use an adapter from the providers package)")
+    keys = [p.key for p in providers]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ConfigurationError(
+            f"provider name(s) {dupes} appear more than once; give each a distinct name=")
+    return providers
 
 
 def _coerce(request: ImageRequest | str | None, fields: dict[str, Any]) -> ImageRequest:

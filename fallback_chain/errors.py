@@ -9,11 +9,14 @@ from .outcome import Outcome
 from .secrets import redact
 
 if TYPE_CHECKING:
-    from .results import Attempt
+    from .provider import ProviderReply
+    from .results import Attempt, GeneratedImage
 
 
 class ChainError(Exception):
-    """The chain could not deliver images. ``attempts`` lists everything that was tried."""
+    """The chain could not deliver images. ``attempts`` lists everything that was tried;
+    ``images`` holds any images that were delivered (and paid for) by a partial delivery
+    before the chain gave up, fewer than asked for."""
 
     def __init__(self, message: str, attempts: Sequence[Attempt] = (), *,
                  request_id: str | None = None) -> None:
@@ -21,6 +24,7 @@ class ChainError(Exception):
         self.message = message
         self.attempts: list[Attempt] = list(attempts)
         self.request_id = request_id
+        self.images: list[GeneratedImage] = []
 
     @property
     def cost_usd(self) -> float:
@@ -53,6 +57,10 @@ class ContentPolicyError(ChainError):
         self.provider = provider
         self.reason = reason
         self.categories = list(categories)
+
+
+class ChainStoppedError(ChainError):
+    """The policy said to stop after an outcome other than a content refusal."""
 
 
 class ChainExhaustedError(ChainError):
@@ -95,12 +103,19 @@ class ProviderError(Exception):
 
     ``cost_usd`` is set when the vendor billed the failed call (and reported how much).
     ``details`` carries structured extras such as moderation categories.
+
+    ``partial`` is for an adapter that makes several calls for one request: when some of them
+    delivered images and another failed, it raises the failure with the delivered images as a
+    ``ProviderReply`` (fewer than ``request.n``). The chain keeps those images and asks the
+    next provider only for the missing count. ``cost_usd`` stays the whole attempt's billed
+    cost (the delivered calls' included); without it, ``partial.cost_usd`` is used.
     """
 
     def __init__(self, outcome: Outcome | str, message: str = "", *,
                  status_code: int | None = None, provider_code: str | None = None,
                  retry_after_s: float | None = None, cost_usd: float | None = None,
-                 details: Mapping[str, Any] | None = None) -> None:
+                 details: Mapping[str, Any] | None = None,
+                 partial: ProviderReply | None = None) -> None:
         self.outcome = Outcome(outcome)
         self.message = redact(message)[:2000] if message else self.outcome.value
         self.status_code = status_code
@@ -108,6 +123,7 @@ class ProviderError(Exception):
         self.retry_after_s = retry_after_s
         self.cost_usd = cost_usd
         self.details: Mapping[str, Any] = details or {}
+        self.partial = partial
         super().__init__(self.message)
 
     def __str__(self) -> str:

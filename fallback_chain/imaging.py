@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -73,19 +74,11 @@ def image_size(data: bytes) -> tuple[int, int]:
     return info.width, info.height
 
 
-def _inspect_png(data: bytes) -> ImageInfo:
-    # Every chunk's CRC is checked, image data included: a flipped bit anywhere is caught.
-    # The CRC runs over a memoryview of the chunk (no copies), and continues from the CRC of
-    # the chunk type (crc32(type + body) == crc32(body, crc32(type))). Then the image data is
-    # inflated, to prove it is whole (see png_inflate).
-    view = memoryview(data)
+def _png_chunks(data: bytes, view: memoryview) -> Iterator[tuple[bytes, int, int]]:
+    """Each chunk's type and body bounds, its length and CRC checked (see ``_inspect_png``)."""
     crc32 = zlib.crc32
     size = len(data)
     pos = len(_PNG_SIGNATURE)
-    width = height = depth = interlace = 0
-    color_type = -1
-    idat: list[memoryview] = []
-    seen_iend = has_trns = False
     while pos + 12 <= size:
         length, ctype = _CHUNK_HEAD.unpack_from(data, pos)
         start = pos + 8
@@ -95,9 +88,24 @@ def _inspect_png(data: bytes) -> ImageInfo:
         (crc,) = _CRC.unpack_from(data, end)
         if crc32(view[start:end], crc32(ctype)) != crc:
             raise InvalidImageError(f"PNG chunk {ctype!r} has a bad CRC")
+        yield ctype, start, end
+        pos = end + 4
+
+
+def _inspect_png(data: bytes) -> ImageInfo:
+    # Every chunk's CRC is checked, image data included: a flipped bit anywhere is caught.
+    # The CRC runs over a memoryview of the chunk (no copies), and continues from the CRC of
+    # the chunk type (crc32(type + body) == crc32(body, crc32(type))). Then the image data is
+    # inflated, to prove it is whole (see png_inflate).
+    view = memoryview(data)
+    width = height = depth = interlace = 0
+    color_type = -1
+    idat: list[memoryview] = []
+    seen_iend = has_trns = False
+    for ctype, start, end in _png_chunks(data, view):
         if ctype == b"IHDR":
-            if length != 13:
-                raise InvalidImageError(f"PNG header chunk has {length} bytes, not 13")
+            if end - start != 13:
+                raise InvalidImageError(f"PNG header chunk has {end - start} bytes, not 13")
             width, height, depth, color_type, _, _, interlace = _IHDR.unpack_from(data, start)
         elif ctype == b"IDAT":
             idat.append(view[start:end])
@@ -106,7 +114,6 @@ def _inspect_png(data: bytes) -> ImageInfo:
         elif ctype == b"IEND":
             seen_iend = True
             break
-        pos = end + 4
     if not (width and height and idat and seen_iend):
         raise InvalidImageError("PNG is incomplete (missing IHDR, IDAT or IEND)")
     try:

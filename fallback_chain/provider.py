@@ -163,6 +163,13 @@ class Provider(ABC):
     def unsupported_reason(self, request: ImageRequest) -> str | None:
         return self.capabilities.unsupported_reason(request)
 
+    def retired_reason(self, wall: float) -> str | None:
+        """Why this provider's model can no longer be called at ``wall`` (seconds since the
+        epoch, from the chain's clock), e.g. it was shut down; ``None`` if it can. The chain
+        skips a retired provider without calling it. Adapters that know their model's
+        lifecycle override this; the default knows nothing."""
+        return None
+
     async def check(self) -> CheckResult:
         """Verify credentials without spending money. Adapters override this."""
         return CheckResult(self.name, self.model, True, "no preflight for this provider")

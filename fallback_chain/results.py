@@ -142,8 +142,23 @@ class Attempt(BaseModel):
     estimated_cost_usd: float | None = None
 
 
+class ImageOrigin(BaseModel):
+    """Which provider (and model) made one image of a result."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+
+
 class ChainResult(BaseModel):
-    """Images delivered by one provider, and the full story of how they were obtained."""
+    """Images delivered, and the full story of how they were obtained.
+
+    ``provider`` and ``model`` are the provider that completed the request. Usually it made
+    every image; after a partial delivery (a provider delivered some of ``n`` images before
+    failing) the images it delivered are kept and the next provider made the rest.
+    ``origins`` says, image by image, who made it.
+    """
 
     model_config = ConfigDict(frozen=True, ser_json_bytes="base64")
 
@@ -156,6 +171,7 @@ class ChainResult(BaseModel):
     latency_s: float
     request_id: str = ""
     usage: dict[str, Any] | None = None
+    origins: list[ImageOrigin] = Field(default_factory=list)
 
     @property
     def image(self) -> GeneratedImage:

@@ -18,7 +18,9 @@ the memory store under a lock, the Redis store in one Lua script)::
     cost, source = settle_cost(outcome, estimate, reported)
     await budget.settle(reservation, cost)                      # books the cost, fires alerts
 
-and once, when the chain is built: ``budget.set_emitter(events.emit, chain=name)``.
+and once, when the chain is built: ``bound = budget.bind(clock=..., store=..., emit=events.emit,
+chain=name)``. The chain uses that bound copy; the caller's ``Budget`` is left as it was, so one
+``Budget`` may be given to several chains, each with its own clock and event bus.
 
 Semantics:
 
@@ -41,6 +43,7 @@ Semantics:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
@@ -76,12 +79,29 @@ class Reservation:
         return from_nano(self.amount)
 
 
+@dataclass(slots=True)
+class _Shared:
+    """What a budget and the copies bound to chains share: the store and clock adopted from
+    the first chain when none was given, and the alerts already fired in this process."""
+
+    store: BudgetStore | None = None
+    clock: Clock | None = None
+    fired: dict[str, set[float]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class Budget:
     """Caps on spend. See the module docstring for how the router calls it.
 
     ``per_request_usd`` limits the sum of one request's attempts; ``daily_usd`` and
     ``monthly_usd`` limit all requests sharing this budget (and its ``store``). ``None`` means
     no cap. ``alert_thresholds`` are fractions of each period cap.
+
+    Without a ``store``, the budget keeps its totals in the store of the first chain it is
+    given to (in the process, or shared through Redis when that chain's state is), and every
+    chain given the same budget books there, so the caps hold across them; queries on the
+    budget (``spent()``, ``remaining()``) read that store too, and without a ``clock`` they
+    read the periods from the first chain's clock.
     """
 
     def __init__(self, *, per_request_usd: float | None = None, daily_usd: float | None = None,
@@ -100,24 +120,55 @@ class Budget:
         self.per_request_usd = per_request_usd
         self.daily_usd = daily_usd
         self.monthly_usd = monthly_usd
-        self.clock = clock
-        self.store: BudgetStore = store if store is not None else MemoryBudgetStore()
-        self.store_given = store is not None  # else a chain puts its own (maybe shared) store
+        self._clock = clock
+        self._own_store: BudgetStore = store if store is not None else MemoryBudgetStore()
+        self.store_given = store is not None  # else the first chain's (maybe shared) store
         self.alert_thresholds = tuple(sorted(set(alert_thresholds)))
         self._caps: dict[Period, int | None] = {
             "day": None if daily_usd is None else to_nano(daily_usd),
             "month": None if monthly_usd is None else to_nano(monthly_usd)}
         self._emit: Callable[[BudgetAlert], None] | None = None
         self._chain = ""
-        self._fired: dict[str, set[float]] = {}
-        self._lock = threading.Lock()
+        self._shared = _Shared()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock whose UTC date picks the day and month (see the class docstring)."""
+        if self._clock is not SYSTEM_CLOCK:
+            return self._clock
+        return self._shared.clock or SYSTEM_CLOCK
+
+    @property
+    def store(self) -> BudgetStore:
+        """Where totals and reservations live (see the class docstring)."""
+        if self.store_given:
+            return self._own_store
+        return self._shared.store or self._own_store
 
     # ---------------------------------------------------------------------------- wiring
 
     def set_emitter(self, emit: Callable[[BudgetAlert], None], *, chain: str = "") -> None:
-        """Where alerts go (the chain passes its event bus's ``emit`` and its name)."""
+        """Where alerts go (a chain passes its event bus's ``emit`` and its name to the copy it
+        binds, see :meth:`bind`)."""
         self._emit = emit
         self._chain = chain
+
+    def bind(self, *, clock: Clock, store: BudgetStore, emit: Callable[[BudgetAlert], None],
+             chain: str = "") -> Budget:
+        """A copy of this budget for one chain: its alerts go to ``emit`` (named ``chain``), it
+        reads ``clock`` unless this budget was given a clock of its own, and without a store
+        of its own it books into ``store`` (the first chain's store, shared by every chain
+        given this budget). This budget's settings, emitter and clock are not changed; its
+        queries read the first chain's store (and clock, if it has none) from then on."""
+        bound = copy.copy(self)
+        if self._clock is SYSTEM_CLOCK:
+            bound._clock = clock
+            if self._shared.clock is None:
+                self._shared.clock = clock
+        if not self.store_given and self._shared.store is None:
+            self._shared.store = store
+        bound.set_emitter(emit, chain=chain)
+        return bound
 
     # ---------------------------------------------------------------------------- checks
 
@@ -219,16 +270,17 @@ class Budget:
 
     async def _check_alerts(self, reservation: Reservation, spent: list[int]) -> None:
         alerts: list[tuple[str, BudgetAlert]] = []
-        with self._lock:
+        shared = self._shared
+        with shared.lock:
             for key, (period, cap), total in zip(reservation.keys, reservation.caps, spent,
                                                  strict=True):
                 if cap is None or total <= 0:
                     continue
-                fired = self._fired.get(key)
+                fired = shared.fired.get(key)
                 for t in self.alert_thresholds:
                     if total >= t * cap and (fired is None or t not in fired):
                         if fired is None:
-                            fired = self._fired[key] = set()
+                            fired = shared.fired[key] = set()
                             self._forget_old_periods()
                         fired.add(t)
                         alerts.append((f"{key}:alert:{t:g}", BudgetAlert(
@@ -244,5 +296,6 @@ class Budget:
                 log.exception("budget %s: emitting %s failed", self.name, alert)
 
     def _forget_old_periods(self) -> None:
-        while len(self._fired) > 8:  # a few periods back is plenty for late settlements
-            del self._fired[next(iter(self._fired))]
+        fired = self._shared.fired
+        while len(fired) > 8:  # a few periods back is plenty for late settlements
+            del fired[next(iter(fired))]

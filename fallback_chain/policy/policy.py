@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -108,33 +108,24 @@ class Policy:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigurationError(f"{f.name} must be a finite number (got {value!r})")
-        if self.attempt_timeout_s <= 0:
-            raise ConfigurationError("attempt_timeout_s must be > 0")
-        if self.deadline_s is not None and self.deadline_s <= 0:
-            raise ConfigurationError("deadline_s must be > 0 (or None for no deadline)")
-        if self.on_content_policy not in ("stop", "advance"):
-            raise ConfigurationError("on_content_policy must be 'stop' or 'advance'")
-        if self.breaker_failures < 1 or self.breaker_reset_s < 0:
-            raise ConfigurationError("breaker_failures must be >= 1 and breaker_reset_s >= 0")
-        if self.max_rounds < 1 or self.max_cooldown_wait_s < 0 or self.max_retry_after_s < 0:
-            raise ConfigurationError("max_rounds must be >= 1; waits must be >= 0")
-        if self.max_wait_s < 0:
-            raise ConfigurationError("max_wait_s must be >= 0")
-        if self.images_per_minute is not None and not self.images_per_minute > 0:
-            raise ConfigurationError("images_per_minute must be > 0 (or None for no limit)")
-        if self.max_concurrency is not None and self.max_concurrency < 1:
-            raise ConfigurationError("max_concurrency must be >= 1 (or None for no limit)")
-        if self.burst_images < 1:
-            raise ConfigurationError("burst_images must be >= 1")
-        if not 0 <= self.rate_margin_s < 60:
-            raise ConfigurationError("rate_margin_s must be >= 0 and < 60")
-        if self.hedge_delay_s is not None and self.hedge_delay_s < 0:
-            raise ConfigurationError("hedge_delay_s must be >= 0 (or None for no hedging)")
-        if self.hedge_delay not in ("fixed", "p95"):
-            raise ConfigurationError("hedge_delay must be 'fixed' or 'p95'")
-        if self.max_hedges < 1 or (self.hedge_max_extra_usd is not None
-                                   and self.hedge_max_extra_usd < 0):
-            raise ConfigurationError("max_hedges must be >= 1 and hedge_max_extra_usd >= 0")
+        for invalid, message in _INVALID:
+            if invalid(self):
+                raise ConfigurationError(message)
+        breaker = frozenset(_outcome(s, "breaker_outcomes") for s in self.breaker_outcomes)
+        object.__setattr__(self, "breaker_outcomes", breaker)
+        object.__setattr__(self, "_rules", MappingProxyType(self._build_rules()))
+        object.__setattr__(self, "_backoff", Backoff(
+            self.backoff_initial_s, self.backoff_max_s, self.backoff_multiplier,
+            self.backoff_jitter))
+        fields = {f.name for f in dataclasses.fields(self)} - {"providers"}
+        for key, overrides in self.providers.items():
+            unknown = set(overrides) - fields
+            if unknown:
+                raise ConfigurationError(
+                    f"providers[{key!r}]: unknown option(s) {sorted(unknown)}")
+
+    def _build_rules(self) -> dict[Outcome, Rule]:
+        """The default table with this policy's retries, cooldowns and stops applied."""
         rules = dict(DEFAULT_RULES)
         for name, n in self.retries.items():
             o = _outcome(name, "retries")
@@ -152,18 +143,7 @@ class Policy:
             content, stop=self.on_content_policy == "stop")
         for o in stops:
             rules[o] = dataclasses.replace(rules[o], stop=True)
-        breaker = frozenset(_outcome(s, "breaker_outcomes") for s in self.breaker_outcomes)
-        object.__setattr__(self, "breaker_outcomes", breaker)
-        object.__setattr__(self, "_rules", MappingProxyType(rules))
-        object.__setattr__(self, "_backoff", Backoff(
-            self.backoff_initial_s, self.backoff_max_s, self.backoff_multiplier,
-            self.backoff_jitter))
-        fields = {f.name for f in dataclasses.fields(self)} - {"providers"}
-        for key, overrides in self.providers.items():
-            unknown = set(overrides) - fields
-            if unknown:
-                raise ConfigurationError(
-                    f"providers[{key!r}]: unknown option(s) {sorted(unknown)}")
+        return rules
 
     def rule(self, outcome: Outcome) -> Rule:
         """The action for ``outcome`` (skips and successes: advance)."""
@@ -190,3 +170,30 @@ class Policy:
         for overrides in picked:
             policy = policy.replace(**overrides)
         return policy
+
+
+#: What makes a policy invalid, checked in order when it is built, with the message raised.
+_INVALID: tuple[tuple[Callable[[Policy], bool], str], ...] = (
+    (lambda p: p.attempt_timeout_s <= 0, "attempt_timeout_s must be > 0"),
+    (lambda p: p.deadline_s is not None and p.deadline_s <= 0,
+     "deadline_s must be > 0 (or None for no deadline)"),
+    (lambda p: p.on_content_policy not in ("stop", "advance"),
+     "on_content_policy must be 'stop' or 'advance'"),
+    (lambda p: p.breaker_failures < 1 or p.breaker_reset_s < 0,
+     "breaker_failures must be >= 1 and breaker_reset_s >= 0"),
+    (lambda p: p.max_rounds < 1 or p.max_cooldown_wait_s < 0 or p.max_retry_after_s < 0,
+     "max_rounds must be >= 1; waits must be >= 0"),
+    (lambda p: p.max_wait_s < 0, "max_wait_s must be >= 0"),
+    (lambda p: p.images_per_minute is not None and not p.images_per_minute > 0,
+     "images_per_minute must be > 0 (or None for no limit)"),
+    (lambda p: p.max_concurrency is not None and p.max_concurrency < 1,
+     "max_concurrency must be >= 1 (or None for no limit)"),
+    (lambda p: p.burst_images < 1, "burst_images must be >= 1"),
+    (lambda p: not 0 <= p.rate_margin_s < 60, "rate_margin_s must be >= 0 and < 60"),
+    (lambda p: p.hedge_delay_s is not None and p.hedge_delay_s < 0,
+     "hedge_delay_s must be >= 0 (or None for no hedging)"),
+    (lambda p: p.hedge_delay not in ("fixed", "p95"), "hedge_delay must be 'fixed' or 'p95'"),
+    (lambda p: p.max_hedges < 1 or (p.hedge_max_extra_usd is not None
+                                    and p.hedge_max_extra_usd < 0),
+     "max_hedges must be >= 1 and hedge_max_extra_usd >= 0"),
+)

@@ -49,12 +49,9 @@ class Race(Generic[S, R]):
                 if not running:
                     self.before_start()
                     self._start(queue.pop(0), running, started, loop.time())
-                latest = list(running)[-1]
                 timeout = None
                 if queue and hedging_allowed and len(running) <= self.max_hedges:
-                    delay = self.delay_after(running[latest])
-                    if delay is not None:  # counted from when the latest branch started
-                        timeout = max(0.0, started[latest] + delay - loop.time())
+                    timeout = self._until_hedge(running, started, loop.time())
                 done, _ = await asyncio.wait(running, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if not done:  # the delay passed with no answer: hedge with the next provider
@@ -64,14 +61,9 @@ class Race(Generic[S, R]):
                     else:
                         hedging_allowed = False
                     continue
-                for task in done:
-                    started.pop(task, None)
-                    slot = running.pop(task)
-                    outcome = task.result()  # a stop (ChainError) propagates from here
-                    if self.is_result(outcome):
-                        return outcome, waiting  # type: ignore[return-value]
-                    if outcome == self.wait_code:
-                        waiting.append(slot)
+                won, winner = self._collect(done, running, started, waiting)
+                if won:
+                    return winner, waiting
             return None, waiting
         except asyncio.CancelledError:  # the caller gave up: not a race lost by a provider
             reason = None
@@ -81,6 +73,28 @@ class Race(Generic[S, R]):
                 task.cancel(reason)
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+    def _until_hedge(self, running: dict[asyncio.Task[R | int], S],
+                     started: dict[asyncio.Task[R | int], float], now: float) -> float | None:
+        """Seconds until the next hedge starts (``None``: the latest provider never hedges),
+        counted from when the latest branch started."""
+        latest = list(running)[-1]
+        delay = self.delay_after(running[latest])
+        return None if delay is None else max(0.0, started[latest] + delay - now)
+
+    def _collect(self, done: set[asyncio.Task[R | int]], running: dict[asyncio.Task[R | int], S],
+                 started: dict[asyncio.Task[R | int], float], waiting: list[S]
+                 ) -> tuple[bool, R | None]:
+        """Take the finished branches out; whether one won, and its result."""
+        for task in done:
+            started.pop(task, None)
+            slot = running.pop(task)
+            outcome = task.result()  # a stop (ChainError) propagates from here
+            if self.is_result(outcome):
+                return True, outcome  # type: ignore[return-value]
+            if outcome == self.wait_code:
+                waiting.append(slot)
+        return False, None
 
     def _start(self, slot: S, running: dict[asyncio.Task[R | int], S],
                started: dict[asyncio.Task[R | int], float], now: float) -> None:

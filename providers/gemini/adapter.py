@@ -138,7 +138,14 @@ class GeminiProvider(Provider):
             # cost_usd. Calls that never answered (timeouts, resets) add nothing: no report.
             known = [c for c in (*(r.cost_usd for r in done), *(e.cost_usd for e in failures))
                      if c is not None]
-            raise worst_failure(failures, calls=request.n, billed=sum(known) if known else None)
+            error = worst_failure(failures, calls=request.n, billed=sum(known) if known else None)
+            if done:  # images delivered (and paid for) are kept: the chain asks for the rest
+                costs = [r.cost_usd for r in done]
+                error.partial = ProviderReply(
+                    images=[img for r in done for img in r.images],
+                    cost_usd=None if None in costs else sum(c for c in costs if c is not None),
+                    model=done[0].model_version or self.model)
+            raise error
         costs = [r.cost_usd for r in done]
         texts = [t for r in done for t in r.texts]
         return ProviderReply(

@@ -1,0 +1,313 @@
+"""Admission: the ordered checks a provider passes before each call.
+
+Each check looks at one thing (what the provider can do, its lifecycle, its cooldown, the
+per-request budget, its breaker, its capacity, the period budget) and answers in one of three
+ways: ``None`` (go on, nothing held), a :class:`Permit` (go on, holding something: a breaker
+probe, a capacity slot, a budget reservation) or a :class:`Refusal` (skip the provider). The
+walk runs the checks in order and, when one refuses or raises, releases what the earlier ones
+granted, in reverse. A call that is made settles every permit with the provider's health and
+what the call cost.
+
+``ADMISSION`` is the order. Each entry builds a slot's check once, when the chain is built, or
+returns ``None`` when the check cannot apply to that slot (no budget, no limits), so a request
+pays only for the checks that matter. Adding a check (say a tenant quota) is one more entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from ..outcome import Outcome
+from ..provider import Provider
+from ..resilience.breaker import Admission
+
+if TYPE_CHECKING:
+    from ..cost.budget import Budget, Reservation
+    from ..resilience.breaker import CircuitBreaker
+    from ..resilience.capacity import CapacityStore, Limits
+    from .run import RequestRun
+    from .slot import Router, Slot
+
+
+class Permit(Protocol):
+    """Something a check holds for the call; handed back exactly once, one way or the other.
+
+    Both methods return an awaitable (usually the store's own coroutine, so a permit adds no
+    frame of its own on the hot path)."""
+
+    def release(self) -> Awaitable[None]:
+        """The call is not made: give back what was taken."""
+
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        """The call was made: ``healthy`` says whether the provider was (``None``: the call
+        says nothing about its health) and ``cost`` what it cost (``None``: nothing billed,
+        reservations go back untouched)."""
+
+
+@dataclass(slots=True)
+class Refusal:
+    """A check said no: recorded as a skip with ``outcome`` and ``reason``. ``wait`` says the
+    provider may be worth coming back to in this request (cooling down, at capacity)."""
+
+    outcome: Outcome
+    reason: str
+    wait: bool = False
+    estimate: float | None = None
+
+
+class Check(Protocol):
+    #: Run again before a retry of the same provider (what the provider can do does not change
+    #: between two tries; its breaker and budget do).
+    again: ClassVar[bool]
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> Permit | Refusal | None: ...
+
+
+@dataclass(slots=True)
+class Grant:
+    """Everything a call was granted: the request's estimate for it and the checks' permits."""
+
+    estimate: float | None
+    permits: list[Permit]
+
+    async def release(self) -> None:
+        """The call is not made: release every permit, the last granted first (each one even
+        if another fails; then the first failure is raised)."""
+        failure: BaseException | None = None
+        for permit in reversed(self.permits):
+            try:
+                await permit.release()
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    async def settle(self, healthy: bool | None, cost: float | None) -> None:
+        """The call was made: settle every permit, in the order granted (each one even if
+        another fails; then the first failure is raised)."""
+        failure: BaseException | None = None
+        for permit in self.permits:
+            try:
+                await permit.settle(healthy, cost)
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+
+async def admit(run: RequestRun, slot: Slot, *, retrying: bool) -> Grant | Refusal:
+    """Run ``slot``'s checks in order; a grant, or the first refusal (then nothing is held)."""
+    now = run.r.clock.now()
+    held: list[Permit] = []
+    for check in slot.checks_again if retrying else slot.checks:
+        try:
+            answer = await check(run, slot, now, retrying)
+        except BaseException:
+            await Grant(None, held).release()
+            raise
+        if answer is None:
+            continue
+        if isinstance(answer, Refusal):
+            await Grant(None, held).release()
+            return answer
+        held.append(answer)
+    return Grant(run.estimate(slot), held)
+
+
+# ----------------------------------------------------------------------------------- checks
+
+class CapabilityCheck:
+    """The provider cannot serve this request (size, n, edits, ...): skip it for good."""
+
+    again: ClassVar[bool] = False
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> Refusal | None:
+        reason = slot.provider.unsupported_reason(run.request)
+        return None if reason is None else Refusal(Outcome.SKIPPED, reason)
+
+    @classmethod
+    def for_slot(cls, slot: Slot, router: Router) -> Check | None:
+        return cls()
+
+
+class LifecycleCheck:
+    """The provider's model is retired (``Provider.retired_reason`` says why, from the chain's
+    clock): skip it. Only for adapters that answer the question."""
+
+    again: ClassVar[bool] = False
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> Refusal | None:
+        reason = slot.provider.retired_reason(run.r.clock.wall())
+        return None if reason is None else Refusal(Outcome.SKIPPED, reason)
+
+    @classmethod
+    def for_slot(cls, slot: Slot, router: Router) -> Check | None:
+        overridden = type(slot.provider).retired_reason is not Provider.retired_reason
+        return cls() if overridden else None
+
+
+class CooldownCheck:
+    """The provider is cooling down after a failure: skip it, maybe come back to it."""
+
+    again: ClassVar[bool] = True
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> Refusal | None:
+        cooling = await run.r.cooldowns.remaining(slot.key, now)
+        if cooling > 0:
+            return Refusal(Outcome.COOLING_DOWN, f"cooling down for {cooling:.1f}s more",
+                           wait=True)
+        return None
+
+    @classmethod
+    def for_slot(cls, slot: Slot, router: Router) -> Check | None:
+        return cls()
+
+
+@dataclass(slots=True)
+class RequestBudgetCheck:
+    """This call's estimate would take the request over ``Budget.per_request_usd``."""
+
+    budget: Budget
+    again: ClassVar[bool] = True
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> Refusal | None:
+        estimate = run.estimate(slot)
+        why = self.budget.refuse_request(run.spent(), estimate)
+        return None if why is None else Refusal(Outcome.BUDGET_EXCEEDED, why, estimate=estimate)
+
+    @classmethod
+    def for_slot(cls, slot: Slot, router: Router) -> Check | None:
+        budget = router.budget
+        return None if budget is None or budget.per_request_usd is None else cls(budget)
+
+
+@dataclass(slots=True)
+class BreakerPermit:
+    breaker: CircuitBreaker
+    admission: Admission
+
+    def release(self) -> Awaitable[None]:
+        return self.breaker.record(self.admission, None)
+
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        return self.breaker.record(self.admission, healthy)
+
+
+class BreakerCheck:
+    """The provider's circuit is open: skip it. Otherwise hold the admission (maybe the one
+    half-open probe) until the call's health is known."""
+
+    again: ClassVar[bool] = True
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> BreakerPermit | Refusal:
+        admission = await slot.breaker.admit()
+        if admission is Admission.REJECT:
+            return Refusal(Outcome.BREAKER_OPEN, f"circuit open; next probe in "
+                           f"{slot.breaker.seconds_until_probe():.1f}s")
+        return BreakerPermit(slot.breaker, admission)
+
+    @classmethod
+    def for_slot(cls, slot: Slot, router: Router) -> Check | None:
+        return cls()
+
+
+@dataclass(slots=True)
+class CapacityPermit:
+    store: CapacityStore
+    key: str
+    images: int
+    limits: Limits
+
+    def release(self) -> Awaitable[None]:  # not called: the images were not drawn
+        return self.store.refund(self.key, self.images, self.limits)
+
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        return self.store.release(self.key, self.limits)  # called: the slot is free again
+
+
+@dataclass(slots=True)
+class CapacityCheck:
+    """The provider is at its concurrency or images-per-minute limit: skip it, and on the
+    first try of this turn come back when a slot frees."""
+
+    limits: Limits
+    again: ClassVar[bool] = True
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> CapacityPermit | Refusal:
+        images, store = run.request.n, run.r.capacity
+        wait = await store.try_acquire(slot.key, images, now, self.limits)
+        if wait == 0.0:
+            return CapacityPermit(store, slot.key, images, self.limits)
+        if not retrying:
+            run.ready_at[slot.key] = None if wait is None else now + wait
+        return Refusal(Outcome.SKIPPED, _at_capacity(self.limits, wait), wait=not retrying)
+
+    @classmethod
+    def for_slot(cls, slot: Slot, router: Router) -> Check | None:
+        return cls(slot.limits) if slot.limits.active else None
+
+
+@dataclass(slots=True)
+class BudgetPermit:
+    budget: Budget
+    reservation: Reservation
+
+    def release(self) -> Awaitable[None]:
+        return self.budget.release(self.reservation)
+
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        if cost is None:
+            return self.budget.release(self.reservation)
+        return self.budget.settle(self.reservation, cost)
+
+
+@dataclass(slots=True)
+class PeriodBudgetCheck:
+    """Reserve the call's estimate against the daily and monthly caps, or skip the provider."""
+
+    budget: Budget
+    again: ClassVar[bool] = True
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> BudgetPermit | Refusal:
+        estimate = run.estimate(slot)
+        reserved = await self.budget.reserve(estimate)
+        if isinstance(reserved, str):
+            return Refusal(Outcome.BUDGET_EXCEEDED, reserved, estimate=estimate)
+        return BudgetPermit(self.budget, reserved)
+
+    @classmethod
+    def for_slot(cls, slot: Slot, router: Router) -> Check | None:
+        return None if router.budget is None else cls(router.budget)
+
+
+#: The checks, in the order they run. Each builds a slot's check (or ``None``: not needed).
+ADMISSION: tuple[Callable[[Slot, Router], Check | None], ...] = (
+    CapabilityCheck.for_slot,
+    LifecycleCheck.for_slot,
+    CooldownCheck.for_slot,
+    RequestBudgetCheck.for_slot,
+    BreakerCheck.for_slot,
+    CapacityCheck.for_slot,
+    PeriodBudgetCheck.for_slot,
+)
+
+
+def checks_for(slot: Slot, router: Router) -> tuple[Check, ...]:
+    return tuple(c for c in (build(slot, router) for build in ADMISSION) if c is not None)
+
+
+def _at_capacity(limits: Limits, wait: float | None) -> str:
+    if wait is None:
+        return f"at capacity: {limits.max_concurrency} call(s) already in flight"
+    return (f"at capacity: {limits.images_per_minute:g} images/min; next slot in "
+            f"{wait:.2f}s")
