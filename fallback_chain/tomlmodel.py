@@ -58,25 +58,32 @@ def parse(text: str, source: str | None = None) -> dict[str, Any]:
 
 
 def validate(model: type[M], data: Mapping[str, Any], *, text: str | None = None,
-             source: str | None = None) -> M:
+             source: str | None = None, document: bool = True) -> M:
     """``model.model_validate(data)``; a :class:`TomlProblems` lists every problem, with its
-    line in ``text`` when ``text`` (the document ``data`` came from) is given."""
+    line in ``text`` when ``text`` (the document ``data`` came from) is given. ``document``:
+    ``data`` is a whole file (rather than one table of it)."""
     from pydantic import ValidationError
 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise TomlProblems(problems(exc, model, text), source) from None
+        raise TomlProblems(problems(exc, model, text, document), source) from None
 
 
-def problems(exc: ValidationError, model: type[BaseModel], text: str | None = None
-             ) -> list[Problem]:
+def problems(exc: ValidationError, model: type[BaseModel], text: str | None = None,
+             document: bool = True) -> list[Problem]:
     where = Positions(text) if text is not None else None
-    out = [_problem(e, model, where) for e in exc.errors()]
+    out = [_problem(e, model, where, document) for e in exc.errors()]
     return sorted(out, key=lambda p: p.line or 0)
 
 
-def _problem(error: ErrorDetails, model: type[BaseModel], where: Positions | None) -> Problem:
+#: Kinds of pydantic error whose message does not show the value that was refused.
+_SHOW_INPUT = ("_type", "_parsing", "literal_error", "greater_than", "greater_than_equal",
+               "less_than", "less_than_equal")
+
+
+def _problem(error: ErrorDetails, model: type[BaseModel], where: Positions | None,
+             document: bool) -> Problem:
     loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -84,15 +91,19 @@ def _problem(error: ErrorDetails, model: type[BaseModel], where: Positions | Non
         key = str(loc[-1])
         hint = (did_you_mean(key, fields) or f"; valid keys here: {', '.join(sorted(fields))}"
                 ) if fields else ""
-        message = ("unknown top-level key" if len(loc) == 1 else "unknown key") + hint
+        message = ("unknown top-level key" if document and len(loc) == 1 else "unknown key"
+                   ) + hint
     elif kind == "missing":
         message = "required"
+    elif kind == "too_short":
+        least = (error.get("ctx") or {}).get("min_length", 1)
+        message = f"must have at least {least} element{'s' if least != 1 else ''}"
     else:
         message = error["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
             message = message.removeprefix(prefix)
         message = message.replace("Input should be", "must be")
-        if kind.endswith(("_type", "_parsing", "literal_error")) and "input" in error:
+        if kind.endswith(_SHOW_INPUT) and "input" in error:
             message += f" (got {error['input']!r})"
     line = where.line(loc) if where is not None else None
     return Problem(line, loc, message)
