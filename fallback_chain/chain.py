@@ -171,7 +171,11 @@ class Chain:
             return self._sync
 
     async def aclose(self) -> None:
-        """Close every provider's connections, and the state backend's."""
+        """Close every provider's connections, and the state backend's.
+
+        Connections belong to the event loop that opened them (each loop gets its own pool),
+        so await this before a loop of yours ends (``asyncio.run(main())``: at the end of
+        ``main``); the chain stays usable and opens new connections when next called."""
         await asyncio.gather(*(s.provider.aclose() for s in self._slots))
         await self.state.aclose()
 

@@ -112,3 +112,39 @@ def test_generate_inside_a_running_loop_is_refused(base_url: str) -> None:
 
     asyncio.run(inside())
     chain.close()
+
+
+def test_loop_thread_runs_returns_raises_and_closes_once() -> None:
+    from fallback_chain.loopthread import LoopThread
+
+    async def double(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    async def fail() -> None:
+        raise ValueError("boom")
+
+    worker = LoopThread("test-loop")
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lambda x: worker.run(double(x)), range(32))) == [
+            2 * x for x in range(32)]
+    with pytest.raises(ValueError, match="boom"):
+        worker.run(fail())
+    worker.close()
+    worker.close()  # idempotent
+    assert "test-loop" not in {t.name for t in threading.enumerate()}
+    coro = double(1)
+    with pytest.raises(RuntimeError, match="closed"):
+        worker.run(coro)
+    assert coro.cr_frame is None  # closed, never "was never awaited"
+
+
+def test_close_then_generate_starts_a_fresh_loop(base_url: str) -> None:
+    chain = _chain(base_url)
+    try:
+        assert chain.generate("one").provider == "openai"
+        chain.close()
+        assert chain.generate("two").provider == "openai"
+    finally:
+        chain.close()
+    assert not any(t.name.startswith("fallback-chain:") for t in threading.enumerate())
