@@ -14,6 +14,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .cost.budget import Budget
 from .errors import ConfigurationError, RequestValidationError
 from .events import BreakerStateChanged, EventBus, Subscriber, log_events
+from .loopthread import LoopThread
 from .policy import Policy
 from .provider import Provider
 from .request import ImageRequest
@@ -86,7 +87,8 @@ class Chain:
                               cooldowns or self._stores.cooldowns, self.events,
                               random.Random(seed), budget, order,
                               capacity or self._stores.capacity)
-        self._local = threading.local()
+        self._sync: LoopThread | None = None
+        self._sync_lock = threading.Lock()
 
     def _slot(self, provider: Provider, policy: Policy) -> Slot:
         own = policy.for_provider(provider.name, provider.key)
@@ -132,9 +134,12 @@ class Chain:
 
     def generate(self, request: ImageRequest | str | None = None, /,
                  **fields: Any) -> ChainResult:
-        """Blocking form of :meth:`agenerate`, for scripts and notebooks without a running loop.
+        """Blocking form of :meth:`agenerate`, for scripts, notebooks and threaded servers.
 
-        Repeated calls in one thread reuse one event loop, so pooled connections survive.
+        Safe from any number of threads at once: every blocking call runs on one private event
+        loop of this chain (on a thread of its own, started by the first call and stopped by
+        :meth:`close`), so connection pools, capacity limits and breakers are shared by all
+        threads. Cannot be called from inside a running event loop (use ``agenerate``).
         """
         try:
             asyncio.get_running_loop()
@@ -144,27 +149,35 @@ class Chain:
             raise RuntimeError(
                 "Chain.generate() blocks and cannot run inside a running event loop (it would "
                 "deadlock); use `await chain.agenerate(...)` instead")
-        runner: asyncio.Runner | None = getattr(self._local, "runner", None)
-        if runner is None:
-            runner = self._local.runner = asyncio.Runner()
-        return runner.run(self.agenerate(request, **fields))
+        return self._loop_thread().run(self.agenerate(request, **fields))
+
+    def _loop_thread(self) -> LoopThread:
+        with self._sync_lock:
+            if self._sync is None or self._sync.closed:
+                self._sync = LoopThread(f"fallback-chain:{self.name}")
+            return self._sync
 
     async def aclose(self) -> None:
-        """Close every provider's connections, and the state backend's."""
+        """Close every provider's connections, and the state backend's.
+
+        Connections belong to the event loop that opened them (each loop gets its own pool),
+        so await this before a loop of yours ends (``asyncio.run(main())``: at the end of
+        ``main``); the chain stays usable and opens new connections when next called."""
         await asyncio.gather(*(s.provider.aclose() for s in self._slots))
         await self.state.aclose()
 
     def close(self) -> None:
-        """Blocking form of :meth:`aclose`; also closes this thread's event loop."""
-        runner: asyncio.Runner | None = getattr(self._local, "runner", None)
-        if runner is None:
+        """Blocking form of :meth:`aclose`; also stops the private loop of :meth:`generate`.
+        A later ``generate`` starts a new one."""
+        with self._sync_lock:
+            sync, self._sync = self._sync, None
+        if sync is None:
             asyncio.run(self.aclose())
             return
         try:
-            runner.run(self.aclose())
+            sync.run(self.aclose())
         finally:
-            runner.close()
-            self._local.runner = None
+            sync.close()
 
     async def __aenter__(self) -> Chain:
         return self

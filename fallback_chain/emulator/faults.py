@@ -25,8 +25,7 @@ import json
 import math
 import random
 import threading
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -185,10 +184,6 @@ class Rule:
     expired_status: int = 403
 
 
-_RULE_KEYS = {"script", "rates", "latency", "latency_ms", "retry_after", "retry_after_format",
-              "applies_to", "hang_s", "job_delay_s", "url_ttl_s", "expired_status"}
-
-
 def parse_fault(spec: Any, vendor: str | None = None) -> Fault:
     """A ``Fault`` from a token string (``"429"``) or a table (``{fault = "429", ...}``)."""
     if isinstance(spec, Fault):
@@ -276,36 +271,22 @@ def _parse_latency(spec: Any) -> Latency:
     return Latency(dist, tuple(sorted((k, float(v)) for k, v in params.items())))
 
 
-def _check_section(raw: Mapping[str, Any], where: str, vendor: str | None) -> None:
-    unknown = set(raw) - _RULE_KEYS - ({"models"} if where in vendors() else set())
-    if unknown:
-        raise FaultConfigError(f"[{where}]: unknown keys {sorted(unknown)}; "
-                               f"known: {sorted(_RULE_KEYS)}")
-    if "script" in raw:
-        parse_script(raw["script"], vendor)
-    if "rates" in raw:
-        _parse_rates(raw["rates"], vendor, where)
-    if "latency" in raw:
-        _parse_latency(raw["latency"])
-    fmt = raw.get("retry_after_format")
-    if fmt is not None and fmt not in RETRY_AFTER_FORMATS:
-        raise FaultConfigError(f"[{where}] retry_after_format {fmt!r} not in "
-                               f"{sorted(RETRY_AFTER_FORMATS)}")
-    bad = set(raw.get("applies_to", ())) - ENDPOINTS
-    if bad:
-        raise FaultConfigError(f"[{where}] applies_to: unknown {sorted(bad)}; "
-                               f"known: {sorted(ENDPOINTS)}")
-    if raw.get("expired_status", 403) not in (403, 404, 410):
-        raise FaultConfigError(f"[{where}] expired_status must be 403, 404 or 410")
-
-
 def _parse_rates(spec: Any, vendor: str | None, where: str) -> tuple[tuple[Fault, float], ...]:
     if not isinstance(spec, Mapping):
         raise FaultConfigError(f"[{where}] rates must be a table of fault = probability")
     rates = tuple((parse_fault(k, vendor), float(v)) for k, v in spec.items())
-    if any(p < 0 for _, p in rates) or sum(p for _, p in rates) > 1.0 + 1e-9:
-        raise FaultConfigError(f"[{where}] rates must be >= 0 and add up to at most 1")
+    problem = rates_problem(p for _, p in rates)
+    if problem:
+        raise FaultConfigError(f"[{where}] {problem}")
     return rates
+
+
+def rates_problem(probabilities: Iterable[float]) -> str | None:
+    """What is wrong with a table of fault probabilities, if anything."""
+    values = list(probabilities)
+    if any(p < 0 for p in values) or sum(values) > 1.0 + 1e-9:
+        return "rates must be >= 0 and add up to at most 1"
+    return None
 
 
 @dataclass(frozen=True)
@@ -315,21 +296,9 @@ class FaultConfig:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        raw = self.raw
-        if not isinstance(raw, Mapping):
+        if not isinstance(self.raw, Mapping):
             raise FaultConfigError("fault configuration must be a table")
-        unknown = set(raw) - {"seed", "default", *vendors()}
-        if unknown:
-            raise FaultConfigError(f"unknown top-level keys {sorted(unknown)}; expected "
-                                   f"seed, default, {', '.join(vendors())}")
-        if not isinstance(raw.get("seed", 0), int):
-            raise FaultConfigError("seed must be an integer")
-        _check_section(raw.get("default", {}), "default", None)
-        for vendor in vendors():
-            section = raw.get(vendor, {})
-            _check_section(section, vendor, vendor)
-            for model, sub in section.get("models", {}).items():
-                _check_section(sub, f"{vendor}.models.{model}", vendor)
+        _validate(self.raw)
 
     @property
     def seed(self) -> int:
@@ -344,17 +313,20 @@ class FaultConfig:
             return source
         if isinstance(source, Mapping):
             return cls(_plain(source))
+        name: str | None = None
         if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
                                         and source.endswith((".toml", ".json"))):
-            path = Path(source)
-            text = path.read_text()
-            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-            return cls(data)
-        text = source.strip()
-        try:
-            data = json.loads(text) if text.startswith("{") else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise FaultConfigError(f"cannot parse fault configuration: {exc}") from exc
+            name = str(source)
+            try:
+                text = Path(source).read_text("utf-8")
+            except OSError as exc:
+                raise FaultConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
+            is_json = Path(source).suffix == ".json"
+        else:
+            text = source.strip()
+            is_json = text.startswith("{")
+        data = _parse(text, name, is_json)
+        _validate(data, None if is_json else text, name)
         return cls(data)
 
     def rule(self, vendor: str, model: str | None) -> Rule:
@@ -384,6 +356,37 @@ class FaultConfig:
             url_ttl_s=float(merged.get("url_ttl_s", 3600.0)),
             expired_status=int(merged.get("expired_status", 403)),
         )
+
+
+def _parse(text: str, source: str | None, is_json: bool) -> dict[str, Any]:
+    from .. import tomlmodel
+
+    if is_json:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            prefix = f"{source}: " if source else ""
+            raise FaultConfigError(f"{prefix}not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise FaultConfigError("fault configuration must be a table")
+        return data
+    try:
+        return tomlmodel.parse(text, source)
+    except tomlmodel.TomlProblems as exc:
+        raise FaultConfigError(str(exc)) from None
+
+
+def _validate(raw: Mapping[str, Any], text: str | None = None, source: str | None = None
+              ) -> None:
+    """Check ``raw`` against the fault file's models (``fault_schema.py``); the error names
+    the file, the line (when ``text`` is the TOML it came from) and the key."""
+    from .. import tomlmodel
+    from .fault_schema import fault_file_model
+
+    try:
+        tomlmodel.validate(fault_file_model(), raw, text=text, source=source)
+    except tomlmodel.TomlProblems as exc:
+        raise FaultConfigError(str(exc)) from None
 
 
 def _plain(value: Any) -> Any:

@@ -36,19 +36,24 @@ An experiment file (TOML)::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ExperimentError
 from .profiles import ProviderProfile, parse_profile
 from .timeparse import duration
 from .workload import Workload, parse_workload
+
+if TYPE_CHECKING:
+    from ..config.locate import Positions
+    from ..tomlmodel import TomlProblems
+    from .experiment_file import ConfigurationTable, ExperimentFile
 
 #: Policy fields that arrive with hedged requests; a configuration using them is skipped
 #: (with a note) on a version of the library that does not have them yet.
@@ -197,113 +202,117 @@ class Experiment:
 
 # ----------------------------------------------------------------------------- loading
 
-_TOP = {"experiment", "policy", "workload", "providers", "configurations"}
-_HEADER = {"name", "seed", "date", "timeline_bucket"}
-_CONFIG = {"name", "providers", "policy", "order", "budget"}
-
 
 def load_experiment(path: str | Path, *, need_workload: bool = True) -> Experiment:
-    """Read an experiment file; errors name the file and the bad key."""
+    """Read an experiment file; errors name the file, the line and the bad key."""
+    from .. import tomlmodel
+
     source = str(path)
     try:
         text = Path(path).read_text("utf-8")
     except OSError as exc:
         raise ExperimentError("", f"cannot read: {exc.strerror or exc}", source=source) from None
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ExperimentError("", f"not valid TOML: {exc}", source=source) from None
-    try:
-        return parse_experiment(doc, source=source, need_workload=need_workload)
-    except ExperimentError as exc:
-        raise exc.in_file(source) from None
+        doc = tomlmodel.parse(text, source)
+    except tomlmodel.TomlProblems as exc:
+        raise _from_problems(exc, source) from None
+    return parse_experiment(doc, source=source, need_workload=need_workload, text=text)
 
 
 def parse_experiment(doc: Mapping[str, Any], *, source: str | None = None,
                      need_workload: bool = True,
-                     extra_profiles: Mapping[str, ProviderProfile] | None = None) -> Experiment:
-    """An experiment from its parsed TOML document. ``need_workload=False`` (replay) lets
-    the workload and, with ``extra_profiles``, some profiles come from elsewhere."""
-    unknown = sorted(set(doc) - _TOP)
-    if unknown:
-        raise ExperimentError("", f"unknown section(s) {unknown}; an experiment has "
-                                  f"{', '.join(sorted(_TOP))}")
-    header = _table(doc.get("experiment", {}), "experiment")
-    bad = sorted(set(header) - _HEADER)
-    if bad:
-        raise ExperimentError("experiment", f"unknown key(s) {bad}; it takes "
-                                            f"{', '.join(sorted(_HEADER))}")
-    seed = header.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ExperimentError("experiment.seed", f"expected an integer (got {seed!r})")
-    day = header.get("date", date(2026, 1, 1))
-    if isinstance(day, str):
-        try:
-            day = date.fromisoformat(day)
-        except ValueError:
-            raise ExperimentError("experiment.date", f"expected YYYY-MM-DD (got {day!r})"
-                                  ) from None
-    if isinstance(day, datetime) or not isinstance(day, date):
-        raise ExperimentError("experiment.date", f"expected a date (got {day!r})")
-    bucket = duration(header.get("timeline_bucket", 300), "experiment.timeline_bucket")
+                     extra_profiles: Mapping[str, ProviderProfile] | None = None,
+                     text: str | None = None) -> Experiment:
+    """An experiment from its parsed TOML document (``text``: the document itself, so that
+    errors can name their line). ``need_workload=False`` (replay) lets the workload and, with
+    ``extra_profiles``, some profiles come from elsewhere."""
+    from .. import tomlmodel
+    from ..config.locate import Positions
+    from .experiment_file import ExperimentFile
 
+    try:
+        model = tomlmodel.validate(ExperimentFile, doc, text=text, source=source)
+    except tomlmodel.TomlProblems as exc:
+        raise _from_problems(exc, source) from None
+    where = Positions(text) if text is not None else None
+    names = [c.name for c in model.configurations or ()]
+    with _located(source, where, names):
+        return _build(model, source, need_workload, extra_profiles)
+
+
+def _build(model: ExperimentFile, source: str | None, need_workload: bool,
+           extra_profiles: Mapping[str, ProviderProfile] | None) -> Experiment:
+    header = model.experiment
+    bucket = duration(header.timeline_bucket, "experiment.timeline_bucket")
     profiles: dict[str, ProviderProfile] = dict(extra_profiles or {})
-    for name, spec in _table(doc.get("providers", {}), "providers").items():
+    for name, spec in model.providers.items():
         profiles.setdefault(name, parse_profile(name, spec))
     if not profiles:
         raise ExperimentError("providers", "describe at least one provider "
                                            "([providers.NAME] tables)")
-    if "workload" in doc or need_workload:
-        workload = parse_workload(doc.get("workload", {}))
+    if model.workload is not None or need_workload:
+        workload = parse_workload(model.workload or {})
     else:
         workload = Workload()
-    base = _table(doc.get("policy", {}), "policy")
-    configs_spec = doc.get("configurations")
-    if not isinstance(configs_spec, list) or not configs_spec:
+    if not model.configurations:
         raise ExperimentError("configurations", "list at least one [[configurations]] table")
-    configs = [_configuration(c, i, base, list(profiles)) for i, c in enumerate(configs_spec)]
+    configs = [_configuration(c, i, model.policy, list(profiles))
+               for i, c in enumerate(model.configurations)]
     return Experiment(profiles=profiles, workload=workload, configurations=configs,
-                      name=str(header.get("name", Path(source).stem if source else "experiment")),
-                      seed=seed, day=day, timeline_bucket_s=bucket, source=source)
+                      name=header.name or (Path(source).stem if source else "experiment"),
+                      seed=header.seed, day=header.date, timeline_bucket_s=bucket, source=source)
 
 
-def _table(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ExperimentError(where, "expected a table")
-    return dict(value)
-
-
-def _configuration(spec: object, i: int, base: Mapping[str, Any], profiles: list[str]
-                   ) -> Configuration:
-    where = f"configurations[{i}]"
-    table = _table(spec, where)
-    bad = sorted(set(table) - _CONFIG)
-    if bad:
-        raise ExperimentError(where, f"unknown key(s) {bad}; a configuration takes "
-                                     f"{', '.join(sorted(_CONFIG))}")
-    name = table.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ExperimentError(f"{where}.name", "every configuration needs a name")
-    where = f"configurations.{name}"
-    providers = table.get("providers", profiles)
-    if (not isinstance(providers, list) or not providers
-            or not all(isinstance(p, str) for p in providers)):
-        raise ExperimentError(f"{where}.providers", "expected a list of provider names")
-    if len(set(providers)) != len(providers):
-        raise ExperimentError(f"{where}.providers", "names a provider twice")
-    order = table.get("order", "given")
-    if order not in ("given", "cost"):
-        raise ExperimentError(f"{where}.order", f"must be 'given' or 'cost' (got {order!r})")
-    own = _table(table.get("policy", {}), f"{where}.policy")
+def _configuration(table: ConfigurationTable, i: int, base: Mapping[str, Any],
+                   profiles: list[str]) -> Configuration:
+    where = f"configurations.{table.name}"
+    providers = table.providers or profiles
+    own = table.policy
     merged = merge_policy(base, own)
     if "providers" in merged:  # the base may set overrides for providers this chain lacks
         merged["providers"] = {k: v for k, v in merged["providers"].items()
                                if k in providers or k in own.get("providers", {})}
-    budget = table.get("budget")
-    if budget is not None:
-        budget = _table(budget, f"{where}.budget")
-    config = Configuration(name=name, providers=tuple(providers), policy=merged, order=order,
-                           budget=budget)
+    config = Configuration(name=table.name, providers=tuple(providers), policy=merged,
+                           order=table.order, budget=table.budget)
     if config.unavailable() is None:
-        config.build_policy(f"{where}.policy")  # fail early, naming the field
+        try:
+            config.build_policy(f"{where}.policy")  # fail early, naming the field
+        except ExperimentError as exc:
+            raise ExperimentError(exc.where, exc.problem,
+                                  loc=("configurations", i, "policy")) from None
     return config
+
+
+def _from_problems(exc: TomlProblems, source: str | None) -> ExperimentError:
+    first, *rest = exc.problems
+    from ..tomlmodel import render
+
+    return ExperimentError(first.field, first.message, source=source, line=first.line,
+                           more=tuple(render(p, source) for p in rest))
+
+
+@contextlib.contextmanager
+def _located(source: str | None, where: Positions | None, names: list[str]
+             ) -> Iterator[None]:
+    """Name the file, and the line of the key an ``ExperimentError`` names, when known."""
+    try:
+        yield
+    except ExperimentError as exc:
+        if source is None:
+            raise
+        loc = exc.loc or _loc(exc.where)
+        if loc[:1] == ("configurations",) and len(loc) > 1 and loc[1] in names:
+            loc = ("configurations", names.index(str(loc[1])), *loc[2:])
+        line = where.line(loc) if where is not None else None
+        raise exc.in_file(source, line) from None
+
+
+def _loc(where: str) -> tuple[str | int, ...]:
+    """``"providers.a.outages[0].start"`` as ``("providers", "a", "outages", 0, "start")``."""
+    out: list[str | int] = []
+    for part in where.split("."):
+        name, *indexes = part.split("[")
+        if name:
+            out.append(name)
+        out.extend(int(i.rstrip("]")) for i in indexes if i.rstrip("]").isdigit())
+    return tuple(out)

@@ -23,12 +23,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..outcome import Outcome
 from ..policy.rules import CONFIGURABLE
 from .distributions import Distribution, Fixed, parse_distribution
 from .errors import ExperimentError
 from .timeparse import format_clock, time_of_day
+
+if TYPE_CHECKING:
+    from .experiment_file import OutageTable
 
 FAULTS = frozenset(CONFIGURABLE)
 
@@ -147,10 +151,6 @@ def _check_faults(faults: Mapping[Outcome, float], where: str) -> None:
 
 # ---------------------------------------------------------------------------- file form
 
-_PROFILE_KEYS = {"model", "price_usd", "latency", "error_latency", "latency_by_outcome",
-                 "faults", "outages", "images_per_minute", "retry_after_s",
-                 "billed_on_failure", "max_n"}
-_OUTAGE_KEYS = {"start", "end", "outcome", "faults", "rate", "latency"}
 
 
 def outcome_of(name: object, where: str, *, allow_success: bool = False) -> Outcome:
@@ -165,91 +165,49 @@ def outcome_of(name: object, where: str, *, allow_success: bool = False) -> Outc
     return outcome
 
 
-def _shares(spec: object, where: str) -> dict[Outcome, float]:
-    if not isinstance(spec, Mapping):
-        raise ExperimentError(where, "expected a table of outcome = share")
-    out: dict[Outcome, float] = {}
-    for key, value in spec.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ExperimentError(f"{where}.{key}", f"expected a share (got {value!r})")
-        out[outcome_of(key, f"{where}.{key}")] = float(value)
-    return out
+def _shares(spec: Mapping[str, float], where: str) -> dict[Outcome, float]:
+    return {outcome_of(key, f"{where}.{key}"): float(value) for key, value in spec.items()}
 
 
-def _outage(spec: object, where: str) -> Outage:
-    if not isinstance(spec, Mapping):
-        raise ExperimentError(where, "expected a table {start = \"10:00\", end = \"10:20\", "
-                                     "outcome = \"server_error\"}")
-    unknown = sorted(set(spec) - _OUTAGE_KEYS)
-    if unknown:
-        raise ExperimentError(where, f"unknown key(s) {unknown}; an outage takes "
-                                     f"{', '.join(sorted(_OUTAGE_KEYS))}")
-    for key in ("start", "end"):
-        if key not in spec:
-            raise ExperimentError(f"{where}.{key}", "is required")
-    start = time_of_day(spec["start"], f"{where}.start")
-    end = time_of_day(spec["end"], f"{where}.end")
-    if "faults" in spec and "outcome" in spec:
-        raise ExperimentError(where, "give either outcome or faults, not both")
-    rate = spec.get("rate", 1.0)
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-        raise ExperimentError(f"{where}.rate", f"must be a share between 0 and 1 (got {rate!r})")
-    if "faults" in spec:
-        faults = _shares(spec["faults"], f"{where}.faults")
+def _outage(spec: OutageTable, where: str) -> Outage:
+    start = time_of_day(spec.start, f"{where}.start")
+    end = time_of_day(spec.end, f"{where}.end")
+    if spec.faults is not None:
+        faults = _shares(spec.faults, f"{where}.faults")
     else:
-        names = spec.get("outcome", "server_error")
+        names = spec.outcome or "server_error"
         listed = [names] if isinstance(names, str) else names
-        if not isinstance(listed, list) or not listed:
-            raise ExperimentError(f"{where}.outcome", "expected an outcome or a list of them")
         outcomes = [outcome_of(n, f"{where}.outcome") for n in listed]
-        faults = {o: float(rate) / len(outcomes) for o in outcomes}
-    latency = spec.get("latency")
+        faults = {o: spec.rate / len(outcomes) for o in outcomes}
+    latency = spec.latency
     return Outage(start, end, faults,
                   None if latency is None else parse_distribution(latency, f"{where}.latency"))
 
 
 def parse_profile(name: str, spec: object) -> ProviderProfile:
     """A profile from its ``[providers.NAME]`` table."""
+    from .experiment_file import ProfileTable, table
+
     where = f"providers.{name}"
-    if not isinstance(spec, Mapping):
-        raise ExperimentError(where, "expected a table")
-    unknown = sorted(set(spec) - _PROFILE_KEYS)
-    if unknown:
-        raise ExperimentError(where, f"unknown key(s) {unknown}; a profile takes "
-                                     f"{', '.join(sorted(_PROFILE_KEYS))}")
+    t = table(ProfileTable, spec, where)
     kwargs: dict[str, object] = {}
-    if "model" in spec:
-        kwargs["model"] = str(spec["model"])
-    for key in ("price_usd", "images_per_minute", "retry_after_s"):
-        if key in spec:
-            value = spec[key]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ExperimentError(f"{where}.{key}", f"expected a number (got {value!r})")
-            kwargs[key] = float(value)
-    if "max_n" in spec:
-        if not isinstance(spec["max_n"], int) or isinstance(spec["max_n"], bool):
-            raise ExperimentError(f"{where}.max_n", "expected an integer")
-        kwargs["max_n"] = spec["max_n"]
+    for key in ("model", "price_usd", "images_per_minute", "retry_after_s", "max_n"):
+        value = getattr(t, key)
+        if value is not None:
+            kwargs[key] = value
     for key in ("latency", "error_latency"):
-        if key in spec:
-            kwargs[key] = parse_distribution(spec[key], f"{where}.{key}")
-    if "latency_by_outcome" in spec:
-        table = spec["latency_by_outcome"]
-        if not isinstance(table, Mapping):
-            raise ExperimentError(f"{where}.latency_by_outcome", "expected a table")
+        if getattr(t, key) is not None:
+            kwargs[key] = parse_distribution(getattr(t, key), f"{where}.{key}")
+    if t.latency_by_outcome is not None:
         kwargs["latency_by_outcome"] = {
             outcome_of(k, f"{where}.latency_by_outcome.{k}", allow_success=True):
                 parse_distribution(v, f"{where}.latency_by_outcome.{k}")
-            for k, v in table.items()}
-    if "faults" in spec:
-        kwargs["faults"] = _shares(spec["faults"], f"{where}.faults")
-    if "billed_on_failure" in spec:
-        kwargs["billed_on_failure"] = _shares(spec["billed_on_failure"],
-                                              f"{where}.billed_on_failure")
-    if "outages" in spec:
-        outages = spec["outages"]
-        if not isinstance(outages, list):
-            raise ExperimentError(f"{where}.outages", "expected a list of tables")
+            for k, v in t.latency_by_outcome.items()}
+    if t.faults is not None:
+        kwargs["faults"] = _shares(t.faults, f"{where}.faults")
+    if t.billed_on_failure is not None:
+        kwargs["billed_on_failure"] = _shares(t.billed_on_failure, f"{where}.billed_on_failure")
+    if t.outages is not None:
         kwargs["outages"] = tuple(_outage(o, f"{where}.outages[{i}]")
-                                  for i, o in enumerate(outages))
+                                  for i, o in enumerate(t.outages))
     return ProviderProfile(name, **kwargs)  # type: ignore[arg-type]

@@ -146,56 +146,27 @@ class Workload:
 
 def parse_workload(spec: object) -> Workload:
     """A workload from its ``[workload]`` table."""
+    from .experiment_file import WorkloadTable, table
+
     where = "workload"
-    if not isinstance(spec, Mapping):
-        raise ExperimentError(where, "expected a table")
-    allowed = {"start", "duration", "requests", "arrivals", "rate_per_min", "rate_schedule",
-               "mix"}
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ExperimentError(where, f"unknown key(s) {unknown}; a workload takes "
-                                     f"{', '.join(sorted(allowed))}")
-    start = time_of_day(spec.get("start", 0), f"{where}.start")
+    t = table(WorkloadTable, spec, where)
+    start = time_of_day(t.start, f"{where}.start")
     end = None
-    if "duration" in spec:
-        end = start + duration(spec["duration"], f"{where}.duration")
-    requests = spec.get("requests")
-    if requests is not None and (not isinstance(requests, int) or isinstance(requests, bool)):
-        raise ExperimentError(f"{where}.requests", f"expected an integer (got {requests!r})")
-    if end is None and requests is None:
+    if t.duration is not None:
+        end = start + duration(t.duration, f"{where}.duration")
+    if end is None and t.requests is None:
         end = start + 3600.0
-    if "rate_per_min" in spec and "rate_schedule" in spec:
-        raise ExperimentError(where, "give rate_per_min or rate_schedule, not both")
     schedule: list[RatePiece]
-    if "rate_schedule" in spec:
-        raw = spec["rate_schedule"]
-        if not isinstance(raw, list) or not raw:
-            raise ExperimentError(f"{where}.rate_schedule", "expected a list of "
-                                  "{from = \"09:00\", per_min = 30}")
-        schedule = [_piece(p, f"{where}.rate_schedule[{i}]") for i, p in enumerate(raw)]
+    if t.rate_schedule is not None:
+        schedule = [RatePiece(time_of_day(p.start, f"{where}.rate_schedule[{i}].from"),
+                              p.per_min) for i, p in enumerate(t.rate_schedule)]
         if schedule[0].start > start:  # before the first piece: its rate
             schedule[0] = RatePiece(min(start, schedule[0].start), schedule[0].per_min)
     else:
-        rate = spec.get("rate_per_min", 60)
-        if isinstance(rate, bool) or not isinstance(rate, int | float):
-            raise ExperimentError(f"{where}.rate_per_min", f"expected a number (got {rate!r})")
-        schedule = [RatePiece(0.0, float(rate))]
-    mix_spec = spec.get("mix", [{}])
-    if not isinstance(mix_spec, list) or not mix_spec:
-        raise ExperimentError(f"{where}.mix", "expected a list of request kinds")
-    mix = [_kind(k, f"{where}.mix[{i}]") for i, k in enumerate(mix_spec)]
-    arrivals = spec.get("arrivals", "poisson")
-    return Workload(start=start, end=end, requests=requests, arrivals=arrivals,
+        schedule = [RatePiece(0.0, 60.0 if t.rate_per_min is None else t.rate_per_min)]
+    mix = [_kind(k, f"{where}.mix[{i}]") for i, k in enumerate(t.mix)]
+    return Workload(start=start, end=end, requests=t.requests, arrivals=t.arrivals,
                     schedule=tuple(schedule), mix=tuple(mix))
-
-
-def _piece(spec: object, where: str) -> RatePiece:
-    if not isinstance(spec, Mapping) or set(spec) != {"from", "per_min"}:
-        raise ExperimentError(where, "expected {from = \"09:00\", per_min = 30}")
-    rate = spec["per_min"]
-    if isinstance(rate, bool) or not isinstance(rate, int | float):
-        raise ExperimentError(f"{where}.per_min", f"expected a number (got {rate!r})")
-    return RatePiece(time_of_day(spec["from"], f"{where}.from"), float(rate))
 
 
 def _kind(spec: object, where: str) -> RequestKind:

@@ -10,9 +10,10 @@
 * **Transport**: the adapter hands the SDK its own ``httpx2.AsyncClient``
   (``HttpOptions(httpx_async_client=...)``). That pins the httpx2 path: the SDK never switches
   to aiohttp (whose hidden 1-10 s retry of connection errors would run even with retries off)
-  and its own retries stay off (``retry_options`` is never set). One pooled client per provider,
-  created on first use, closed by ``aclose``. ``transport=`` plugs in any httpx2 transport
-  (the emulator's in-process one in tests); ``http_client=`` lends a client the caller owns.
+  and its own retries stay off (``retry_options`` is never set). One pooled client per provider
+  and event loop, created on first use, closed by ``aclose``. ``transport=`` plugs in any
+  httpx2 transport (the emulator's in-process one in tests); ``http_client=`` lends a client
+  the caller owns.
 * **URL**: ``base_url`` is the API root (``http://127.0.0.1:8000``); google-genai 3.x adds
   ``/v1`` (``api_version=`` changes it; a ``base_url`` ending in ``/v1`` or ``/v1beta`` is
   split into root and version).
@@ -39,6 +40,7 @@ from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.imaging import inspect_image
 from fallback_chain.outcome import Outcome
+from fallback_chain.perloop import PerLoop
 
 from ..base import CheckResult, Provider, ProviderReply, resolve_api_key
 from ..catalogue import lookup, warn_if_retired
@@ -99,8 +101,10 @@ class GeminiProvider(Provider):
         self._prices = prices
         self._transport = transport
         self._lent_client = http_client
-        self._http: httpx2.AsyncClient | None = None
-        self._genai: genai.Client | None = None
+        # per event loop (a connection pool belongs to the loop that opened it): the SDK
+        # client and the pool we made for it (None when the caller lent one)
+        self._clients: PerLoop[tuple[genai.Client, httpx2.AsyncClient | None]] = \
+            PerLoop(self._new_client)
         _load_sdk()  # here, not inside the first (timed) attempt
         self.info = lookup("gemini", self.model.removeprefix("models/"))
         self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
@@ -178,30 +182,24 @@ class GeminiProvider(Provider):
                            f"key accepted; {found.name or self.model} is available")
 
     async def aclose(self) -> None:
-        http, client = self._http, self._genai
-        self._http = self._genai = None
-        if client is not None:
-            client.close()  # the idle sync pool the SDK builds for itself; ours stays open
-        if http is not None:  # the pool this provider created (a lent client is the caller's)
-            await http.aclose()
+        await self._clients.aclose(_close_client)
 
     # ------------------------------------------------------------------------ internals
 
     def _client(self) -> genai.Client:
-        if self._genai is None:
-            import httpx2
-            from google import genai
-            from google.genai import types
+        """The SDK client of the running event loop."""
+        return self._clients.get()[0]
 
-            if self._lent_client is not None:
-                http = self._lent_client
-            else:
-                http = self._http = httpx2.AsyncClient(transport=self._transport)
-            options = types.HttpOptions(base_url=self.base_url, api_version=self.api_version,
-                                        httpx_async_client=http)
-            self._genai = genai.Client(api_key=self._api_key, vertexai=False,
-                                       http_options=options)
-        return self._genai
+    def _new_client(self) -> tuple[genai.Client, httpx2.AsyncClient | None]:
+        import httpx2
+        from google import genai
+        from google.genai import types
+
+        own = None if self._lent_client is not None else httpx2.AsyncClient(
+            transport=self._transport)
+        options = types.HttpOptions(base_url=self.base_url, api_version=self.api_version,
+                                    httpx_async_client=own or self._lent_client)
+        return genai.Client(api_key=self._api_key, vertexai=False, http_options=options), own
 
     def _contents(self, request: ImageRequest) -> list[types.Content]:
         from google.genai import types
@@ -291,3 +289,10 @@ def _size_class(value: str) -> str:
     if re.fullmatch(r"\d+", text):
         return text
     raise ConfigurationError(f"image_size {value!r}: use a size class such as '1K', '2K' or '4K'")
+
+
+async def _close_client(pair: tuple[genai.Client, httpx2.AsyncClient | None]) -> None:
+    client, own = pair
+    client.close()  # the idle sync pool the SDK builds for itself; ours stays open
+    if own is not None:  # the pool this provider created (a lent client is the caller's)
+        await own.aclose()

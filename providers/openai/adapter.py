@@ -40,8 +40,9 @@ Decisions worth knowing:
 * **Identity**: ``name`` defaults to ``"openai"``; unless a name is given, the provider's key
   in a chain is ``"openai/<model>"``, so several OpenAI models can share one chain (each with
   its own breaker and cooldown, as OpenAI's rate limits are per model).
-* **Clients**: one ``AsyncOpenAI`` per provider, created on first use and closed by
-  ``aclose()``; likewise one ``httpx.AsyncClient`` for URL downloads. Clients passed in
+* **Clients**: one ``AsyncOpenAI`` per provider and event loop (a connection pool belongs to
+  the loop that opened it), created on first use and closed by ``aclose()``; likewise one
+  ``httpx.AsyncClient`` for URL downloads. Clients passed in
   (``http_client=`` an ``httpx2.AsyncClient`` for the SDK, ``download_client=`` an
   ``httpx.AsyncClient``) are used as they are and left for the caller to close.
 * ``check()`` calls ``GET /v1/models/{model}``: free; reports a rejected key (401/403) or an
@@ -66,6 +67,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.outcome import Outcome
+from fallback_chain.perloop import PerLoop
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 from fallback_chain.results import GeneratedImage
 
@@ -170,8 +172,9 @@ class OpenAIProvider(Provider):
         self._http_client = http_client
         self._download_client = download_client
         self._check_timeout_s = check_timeout_s
-        self._client: openai.AsyncOpenAI | None = None
-        self._downloader: httpx.AsyncClient | None = None
+        # one SDK client and one download pool per event loop (their sockets are bound to it)
+        self._clients: PerLoop[openai.AsyncOpenAI] = PerLoop(self._new_sdk)
+        self._downloaders: PerLoop[httpx.AsyncClient] = PerLoop(self._new_downloader)
         self._plans: dict[tuple[str, str, int], _Plan] = {}
         self._plans_prices: PriceCatalogue | None = None
 
@@ -245,12 +248,14 @@ class OpenAIProvider(Provider):
         return CheckResult(self.name, self.model, True, self._check_detail())
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._http_client is None:
-            await client.close()
-        downloader, self._downloader = self._downloader, None
-        if downloader is not None and self._download_client is None:
-            await downloader.aclose()
+        if self._http_client is None:
+            await self._clients.aclose(lambda client: client.close())
+        else:  # the pool is the caller's: forget our wrappers, leave it open
+            await self._clients.aclose(_nothing)
+        if self._download_client is None:
+            await self._downloaders.aclose(lambda client: client.aclose())
+        else:
+            await self._downloaders.aclose(_nothing)
 
     # ------------------------------------------------------------------------- internals
 
@@ -309,14 +314,23 @@ class OpenAIProvider(Provider):
         return plan
 
     def _sdk(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            import openai  # the SDK, not this module: absolute import inside a package
+        """The SDK client of the running event loop."""
+        return self._clients.get()
 
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self._base_url,
-                organization=self._organization, project=self._project,
-                max_retries=0, http_client=self._http_client)
-        return self._client
+    def _new_sdk(self) -> openai.AsyncOpenAI:
+        import openai  # the SDK, not this module: absolute import inside a package
+
+        return openai.AsyncOpenAI(
+            api_key=self._api_key, base_url=self._base_url,
+            organization=self._organization, project=self._project,
+            max_retries=0, http_client=self._http_client)
+
+    def _new_downloader(self) -> httpx.AsyncClient:
+        if self._download_client is not None:
+            return self._download_client
+        import httpx
+
+        return httpx.AsyncClient(follow_redirects=False, transport=guarded_transport(self._allow))
 
     def _params(self, request: ImageRequest, plan: _Plan) -> dict[str, Any]:
         """Keyword arguments for ``images.generate``/``images.edit`` (files added later)."""
@@ -376,17 +390,14 @@ class OpenAIProvider(Provider):
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
             raise ProviderError(Outcome.TIMEOUT, "no time left to download the image links")
-        if self._downloader is None:
-            if self._download_client is not None:
-                self._downloader = self._download_client
-            else:
-                import httpx
-
-                self._downloader = httpx.AsyncClient(
-                    follow_redirects=False, transport=guarded_transport(self._allow))
+        downloader = self._downloaders.get()
         try:
             async with asyncio.timeout(remaining):
-                return await fetch_all(self._downloader, urls, self._allow, timeout=remaining)
+                return await fetch_all(downloader, urls, self._allow, timeout=remaining)
         except TimeoutError:
             raise ProviderError(Outcome.TIMEOUT,
                                 "downloading the image links outlasted the attempt") from None
+
+
+async def _nothing(_: object) -> None:
+    """Close nothing: a client lent by the caller stays the caller's to close."""

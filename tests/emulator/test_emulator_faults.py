@@ -32,11 +32,14 @@ def test_script_string_with_repeats() -> None:
     ({"openai": {"script": "job_stuck"}}, "unknown fault 'job_stuck'"),
     ({"openai": {"script": "200"}}, "400..599"),
     ({"openai": {"rates": {"429": 0.7, "500": 0.5}}}, "at most 1"),
-    ({"openai": {"latency": {"dist": "gamma"}}}, "latency dist"),
+    ({"openai": {"latency": {"dist": "gamma"}}}, "openai.latency.dist: must be 'fixed'"),
     ({"openai": {"latency": {"dist": "uniform", "mean_ms": 3}}}, "takes"),
     ({"openai": {"retry_after_format": "fortnights"}}, "retry_after_format"),
-    ({"openai": {"colour": 1}}, "unknown keys"),
-    ({"anthropic": {}}, "unknown top-level"),
+    ({"openai": {"colour": 1}}, "openai.colour: unknown key; valid keys here: applies_to"),
+    ({"anthropic": {}}, "anthropic: unknown top-level key"),
+    ({"openai": {"models": {"dall-e-3": {"script": "nsfw"}}}},
+     "openai.models.dall-e-3.script: unknown fault 'nsfw'"),
+    ({"seed": "x"}, "seed: must be a valid integer"),
     ({"openai": {"applies_to": ["everything"]}}, "applies_to"),
     ({"default": {"script": "moderation_blocked"}}, "[default]"),
 ])
@@ -44,6 +47,18 @@ def test_bad_configurations_are_rejected(raw: dict[str, Any], fragment: str) -> 
     with pytest.raises(FaultConfigError) as err:
         FaultConfig.load(raw)
     assert fragment in str(err.value)
+
+
+def test_errors_in_a_file_name_the_file_the_line_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "faults.toml"
+    path.write_text('seed = 3\n\n[openai]\nscript = "429"\nretry_after_format = "fortnights"\n')
+    with pytest.raises(FaultConfigError) as err:
+        FaultConfig.load(path)
+    assert str(err.value).startswith(f"{path}:5: openai.retry_after_format: must be 'seconds'")
+    path.write_text("[openai\n")
+    with pytest.raises(FaultConfigError) as err:
+        FaultConfig.load(path)
+    assert str(err.value).startswith(f"{path}:1: not valid TOML")
 
 
 def test_example_file_loads_and_drives_the_emulator() -> None:

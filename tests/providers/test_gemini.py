@@ -430,7 +430,11 @@ def test_the_sdk_can_never_take_its_aiohttp_path(monkeypatch):
 
     emu = emulator()
     provider = gemini(emu)
-    client = provider._client()
+
+    async def make():  # the SDK client belongs to an event loop: make it inside one
+        return provider._client()
+
+    client = asyncio.run(make())
     monkeypatch.setattr(_api_client, "has_aiohttp", True)  # as if aiohttp were installed
     assert client._api_client._use_aiohttp() is False
     assert client._api_client._http_options.retry_options is None
@@ -444,9 +448,9 @@ def test_client_is_pooled_closed_and_lent_clients_are_left_open():
         first = provider._client()
         await provider.generate(ImageRequest(prompt="x"), timeout=5)
         assert provider._client() is first
-        http = provider._http
+        http = provider._clients.get()[1]
         await provider.aclose()
-        assert http.is_closed and provider._genai is None
+        assert http is not None and http.is_closed and provider._clients.peek() is None
         await provider.generate(ImageRequest(prompt="x"), timeout=5)  # reopens
         await provider.aclose()
         lent = httpx2.AsyncClient(transport=emu.httpx2_transport())

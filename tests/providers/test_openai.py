@@ -784,7 +784,7 @@ def test_sdk_is_the_real_one_loaded_lazily_without_retries(emu):
     code = ("import sys; from fallback_chain.providers.openai import adapter, wire, masks; "
             "assert 'openai' not in sys.modules, 'SDK imported eagerly'; "
             "assert not {'PIL', 'httpx', 'httpx2'} & set(sys.modules); "
-            "p = adapter.OpenAIProvider(api_key='k'); c = p._sdk(); "
+            "p = adapter.OpenAIProvider(api_key='k'); c = p._new_sdk(); "
             "import openai; assert type(c) is openai.AsyncOpenAI, type(c); "
             "assert sys.modules['openai'].__file__.endswith('openai/__init__.py'); "
             "assert c.max_retries == 0")
@@ -900,12 +900,12 @@ def test_one_pooled_client_per_provider_reused_and_closed(emu):
         replies = await asyncio.gather(*(p.generate(ImageRequest(prompt=f"{PROMPT} {i}"),
                                                     timeout=5) for i in range(5)))
         assert len(replies) == 5
-        client = p._client
-        assert client is not None
+        client = p._clients.peek()
+        assert client is not None and len(p._clients) == 1
         await p.generate(ImageRequest(prompt=PROMPT), timeout=5)
-        assert p._client is client
+        assert p._clients.peek() is client
         await p.aclose()
-        assert p._client is None
+        assert p._clients.peek() is None
         assert not h.clients[0].is_closed  # a client passed in is the caller's to close
 
     run(emu, body)
