@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from fallback_chain.cost.batch import BatchEstimate
     from fallback_chain.cost.report import CostReport, ReportRow
 
-LEDGER_ENV = "FALLBACK_CHAIN_LEDGER"
-DEFAULT_LEDGER = "fallback-chain-ledger.db"
+from ._output import DEFAULT_LEDGER, EMULATED_LEDGER, LEDGER_ENV
 
 app = typer.Typer(name="cost", no_args_is_help=True, add_completion=False,
                   help="Spend reports from the cost ledger, and price estimates for a batch.")
@@ -41,8 +40,18 @@ def _fail(message: str) -> typer.Exit:
 @app.command("report")
 def report(
     ledger: Annotated[Path | None, typer.Option(
-        help=f"Ledger file (default: ${LEDGER_ENV} or ./{DEFAULT_LEDGER}).",
-        dir_okay=False)] = None,
+        help=f"Ledger file (default: ${LEDGER_ENV}, else the config file's ledger for the "
+             f"chain, else ./{DEFAULT_LEDGER}).", dir_okay=False)] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", dir_okay=False,
+        help="Config file whose ledger to read (default: ./fallback-chain.toml, then "
+             "$FALLBACK_CHAIN_CONFIG, if there is one).")] = None,
+    chain: Annotated[str | None, typer.Option(
+        "--chain", help="Chain of the config file whose ledger to read (default: its "
+                        "default_chain).")] = None,
+    emulated: Annotated[bool, typer.Option(
+        "--emulated", help=f"Read the ledger of the --emulated runs (./{EMULATED_LEDGER}), "
+                           "kept apart from real spend.")] = False,
     since: Annotated[str | None, typer.Option(
         help="Only attempts started on or after this UTC date (YYYY-MM-DD) or time.")] = None,
     until: Annotated[str | None, typer.Option(
@@ -57,17 +66,60 @@ def report(
     from fallback_chain.cost.ledger import Ledger
     from fallback_chain.cost.report import GROUPINGS, cost_report
 
-    path = ledger or Path(os.environ.get(LEDGER_ENV) or DEFAULT_LEDGER)
+    path = _ledger_path(ledger, config, chain, emulated)
+    if (not path.is_file() and ledger is None and not emulated
+            and Path(EMULATED_LEDGER).is_file()):
+        # no real ledger yet, but the emulated runs kept one (scripts/demo): show that one
+        typer.echo(f"no ledger at {path}; reading the --emulated runs' ledger "
+                   f"./{EMULATED_LEDGER} (emulated money, nothing was billed)", err=True)
+        path, emulated = Path(EMULATED_LEDGER), True
     groupings = [b.value for b in by] if by else list(GROUPINGS)
     try:
         with Ledger(path, create=False) as book:
             result = cost_report(book, since=since, until=until, by=groupings)  # type: ignore[arg-type]
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
+        hint = ""
+        if not emulated and Path(EMULATED_LEDGER).is_file():
+            hint = (f"; the --emulated runs recorded theirs in ./{EMULATED_LEDGER}: "
+                    "fallback-chain cost report --emulated")
+        raise _fail(f"{exc}{hint}") from None
+    except ValueError as exc:
         raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
     _print_report(result, path)
+
+
+def _ledger_path(ledger: Path | None, config: Path | None, chain: str | None,
+                 emulated: bool) -> Path:
+    """``--ledger``; ``--emulated``: the emulated runs' ledger; ``$FALLBACK_CHAIN_LEDGER``;
+    the config file's ledger for the chain (when a config file is given or found); else
+    ``./fallback-chain-ledger.db``."""
+    if ledger is not None:
+        return ledger
+    if emulated:
+        return Path(EMULATED_LEDGER)
+    if os.environ.get(LEDGER_ENV):
+        return Path(os.environ[LEDGER_ENV])
+    from fallback_chain.config import ConfigError, ConfigNotFoundError, find_config
+
+    from ._output import open_config
+
+    try:
+        find_config(config)
+    except ConfigNotFoundError:
+        if config is not None or chain is not None:
+            raise _fail(f"{config or 'no config file'}: not found") from None
+        return Path(DEFAULT_LEDGER)
+    cfg = open_config(config, as_json=True, chains=[chain])
+    try:
+        found = cfg.ledger_path(chain)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        cfg.close()
+    return found if found is not None else Path(DEFAULT_LEDGER)
 
 
 @app.command("estimate")
