@@ -28,6 +28,7 @@ from .chain import Chain
 from .errors import ChainError, ContentPolicyError
 from .policy import Policy
 from .results import Attempt, ChainResult
+from .richtable import print_table
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -245,7 +246,7 @@ def _print_summary(screen: Any, totals: dict[str, Any], out: Path) -> None:
         failed = ", ".join(f"{k} {v}" for k, v in sorted(row["failed"].items())) or "-"
         table.add_row(name, str(row["calls"]), str(row["delivered"]), failed,
                       str(row["skipped"]), usd(row["cost_usd"]))
-    screen.print(table)
+    print_table(screen, table)
 
 
 def main(argv: list[str] | None = None) -> int:

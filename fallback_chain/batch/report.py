@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..richtable import print_table
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -55,16 +57,16 @@ def print_summary(summary: BatchSummary, console: Console | None = None) -> None
         rows.append(("cancelled in flight", f"{s.interrupted_items:,}"))
     for what, value in rows:
         table.add_row(what, value)
-    out.print(table)
+    print_table(out, table)
     if s.failed_by_reason:
         reasons = Table(title="failed by reason", title_justify="left")
         reasons.add_column("reason")
         reasons.add_column("items", justify="right")
         for reason, count in s.failed_by_reason.items():
             reasons.add_row(reason, f"{count:,}")
-        out.print(reasons)
+        print_table(out, reasons)
     if s.providers:
-        out.print(_providers_table(s.providers))
+        print_table(out, _providers_table(s.providers))
     out.print(f"manifest: {s.manifest}", markup=False)
     if s.failures_file:
         out.print(f"failures (feed back as input): {s.failures_file}", markup=False)
@@ -111,7 +113,7 @@ def print_dry_run(report: DryRunReport, console: Console | None = None) -> None:
     table.add_section()
     table.add_row("total", "", "", _usd(est.best_usd), _usd(est.expected_usd),
                   _usd(est.worst_usd))
-    out.print(table)
+    print_table(out, table)
     if est.unpriced:
         out.print(f"[yellow]no price in the catalogue for {', '.join(est.unpriced)} "
                   "(counted as $0)[/yellow]")

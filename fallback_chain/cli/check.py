@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 from ._output import (
     EXIT_FAILED,
     ChainOption,
@@ -123,7 +125,7 @@ def _print(rows: list[dict[str, Any]], path: str) -> None:
         cells = [r["provider"], r["model"], mark, escape(r["detail"])]
         table.add_row(*([r["chain"], *cells] if several else cells))
     out = console()
-    out.print(table)
+    print_table(out, table)
     failed = sum(1 for r in rows if not r["ok"])
     out.print(f"{len(rows) - failed} of {len(rows)} provider(s) ready"
               + (f"; {failed} failed" if failed else ""), markup=False)

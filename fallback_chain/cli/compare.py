@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 if TYPE_CHECKING:
     from fallback_chain.compare.model import Cell, Comparison
     from fallback_chain.compare.output import Outputs
@@ -209,11 +211,11 @@ def _print_tables(comparison: Comparison, outputs: Outputs, emulated: bool) -> N
     from fallback_chain.compare.tables import cross_table, runs_table, summary_table, usd
 
     console = Console()
-    console.print(runs_table(comparison))
-    console.print(summary_table(comparison))
+    print_table(console, runs_table(comparison))
+    print_table(console, summary_table(comparison))
     cross = cross_table(comparison)
     if cross is not None:
-        console.print(cross)
+        print_table(console, cross)
     delivered = sum(1 for c in comparison.cells if c.delivered)
     console.print(f"{delivered} of {len(comparison.cells)} runs delivered; spent "
                   f"{usd(comparison.cost_usd)} in {comparison.elapsed_s:.1f} s"

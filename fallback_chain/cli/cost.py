@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 if TYPE_CHECKING:
     from fallback_chain.cost.batch import BatchEstimate
     from fallback_chain.cost.report import CostReport, ReportRow
@@ -211,7 +213,7 @@ def _print_report(result: CostReport, path: Path) -> None:
             table.add_row(*_cells(r))
         table.add_section()
         table.add_row(*_cells(t))
-        console.print(table)
+        print_table(console, table)
 
 
 def _cells(r: ReportRow) -> list[str]:
@@ -237,7 +239,7 @@ def _print_estimate(result: BatchEstimate) -> None:
     table.add_section()
     table.add_row("total", "", "", _usd(result.best_usd), _usd(result.expected_usd),
                   _usd(result.worst_usd))
-    console.print(table)
+    print_table(console, table)
     console.print(f"expected requests no provider serves: {result.expected_undelivered:,.2f}"
                   + (f"; failed calls billed at {result.failures_billed:.0%}"
                      if result.failures_billed else ""))

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 from ._output import (
     ChainOption,
     ConfigOption,
@@ -246,7 +248,7 @@ def _report_result(result: ChainResult, saved: dict[str, Any], chain: str,
                     "attempts": [attempt_dict(a) for a in result.attempts]})
         return
     out = console()
-    out.print(attempts_table(result.attempts, title=f"attempts (chain {chain}"
+    print_table(out, attempts_table(result.attempts, title=f"attempts (chain {chain}"
                              + (", emulated)" if emulated else ")")))
     out.print(f"[green]delivered[/green] by {result.provider} ({result.model}) in "
               f"{result.latency_s:.2f}s for {usd(result.cost_usd)}", markup=True)
@@ -266,7 +268,7 @@ def _report_error(exc: ChainError, as_json: bool) -> None:
     kind, _ = error_kind(exc)
     out = console()
     if exc.attempts:
-        out.print(attempts_table(exc.attempts, title="attempts"))
+        print_table(out, attempts_table(exc.attempts, title="attempts"))
     err = console(stderr=True)
     if isinstance(exc, ContentPolicyError):
         err.print(f"refused on content grounds by {exc.provider}: {clean(exc.reason)}",
