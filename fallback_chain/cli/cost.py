@@ -114,7 +114,7 @@ def _ledger_path(ledger: Path | None, config: Path | None, chain: str | None,
         if config is not None or chain is not None:
             raise _fail(f"{config or 'no config file'}: not found") from None
         return Path(DEFAULT_LEDGER)
-    cfg = open_config(config, as_json=True, chains=[chain])
+    cfg = open_config(config, as_json=False, chains=[chain])
     try:
         found = cfg.ledger_path(chain)
     except ConfigError as exc:
@@ -124,14 +124,34 @@ def _ledger_path(ledger: Path | None, config: Path | None, chain: str | None,
     return found if found is not None else Path(DEFAULT_LEDGER)
 
 
-@app.command("estimate")
+ESTIMATE_HELP = (
+    "Price a batch of requests against a chain of providers: expected under the given failure "
+    "rates, with no failures, and worst case.\n\n"
+    "No failures: the first provider serves every request. Expected: under the failure rates; "
+    "it can be lower than 'no failures' when failed calls are not billed and a later provider "
+    "is cheaper. Worst: every provider is called and bills. A model that is shut down (or "
+    "about to be) is priced with a warning: its calls would fail.\n\n"
+    "Example: fallback-chain cost estimate briefs.csv --providers "
+    "gemini:gemini-3.1-flash-image,openai:gpt-image-2 --failure-rate gemini=0.2")
+
+
+@app.command("estimate", help=ESTIMATE_HELP)
 def estimate(
     prompts: Annotated[Path, typer.Argument(
         help="CSV of requests: a 'prompt' column and optional 'size', 'quality', 'n' columns, "
              "or one prompt per line.", exists=True, dir_okay=False, readable=True)],
-    chain: Annotated[str, typer.Option(
+    providers: Annotated[str | None, typer.Option(
+        "--providers", "-p",
         help="Providers in order: vendor or vendor:model, comma-separated, e.g. "
-             "'gemini:gemini-2.5-flash-image,leonardo,openai:gpt-image-1.5'.")],
+             "'gemini, leonardo, openai:gpt-image-2' (as compare takes them). Default: the "
+             "providers of --chain.")] = None,
+    chain: Annotated[str | None, typer.Option(
+        "--chain", help="Chain of the config file to price (default: its default_chain), "
+                        "when --providers is not given.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", dir_okay=False,
+        help="Config file (default: ./fallback-chain.toml, then $FALLBACK_CHAIN_CONFIG).")]
+    = None,
     failure_rate: Annotated[list[str] | None, typer.Option(
         "--failure-rate", help="PROVIDER=RATE, the share of calls that fail (repeatable; "
         "PROVIDER is a vendor or vendor:model; default 0).")] = None,
@@ -144,16 +164,27 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
-    """Price a batch of requests against a chain: best, expected and worst case.
+    """Price a batch of requests against a chain of providers: with no failures, expected
+    under the given failure rates, and worst case.
 
-    Best: the first provider serves every request. Expected: under the given failure rates.
-    Worst: every provider is called and bills.
+    No failures: the first provider serves every request. Expected: under the failure rates;
+    it can be lower than "no failures" when failed calls are not billed and a later provider
+    is cheaper. Worst: every provider is called and bills. A model that is shut down (or
+    about to be) is priced with a warning: its calls would fail.
+
+    Example: fallback-chain cost estimate briefs.csv --providers
+    gemini:gemini-3.1-flash-image,openai:gpt-image-2 --failure-rate gemini=0.2
     """
+    from fallback_chain.batch.report import lifecycle_warnings
     from fallback_chain.cost.batch import estimate_batch, parse_chain_spec, read_requests_csv
     from fallback_chain.cost.catalogue import PriceCatalogue, PriceCatalogueError
 
+    if providers is not None and chain is not None:
+        raise _fail("--providers and --chain: give one (--providers lists vendors; --chain "
+                    "names a chain of the config file)")
     try:
-        steps = parse_chain_spec(chain)
+        steps = (parse_chain_spec(providers) if providers is not None
+                 else _config_steps(config, chain))
         rates = _parse_rates(failure_rate or [])
         catalogue = PriceCatalogue.load(prices) if prices else PriceCatalogue.default()
         requests = read_requests_csv(prompts)
@@ -161,10 +192,31 @@ def estimate(
                                 failures_billed=failures_billed, catalogue=catalogue)
     except (ValueError, OSError, PriceCatalogueError) as exc:
         raise _fail(str(exc)) from None
+    notes = lifecycle_warnings(steps)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps({**result.to_dict(), "warnings": notes}, indent=2))
         return
+    from ._output import warn
+
+    warn(notes)
     _print_estimate(result)
+
+
+def _config_steps(config: Path | None, chain: str | None) -> list[Any]:
+    """The price steps of the config file's chain (``--chain``, else its default chain)."""
+    from fallback_chain.config import ConfigError
+    from fallback_chain.cost.batch import ChainStep
+
+    from ._output import open_config
+
+    cfg = open_config(config, as_json=False, chains=[chain])
+    try:
+        spec = cfg.chain_config(chain)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        cfg.close()
+    return [ChainStep(p.vendor, p.model) for p in spec.providers]
 
 
 def _parse_rates(items: list[str]) -> dict[str, float]:
@@ -223,26 +275,13 @@ def _cells(r: ReportRow) -> list[str]:
 
 def _print_estimate(result: BatchEstimate) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
-    table = Table(title=f"{result.requests} request(s)", title_justify="left")
-    for col in ("provider", "failure rate", "expected calls", "best", "expected", "worst"):
-        table.add_column(col, justify="left" if col == "provider" else "right")
-    rows: list[Any] = []
-    for s in result.steps:
-        rows.append((s.label + (" (unpriced)" if s.unpriced_requests else ""),
-                     f"{s.failure_rate:.0%}", f"{s.expected_calls:,.1f}", _usd(s.best_usd),
-                     _usd(s.expected_usd), _usd(s.worst_usd)))
-    for row in rows:
-        table.add_row(*row)
-    table.add_section()
-    table.add_row("total", "", "", _usd(result.best_usd), _usd(result.expected_usd),
-                  _usd(result.worst_usd))
-    print_table(console, table)
+    from fallback_chain.batch.report import estimate_notes, estimate_table
+
+    console = Console(highlight=False)
+    print_table(console, estimate_table(result, f"{result.requests} request(s)"))
     console.print(f"expected requests no provider serves: {result.expected_undelivered:,.2f}"
                   + (f"; failed calls billed at {result.failures_billed:.0%}"
                      if result.failures_billed else ""))
-    if result.unpriced:
-        console.print(f"[yellow]no price in the catalogue for {', '.join(result.unpriced)} "
-                      "(counted as $0)[/yellow]")
+    for note in estimate_notes(result):
+        console.print(note, soft_wrap=True)
