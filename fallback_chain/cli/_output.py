@@ -243,15 +243,18 @@ def sidecar(result: ChainResult, request: ImageRequest, files: Sequence[str], *,
 
 def save_images(result: ChainResult, request: ImageRequest, out: Path, stem: str, *,
                 chain: str | None = None, started: float | None = None) -> dict[str, Any]:
-    """Write the images of ``result`` (atomically) as ``STEM.EXT`` (``STEM-1.EXT``, ... when
-    there are several) and one sidecar ``STEM.json``; return their paths and details."""
+    """Write the images of ``result`` (atomically) as ``STEM.EXT`` (``STEM~1.EXT``, ... when
+    there are several, as ``batch`` names them) and one sidecar ``STEM.json``; return their
+    paths and details."""
     import time
+
+    from fallback_chain.batch.naming import image_name
 
     finished = time.time()
     paths = []
+    count = len(result.images)
     for i, image in enumerate(result.images):
-        name = stem if len(result.images) == 1 else f"{stem}-{i + 1}"
-        paths.append(image.save(out / name))
+        paths.append(image.save(out / image_name(stem, i, count, image.extension)))
     meta = out / f"{stem}.json"
     document = sidecar(result, request, [p.name for p in paths], chain=chain,
                        started=finished - result.latency_s if started is None else started,

@@ -250,7 +250,7 @@ def _report_result(result: ChainResult, saved: dict[str, Any], chain: str,
     out = console()
     print_table(out, attempts_table(result.attempts, title=f"attempts (chain {chain}"
                              + (", emulated)" if emulated else ")")))
-    out.print(f"[green]delivered[/green] by {result.provider} ({result.model}) in "
+    out.print(f"[green]delivered[/green] by {result.provider}:{result.model} in "
               f"{result.latency_s:.2f}s for {usd(result.cost_usd)}", markup=True)
     if result.revised_prompt:
         out.print(f"revised prompt: {clean(result.revised_prompt)}", markup=False)
