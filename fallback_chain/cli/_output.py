@@ -219,17 +219,18 @@ def sidecar(result: ChainResult, request: ImageRequest, files: Sequence[str], *,
     (``fallback_chain.batch.sidecar``): what was asked, what came back (each image's file,
     size and hash), what it cost, every attempt and the moderation outcome. No key appears in
     it (attempt messages are redacted)."""
-    from fallback_chain.batch.sidecar import SCHEMA, iso, moderation
+    from fallback_chain.batch.sidecar import SCHEMA, delivered_format, iso, moderation
 
     first = result.images[0]
     return {
         "schema": SCHEMA, "id": result.request_id, "prompt": request.prompt,
         "size_requested": request.size, "quality": request.quality, "n": request.n,
         "seed": request.seed, "negative_prompt": request.negative_prompt,
-        "output_format": request.output_format, "background": request.background,
+        "output_format_requested": request.output_format, "background": request.background,
         "metadata": request.metadata, "revised_prompt": result.revised_prompt,
         "provider": result.provider, "model": result.model,
         "size_delivered": f"{first.width}x{first.height}",
+        "output_format_delivered": delivered_format([im.mime_type for im in result.images]),
         "images": [{"file": f, "width": im.width, "height": im.height,
                     "mime_type": im.mime_type, "sha256": im.sha256, "bytes": len(im.data)}
                    for f, im in zip(files, result.images, strict=True)],

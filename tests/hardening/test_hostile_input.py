@@ -121,7 +121,7 @@ BAD_REQUESTS: dict[str, tuple[dict[str, Any], str, str]] = {
     "seed-negative": ({"seed": -1}, "seed", "between 0 and"),
     "seed-2-32": ({"seed": 2**32}, "seed", "between 0 and"),
     "seed-bool": ({"seed": False}, "seed", "not False"),
-    "quality": ({"quality": "ultra"}, "quality", "must be one of draft, standard, final (got 'ultra')"),
+    "quality": ({"quality": "ultra"}, "quality", "one of draft, standard, final (got 'ultra')"),
     "format": ({"output_format": "gif"}, "output_format", "got 'gif'"),
     "background": ({"background": "pink"}, "background", "got 'pink'"),
     "size-match": ({"size_match": "close"}, "size_match", "got 'close'"),
