@@ -53,6 +53,8 @@ def fit(table: Table, width: int) -> bool:
     for column in table.columns:
         values = [_plain(c) for c in column._cells]
         column.min_width = _needed(values, _plain(column.header))
+        if column.max_width is not None and column.max_width < column.min_width:
+            column.max_width = None  # a cap that would cut a value
         column.overflow = "fold"
         needed += column.min_width + 2  # padding
     if table.box is not None and table.show_edge:

@@ -25,9 +25,12 @@ if TYPE_CHECKING:
 
 #: The emulator's key in ``--emulated`` runs (no real key is read or needed).
 EMULATED_KEY = "compare-emulated-key"
-#: ``--emulated`` without ``--faults``: realistic latencies, no errors.
+#: ``--emulated`` without ``--faults``: no errors, and each vendor at its own pace (Gemini
+#: quick, OpenAI slower, Leonardo's jobs polled), so the latency columns differ by provider.
 EMULATED_FAULTS: dict[str, Any] = {
     "default": {"latency": {"dist": "uniform", "min_ms": 40, "max_ms": 250}},
+    "gemini": {"latency": {"dist": "uniform", "min_ms": 40, "max_ms": 160}},
+    "openai": {"latency": {"dist": "uniform", "min_ms": 250, "max_ms": 600}},
     "leonardo": {"job_delay_s": 0.3},
 }
 DEFAULT_OUT = "compare-out"
@@ -130,8 +133,10 @@ def _run_emulated(job: _Job, faults: Path | None) -> Comparison:
     from fallback_chain.config import Emulated
     from fallback_chain.emulator import Emulator, serve_in_thread
 
+    # a new placeholder per call and vendor: the contact sheet, the spreads and the
+    # between-provider table show differences, as they would with the real services
     emulator = Emulator(faults=faults if faults is not None else EMULATED_FAULTS,
-                        api_keys=EMULATED_KEY)
+                        api_keys=EMULATED_KEY, vary_images=True)
     with serve_in_thread(emulator) as base_url:
         if not job.quiet:
             typer.echo(f"emulated vendor APIs on {base_url} (no real vendor is called)",

@@ -208,7 +208,9 @@ class LeonardoAPI(VendorAPI):
         base_url = str(request.base_url).rstrip("/")
         out = []
         for i in range(count):
-            recipe = ImageRecipe(job.width, job.height, seed_for(f"{job.prompt}#{i}"), "jpeg",
+            recipe = ImageRecipe(job.width, job.height,
+                                 self.state.image_seed("leonardo", seed_for(f"{job.prompt}#{i}")),
+                                 "jpeg",
                                  corrupt=job.fate == "bad_image")
             token = self.state.files.put(recipe, vendor="leonardo", model=job.model,
                                          ttl_s=ttl, expired_status=job.rule.expired_status)
