@@ -46,22 +46,44 @@ def _needed(values: list[str], header: str) -> int:
     return max(widest, longest_word)
 
 
+def _natural(values: list[str], header: str) -> int:
+    """The width at which nothing of the column wraps."""
+    lines = [line for v in [*values, header] for line in (v.splitlines() or [""])]
+    return max((len(line) for line in lines), default=1) or 1
+
+
 def fit(table: Table, width: int) -> bool:
-    """Give each column of ``table`` the width its values need; False when the table cannot
-    fit in ``width`` columns that way."""
-    needed = 0
-    for column in table.columns:
+    """Set each column of ``table`` to a fixed width at which none of its values is cut
+    (prose and headers may wrap between words); False when that cannot fit in ``width``."""
+    columns = table.columns
+    if not columns:
+        return True
+    overhead = 2 * len(columns)  # padding
+    if table.box is not None:
+        overhead += len(columns) + 1 if table.show_edge else len(columns) - 1
+    lows, highs = [], []
+    for column in columns:
         values = [_plain(c) for c in column._cells]
-        column.min_width = _needed(values, _plain(column.header))
-        if column.max_width is not None and column.max_width < column.min_width:
-            column.max_width = None  # a cap that would cut a value
+        header = _plain(column.header)
+        low = _needed(values, header)
+        lows.append(low)
+        highs.append(max(low, _natural(values, header)))
+    room = width - overhead
+    if sum(lows) > room:
+        return False
+    widths = list(highs)
+    excess = sum(widths) - room
+    while excess > 0:  # take from the column with the most to spare, one cell at a time
+        i = max(range(len(widths)), key=lambda k: widths[k] - lows[k])
+        widths[i] -= 1
+        excess -= 1
+    for column, w in zip(columns, widths, strict=True):
+        column.width = w
+        column.min_width = None
+        column.max_width = None
+        column.ratio = None
         column.overflow = "fold"
-        needed += column.min_width + 2  # padding
-    if table.box is not None and table.show_edge:
-        needed += len(table.columns) + 1
-    elif table.box is not None:
-        needed += len(table.columns) - 1
-    return needed <= width
+    return True
 
 
 def print_table(console: Console, table: Table) -> None:
