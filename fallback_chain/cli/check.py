@@ -88,8 +88,10 @@ async def _check_chain(cfg: Config, name: str, timeout: float) -> list[dict[str,
 
 async def _check_one(chain: str, built: BuiltProvider, timeout: float) -> dict[str, Any]:
     spec = built.spec
-    row: dict[str, Any] = {"chain": chain, "provider": spec.key, "vendor": spec.vendor,
-                           "model": spec.model_id}
+    # the provider as attempts name it (its name, default the vendor), beside its model: one
+    # spelling everywhere (not the internal state key ``openai/MODEL``)
+    row: dict[str, Any] = {"chain": chain, "provider": spec.name or spec.vendor,
+                           "vendor": spec.vendor, "model": spec.model_id}
     if built.provider is None:
         problems = built.error.problems if built.error is not None else []
         detail = "; ".join(p.message for p in problems) or "could not be built"
