@@ -48,7 +48,8 @@ class LeonardoInvalid(Exception):
 
 
 def credits_for(width: int, height: int, num_images: int, alchemy: bool) -> int:
-    """API credits for a generation.  [2ND pricing.md §3.2, scaled by area; EMU formula]"""
+    """API credits for a generation.  [2ND Leonardo pricing calculator, docs/vendor-facts.md §7,
+    scaled by area; EMU formula]"""
     rate = facts.LEONARDO_CREDITS_PER_MEGAPIXEL["alchemy" if alchemy else "plain"]
     return max(1, math.ceil(rate * num_images * width * height / 1024**2))
 
