@@ -109,7 +109,7 @@ def print_dry_run(report: DryRunReport, console: Console | None = None) -> None:
         out.print(f"  ... and {report.invalid - len(report.errors):,} more invalid rows")
     print_table(out, estimate_table(est, f"price of {report.priced:,} request(s)"))
     for note in estimate_notes(est):
-        out.print(note, soft_wrap=True)
+        out.print(note)
 
 
 #: The columns of a price estimate: what each case means is printed under the table.

@@ -284,4 +284,4 @@ def _print_estimate(result: BatchEstimate) -> None:
                   + (f"; failed calls billed at {result.failures_billed:.0%}"
                      if result.failures_billed else ""))
     for note in estimate_notes(result):
-        console.print(note, soft_wrap=True)
+        console.print(note)
