@@ -21,7 +21,7 @@ PROSE = 24
 
 
 def _plain(cell: Any) -> str:
-    from rich.markup import MarkupError
+    from rich.errors import MarkupError
     from rich.text import Text
 
     if isinstance(cell, Text):
