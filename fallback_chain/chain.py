@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 class Chain:
     """Try providers in order until one delivers.
 
-    ``policy`` sets retries, cooldowns, timeouts and breakers (default: DESIGN.md's table);
+    ``policy`` sets retries, cooldowns, timeouts and breakers (default: the README's default
+    policy table);
     ``deadline_s`` and ``attempt_timeout_s`` are shortcuts for the policy fields of the same
     name. ``clock`` is injected for tests and simulations. ``state`` is where breakers,
     cooldowns, the per-provider limiter and budget totals live: in the process (the default),

@@ -28,6 +28,7 @@ from .chain import Chain
 from .errors import ChainError, ContentPolicyError
 from .policy import Policy
 from .results import Attempt, ChainResult
+from .richtable import print_table
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 KEY = "demo-key"  # the emulator's key; no real key is read or needed
 DEFAULT_SEED = 7
-DEFAULT_OUT = Path("demo-out")
+#: Not scripts/demo's demo-out/: the two demos never mix their files.
+DEFAULT_OUT = Path("demo-requests-out")
 
 BRIEFS = [
     "a lighthouse at dusk, watercolour",
@@ -198,8 +200,9 @@ def run(out: Path = DEFAULT_OUT, count: int = len(BRIEFS), seed: int = DEFAULT_S
         if not as_json:
             _line(screen, f"emulated vendor APIs on {base_url} (no real vendor is called)\n")
         on_item = None if as_json else (lambda item: _report(screen, item, out))
-        items = asyncio.run(generate_all(build_demo_chain(base_url), demo_briefs(count), out,
-                                         on_item))
+        with _emulated_ledger() as ledger:  # `fallback-chain cost report --emulated`
+            items = asyncio.run(generate_all(build_demo_chain(base_url, on_event=ledger),
+                                             demo_briefs(count), out, on_item))
     totals = summary(items)
     if as_json:
         print_json({"emulated": True, "emulator": base_url, "out": str(out),
@@ -207,6 +210,13 @@ def run(out: Path = DEFAULT_OUT, count: int = len(BRIEFS), seed: int = DEFAULT_S
     else:
         _print_summary(screen, totals, out)
     return 0 if totals["delivered"] else 1
+
+
+def _emulated_ledger() -> Any:
+    from .cli._output import emulated_ledger_path
+    from .cost.ledger import Ledger
+
+    return Ledger(emulated_ledger_path())
 
 
 def _line(screen: Any, text: str) -> None:
@@ -220,7 +230,7 @@ def _report(screen: Any, item: DemoItem, out: Path) -> None:
     res = item.result
     if res is not None:
         where = item.saved["images"][0]["path"] if item.saved else str(out)
-        status = (f"delivered by {res.provider}/{res.model} in {res.latency_s:.2f}s, "
+        status = (f"delivered by {res.provider}:{res.model} in {res.latency_s:.2f}s, "
                   f"${res.cost_usd:.4f} -> {where}")
     else:
         why = "refused" if isinstance(item.error, ContentPolicyError) else "not delivered"
@@ -245,7 +255,7 @@ def _print_summary(screen: Any, totals: dict[str, Any], out: Path) -> None:
         failed = ", ".join(f"{k} {v}" for k, v in sorted(row["failed"].items())) or "-"
         table.add_row(name, str(row["calls"]), str(row["delivered"]), failed,
                       str(row["skipped"]), usd(row["cost_usd"]))
-    screen.print(table)
+    print_table(screen, table)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -282,11 +282,28 @@ def _translate(exc: ValidationError) -> RequestValidationError:
             msg = "is not a field of ImageRequest"
         elif err["type"] == "missing":
             msg = "is required"
-        elif err["type"] in ("literal_error", "int_parsing", "string_type", "int_type",
-                             "bool_parsing", "bool_type"):
-            msg = f"{msg} (got {_short(err.get('input'))})"
+        elif err["type"] in _OWN_WORDS:
+            msg = f"{_own_words(err)} (got {_short(err.get('input'))})"
         problems.append((field, msg))
     return RequestValidationError(problems)
+
+
+#: pydantic's error types that get our own wording (the one every field problem uses:
+#: ``FIELD: must ... (got VALUE)``).
+_OWN_WORDS = {"literal_error": "", "enum": "", "int_parsing": "must be a whole number",
+              "int_type": "must be a whole number", "int_from_float": "must be a whole number",
+              "string_type": "must be text", "bool_parsing": "must be true or false",
+              "bool_type": "must be true or false"}
+
+
+def _own_words(err: Any) -> str:
+    import re
+
+    fixed = _OWN_WORDS[err["type"]]
+    if fixed:
+        return fixed
+    choices = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+    return f"must be one of {', '.join(choices)}" if choices else "is not an allowed value"
 
 
 def _short(value: Any) -> str:

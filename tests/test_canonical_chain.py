@@ -1,5 +1,5 @@
 """The product's canonical chain, end to end, through the three real adapters, the official
-SDKs and a real loopback emulator server (DESIGN.md's example chain)."""
+SDKs and a real loopback emulator server (the README's production chain)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every row of DESIGN.md's default policy table, driven through a two-provider chain of fakes."""
+"""Every row of the README's default policy table, driven through a two-provider chain of fakes."""
 
 from __future__ import annotations
 

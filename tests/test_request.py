@@ -23,7 +23,7 @@ PNG_ALPHA = placeholder_image(64, 64, seed=2, alpha=True)
     ({"prompt": "x", "size": "10x10"}, "size", "out of range"),
     ({"prompt": "x", "size": "99999x1024"}, "size", "out of range"),
     ({"prompt": "x", "size": "0:9"}, "size", "out of range"),
-    ({"prompt": "x", "quality": "hd"}, "quality", "'draft', 'standard' or 'final' (got 'hd')"),
+    ({"prompt": "x", "quality": "hd"}, "quality", "one of draft, standard, final (got 'hd')"),
     ({"prompt": "x", "output_format": "bmp"}, "output_format", "got 'bmp'"),
     ({"prompt": "x", "background": "transparent", "output_format": "jpeg"}, "",
      "needs output_format 'png' or 'webp'"),

@@ -178,6 +178,9 @@ class BatchRun:
         failures_url = options.failures or storage.display(f"failures.{fmt}")
         interrupted = False
         try:
+            # the input first: a missing or unreadable input writes nothing at all
+            with open_input(self.source, options.input_options):
+                pass
             await storage.prepare()
             if options.cache:
                 from .cache import ResultCache

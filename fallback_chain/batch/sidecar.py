@@ -25,7 +25,18 @@ if TYPE_CHECKING:
     from ..results import Attempt, ChainResult
     from .items import BatchItem
 
-SCHEMA = 1
+#: 2: ``output_format`` became ``output_format_requested`` beside ``output_format_delivered``
+#: (a vendor may deliver another format than asked, e.g. Leonardo's JPEGs; we record it).
+SCHEMA = 2
+
+_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "image/gif": "gif"}
+
+
+def delivered_format(mime_types: list[str]) -> str | None:
+    """The format the images were delivered in (``jpeg``...), read from their bytes' MIME
+    types; several formats are joined with commas."""
+    seen = list(dict.fromkeys(_FORMATS.get(m, m.removeprefix("image/")) for m in mime_types))
+    return ",".join(seen) if seen else None
 
 
 def iso(ts: float) -> str:
@@ -37,7 +48,7 @@ def _asked(item: BatchItem) -> dict[str, Any]:
     r = item.request
     return {"prompt": r.prompt, "size_requested": r.size, "quality": r.quality, "n": r.n,
             "seed": r.seed, "negative_prompt": r.negative_prompt,
-            "output_format": r.output_format, "background": r.background,
+            "output_format_requested": r.output_format, "background": r.background,
             "metadata": r.metadata}
 
 
@@ -58,6 +69,7 @@ def result_sidecar(item: BatchItem, result: ChainResult, files: list[str], *, ch
         "schema": SCHEMA, "id": item.id, **_asked(item),
         "revised_prompt": result.revised_prompt, "provider": result.provider,
         "model": result.model, "size_delivered": f"{first.width}x{first.height}",
+        "output_format_delivered": delivered_format([im.mime_type for im in result.images]),
         "images": [{"file": f, "width": im.width, "height": im.height,
                     "mime_type": im.mime_type, "sha256": im.sha256, "bytes": len(im.data)}
                    for f, im in zip(files, result.images, strict=True)],
@@ -81,6 +93,8 @@ def shared_sidecar(item: BatchItem, original: dict[str, Any], files: list[str], 
         "schema": SCHEMA, "id": item.id, **_asked(item),
         "revised_prompt": original.get("revised_prompt"), "provider": original.get("provider"),
         "model": original.get("model"), "size_delivered": original.get("size_delivered"),
+        "output_format_delivered": delivered_format(
+            [str(im.get("mime_type", "")) for im in original["images"]]),
         "images": images, "cost_usd": 0.0, "latency_s": round(finished - started, 4),
         "attempts": [], "usage": None,
         "moderation": original.get("moderation") or {"outcome": "passed", "refusals": []},

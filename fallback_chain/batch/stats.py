@@ -122,8 +122,7 @@ class BatchStats:
         self.failed_by_reason[reason] += 1
 
     def on_invalid(self) -> None:
-        self.invalid_rows += 1
-        self.failed_by_reason["invalid_row"] += 1
+        self.invalid_rows += 1  # counted apart: ``failed`` == sum(``failed_by_reason``)
 
     def calls(self) -> int:
         return sum(p.calls for p in self.providers.values())
@@ -183,6 +182,11 @@ class BatchSummary:
             calls=stats.calls(), rate_limited=stats.rate_limited(),
             providers={k: v.to_dict() for k, v in sorted(stats.providers.items())},
             error=error)
+
+    @property
+    def refused(self) -> int:
+        """Rows a provider refused on content grounds (a final, reported answer)."""
+        return self.failed_by_reason.get("content_policy", 0)
 
     @property
     def ok(self) -> bool:

@@ -104,7 +104,14 @@ class Storage:
 
     def _prepare(self) -> None:
         if self.local:
-            os.makedirs(self.root, exist_ok=True)
+            if os.path.exists(self.root) and not os.path.isdir(self.root):
+                raise StorageError(f"{self.url}: exists and is not a folder; pass --out a "
+                                   "folder (new or existing) or an s3:// URL")
+            try:
+                os.makedirs(self.root, exist_ok=True)
+            except OSError as exc:  # a parent is a file, no permission, read-only disk...
+                raise StorageError(f"{self.url}: cannot create the output folder "
+                                   f"({exc.strerror or exc})") from None
             if not os.access(self.root, os.W_OK):
                 raise StorageError(f"{self.root}: not writable")
             self.sweep_temp_files()

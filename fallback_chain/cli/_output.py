@@ -34,6 +34,21 @@ EXIT_CONTENT_POLICY = 3    # a provider refused the prompt on content grounds
 EXIT_BUDGET = 4            # no provider fitted the budget
 EXIT_DEADLINE = 5          # the request's deadline passed
 
+# ------------------------------------------------------------------------------ ledgers
+
+#: Where real runs record their attempts when neither ``--ledger``, ``$FALLBACK_CHAIN_LEDGER``
+#: nor the config file's ``ledger`` says otherwise.
+DEFAULT_LEDGER = "fallback-chain-ledger.db"
+LEDGER_ENV = "FALLBACK_CHAIN_LEDGER"
+#: Where ``--emulated`` runs record their attempts (emulated money never mixes with real spend):
+#: this file in the current folder; ``fallback-chain cost report --emulated`` reads it.
+EMULATED_LEDGER = "fallback-chain-emulated-ledger.db"
+
+
+def emulated_ledger_path() -> Path:
+    return Path(EMULATED_LEDGER)
+
+
 # ------------------------------------------------------------------------------ options
 
 ConfigOption = Annotated[Path | None, typer.Option(
@@ -97,11 +112,13 @@ def usd(x: float | None) -> str:
 # ------------------------------------------------------------------------------ config
 
 def open_config(path: Path | None, *, as_json: bool,
-                chains: Sequence[str | None] | None = (None,)) -> Config:
+                chains: Sequence[str | None] | None = (None,), emulated: bool = False
+                ) -> Config:
     """The config file (``--config``, ``./fallback-chain.toml`` or ``$FALLBACK_CHAIN_CONFIG``),
     loaded; on failure, the problem is printed and the command exits with code 2. Warnings that
     concern ``chains`` (``None``: the default chain; ``chains=None``: every chain) are printed
-    on stderr unless ``as_json``."""
+    on stderr unless ``as_json``; with ``emulated`` (no key is read), warnings about the secrets
+    file are left out."""
     from fallback_chain.config import ConfigError, ConfigNotFoundError, find_config, load_config
 
     try:
@@ -114,8 +131,19 @@ def open_config(path: Path | None, *, as_json: bool,
     except ConfigError as exc:
         raise fail(str(exc), as_json=as_json, kind="config") from None
     if not as_json:
-        warn(config.warnings if chains is None else config.warnings_for(chains))
+        warn(config_warnings(config, chains, emulated=emulated))
     return config
+
+
+def config_warnings(config: Config, chains: Sequence[str | None] | None = (None,), *,
+                    emulated: bool = False) -> list[str]:
+    """The warnings of ``config`` that concern ``chains``; with ``emulated``, none about the
+    secrets file (an emulated run reads no key)."""
+    wanted = (None if chains is None
+              else {config.default_chain if n is None else n for n in chains})
+    return [n.render(config.path) for n in config.notes
+            if (wanted is None or n.loc[:1] != ("chains",) or n.loc[1] in wanted)
+            and not (emulated and n.loc[:1] == ("secrets",))]
 
 
 # ------------------------------------------------------------------------------ attempts
@@ -191,17 +219,18 @@ def sidecar(result: ChainResult, request: ImageRequest, files: Sequence[str], *,
     (``fallback_chain.batch.sidecar``): what was asked, what came back (each image's file,
     size and hash), what it cost, every attempt and the moderation outcome. No key appears in
     it (attempt messages are redacted)."""
-    from fallback_chain.batch.sidecar import SCHEMA, iso, moderation
+    from fallback_chain.batch.sidecar import SCHEMA, delivered_format, iso, moderation
 
     first = result.images[0]
     return {
         "schema": SCHEMA, "id": result.request_id, "prompt": request.prompt,
         "size_requested": request.size, "quality": request.quality, "n": request.n,
         "seed": request.seed, "negative_prompt": request.negative_prompt,
-        "output_format": request.output_format, "background": request.background,
+        "output_format_requested": request.output_format, "background": request.background,
         "metadata": request.metadata, "revised_prompt": result.revised_prompt,
         "provider": result.provider, "model": result.model,
         "size_delivered": f"{first.width}x{first.height}",
+        "output_format_delivered": delivered_format([im.mime_type for im in result.images]),
         "images": [{"file": f, "width": im.width, "height": im.height,
                     "mime_type": im.mime_type, "sha256": im.sha256, "bytes": len(im.data)}
                    for f, im in zip(files, result.images, strict=True)],
@@ -215,15 +244,18 @@ def sidecar(result: ChainResult, request: ImageRequest, files: Sequence[str], *,
 
 def save_images(result: ChainResult, request: ImageRequest, out: Path, stem: str, *,
                 chain: str | None = None, started: float | None = None) -> dict[str, Any]:
-    """Write the images of ``result`` (atomically) as ``STEM.EXT`` (``STEM-1.EXT``, ... when
-    there are several) and one sidecar ``STEM.json``; return their paths and details."""
+    """Write the images of ``result`` (atomically) as ``STEM.EXT`` (``STEM~1.EXT``, ... when
+    there are several, as ``batch`` names them) and one sidecar ``STEM.json``; return their
+    paths and details."""
     import time
+
+    from fallback_chain.batch.naming import image_name
 
     finished = time.time()
     paths = []
+    count = len(result.images)
     for i, image in enumerate(result.images):
-        name = stem if len(result.images) == 1 else f"{stem}-{i + 1}"
-        paths.append(image.save(out / name))
+        paths.append(image.save(out / image_name(stem, i, count, image.extension)))
     meta = out / f"{stem}.json"
     document = sidecar(result, request, [p.name for p in paths], chain=chain,
                        started=finished - result.latency_s if started is None else started,

@@ -3,9 +3,7 @@
 The chain comes from the config file (``--config``/``--chain``), or, with ``--emulated``, runs
 on the built-in emulated providers (the configured chain pointed at them if a config file is
 found, else the demo chain); ``--emulator URL`` uses an emulator already running
-(``fallback-chain emulate``). Exit codes: 0 every row delivered (or already done), 1 some rows
-failed or were invalid (see the failures file), 2 bad input, option or config, 130 interrupted
-(run the same command again to resume).
+(``fallback-chain emulate``). Exit codes: see :data:`EXIT_CODES`.
 
 Only typer is imported at module level; everything else loads inside the command.
 """
@@ -26,8 +24,17 @@ if TYPE_CHECKING:
     from fallback_chain.chain import Chain
     from fallback_chain.config import Config
     from fallback_chain.cost.batch import ChainStep
+    from fallback_chain.cost.ledger import Ledger
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: What each exit code of ``batch`` means (also in ``--help`` and docs/batch.md).
+EXIT_CODES = (
+    "0 every row delivered (or already delivered); "
+    "1 some rows failed or were invalid (they are in the failures file); "
+    "2 bad input, option, config or output target (nothing was written); "
+    "3 every row was delivered except rows refused on content grounds (a reported answer, "
+    "listed in the failures file); "
+    "130 interrupted (run the same command again to resume).")
 DEFAULT_CONCURRENCY = 8
 
 
@@ -106,6 +113,12 @@ def batch(
     Re-running the same command resumes: delivered rows are skipped, and a row whose images
     and sidecar were written is never paid for again. Identical rows are generated once.
     Failed rows go to a failures file in the input's format, ready to feed back.
+
+    Exit codes: 0 every row delivered (or already delivered); 1 some rows failed or were
+    invalid (they are in the failures file); 2 bad input, option, config or output target
+    (nothing was written); 3 every row delivered except rows refused on content grounds (a
+    reported answer, listed in the failures file); 130 interrupted (run the same command
+    again to resume).
     """
     from fallback_chain.batch.reader import InputError
     from fallback_chain.batch.storage import StorageError
@@ -159,7 +172,8 @@ def _chain_source(config: str | None, name: str | None, emulated: bool, emulator
 
         from ._output import open_config
 
-        cfg = open_config(Path(config) if config else None, as_json=as_json, chains=[name])
+        cfg = open_config(Path(config) if config else None, as_json=as_json, chains=[name],
+                          emulated=emulated or emulator is not None)
     else:
         try:
             found = find_config(None)
@@ -168,10 +182,18 @@ def _chain_source(config: str | None, name: str | None, emulated: bool, emulator
         if found is not None:
             from ._output import open_config
 
-            cfg = open_config(found, as_json=as_json, chains=[name])
+            cfg = open_config(found, as_json=as_json, chains=[name], emulated=True)
     try:
-        with _emulator(emulated, emulator, emulator_key, start=need_chain) as (url, key):
-            yield _source(cfg, name, url, key, need_chain)
+        with (_emulator(emulated, emulator, emulator_key, start=need_chain) as (url, key),
+              contextlib.ExitStack() as stack):
+            ledger = None
+            if url is not None and need_chain:  # emulated attempts: the emulated ledger
+                from fallback_chain.cost.ledger import Ledger
+
+                from ._output import emulated_ledger_path
+
+                ledger = stack.enter_context(Ledger(emulated_ledger_path()))
+            yield _source(cfg, name, url, key, need_chain, ledger)
     finally:
         if cfg is not None:
             cfg.close()
@@ -199,7 +221,7 @@ def _emulator(emulated: bool, url: str | None, key: str, *, start: bool
 
 
 def _source(cfg: Config | None, name: str | None, url: str | None, key: str,
-            need_chain: bool) -> _Source:
+            need_chain: bool, ledger: Ledger | None = None) -> _Source:
     from fallback_chain.batch.pricing import chain_steps
     from fallback_chain.cost.batch import ChainStep
 
@@ -207,7 +229,7 @@ def _source(cfg: Config | None, name: str | None, url: str | None, key: str,
         from fallback_chain.demo import build_demo_chain
 
         assert url is not None
-        demo = build_demo_chain(url, api_key=key, name="demo")
+        demo = build_demo_chain(url, api_key=key, name="demo", on_event=ledger)
         return _Source(demo, chain_steps(demo), None, None, "demo (emulated)")
     chain_name = name or cfg.default_chain
     spec = cfg.chain_config(chain_name)
@@ -218,6 +240,8 @@ def _source(cfg: Config | None, name: str | None, url: str | None, key: str,
 
         target = Emulated(url, key) if url is not None else None
         built = cfg.chain(chain_name, emulated=target, ledger=url is None, log=False)
+        if ledger is not None:
+            built.events.subscribe(ledger)
     label = chain_name + (" (emulated)" if url is not None else "")
     return _Source(built, steps, cfg.storage(chain_name), spec.concurrency, label)
 
@@ -253,9 +277,19 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
         print_json({"chain": source.label, **summary.to_dict()})
     else:
         print_summary(summary)
+    return exit_code(summary)
+
+
+def exit_code(summary: Any) -> int:
+    """The exit code of a run (see :data:`EXIT_CODES`)."""
     if summary.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_OK if summary.ok else EXIT_FAILED
+    if summary.ok:
+        return EXIT_OK
+    if (summary.error is None and not summary.invalid_rows and summary.refused
+            and summary.failed == summary.refused):
+        return EXIT_REFUSED
+    return EXIT_FAILED
 
 
 def _dry_run(source: _Source, input: str, out: str | None,

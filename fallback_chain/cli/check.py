@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 from ._output import (
     EXIT_FAILED,
     ChainOption,
@@ -86,8 +88,10 @@ async def _check_chain(cfg: Config, name: str, timeout: float) -> list[dict[str,
 
 async def _check_one(chain: str, built: BuiltProvider, timeout: float) -> dict[str, Any]:
     spec = built.spec
-    row: dict[str, Any] = {"chain": chain, "provider": spec.key, "vendor": spec.vendor,
-                           "model": spec.model_id}
+    # the provider as attempts name it (its name, default the vendor), beside its model: one
+    # spelling everywhere (not the internal state key ``openai/MODEL``)
+    row: dict[str, Any] = {"chain": chain, "provider": spec.name or spec.vendor,
+                           "vendor": spec.vendor, "model": spec.model_id}
     if built.provider is None:
         problems = built.error.problems if built.error is not None else []
         detail = "; ".join(p.message for p in problems) or "could not be built"
@@ -123,7 +127,7 @@ def _print(rows: list[dict[str, Any]], path: str) -> None:
         cells = [r["provider"], r["model"], mark, escape(r["detail"])]
         table.add_row(*([r["chain"], *cells] if several else cells))
     out = console()
-    out.print(table)
+    print_table(out, table)
     failed = sum(1 for r in rows if not r["ok"])
     out.print(f"{len(rows) - failed} of {len(rows)} provider(s) ready"
               + (f"; {failed} failed" if failed else ""), markup=False)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 if TYPE_CHECKING:
     from fallback_chain.compare.model import Cell, Comparison
     from fallback_chain.compare.output import Outputs
@@ -23,9 +25,12 @@ if TYPE_CHECKING:
 
 #: The emulator's key in ``--emulated`` runs (no real key is read or needed).
 EMULATED_KEY = "compare-emulated-key"
-#: ``--emulated`` without ``--faults``: realistic latencies, no errors.
+#: ``--emulated`` without ``--faults``: no errors, and each vendor at its own pace (Gemini
+#: quick, OpenAI slower, Leonardo's jobs polled), so the latency columns differ by provider.
 EMULATED_FAULTS: dict[str, Any] = {
     "default": {"latency": {"dist": "uniform", "min_ms": 40, "max_ms": 250}},
+    "gemini": {"latency": {"dist": "uniform", "min_ms": 40, "max_ms": 160}},
+    "openai": {"latency": {"dist": "uniform", "min_ms": 250, "max_ms": 600}},
     "leonardo": {"job_delay_s": 0.3},
 }
 DEFAULT_OUT = "compare-out"
@@ -128,8 +133,10 @@ def _run_emulated(job: _Job, faults: Path | None) -> Comparison:
     from fallback_chain.config import Emulated
     from fallback_chain.emulator import Emulator, serve_in_thread
 
+    # a new placeholder per call and vendor: the contact sheet, the spreads and the
+    # between-provider table show differences, as they would with the real services
     emulator = Emulator(faults=faults if faults is not None else EMULATED_FAULTS,
-                        api_keys=EMULATED_KEY)
+                        api_keys=EMULATED_KEY, vary_images=True)
     with serve_in_thread(emulator) as base_url:
         if not job.quiet:
             typer.echo(f"emulated vendor APIs on {base_url} (no real vendor is called)",
@@ -209,11 +216,11 @@ def _print_tables(comparison: Comparison, outputs: Outputs, emulated: bool) -> N
     from fallback_chain.compare.tables import cross_table, runs_table, summary_table, usd
 
     console = Console()
-    console.print(runs_table(comparison))
-    console.print(summary_table(comparison))
+    print_table(console, runs_table(comparison))
+    print_table(console, summary_table(comparison))
     cross = cross_table(comparison)
     if cross is not None:
-        console.print(cross)
+        print_table(console, cross)
     delivered = sum(1 for c in comparison.cells if c.delivered)
     console.print(f"{delivered} of {len(comparison.cells)} runs delivered; spent "
                   f"{usd(comparison.cost_usd)} in {comparison.elapsed_s:.1f} s"

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 if TYPE_CHECKING:
     from fallback_chain.cost.batch import BatchEstimate
     from fallback_chain.cost.report import CostReport, ReportRow
 
-LEDGER_ENV = "FALLBACK_CHAIN_LEDGER"
-DEFAULT_LEDGER = "fallback-chain-ledger.db"
+from ._output import DEFAULT_LEDGER, EMULATED_LEDGER, LEDGER_ENV
 
 app = typer.Typer(name="cost", no_args_is_help=True, add_completion=False,
                   help="Spend reports from the cost ledger, and price estimates for a batch.")
@@ -41,8 +42,18 @@ def _fail(message: str) -> typer.Exit:
 @app.command("report")
 def report(
     ledger: Annotated[Path | None, typer.Option(
-        help=f"Ledger file (default: ${LEDGER_ENV} or ./{DEFAULT_LEDGER}).",
-        dir_okay=False)] = None,
+        help=f"Ledger file (default: ${LEDGER_ENV}, else the config file's ledger for the "
+             f"chain, else ./{DEFAULT_LEDGER}).", dir_okay=False)] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", dir_okay=False,
+        help="Config file whose ledger to read (default: ./fallback-chain.toml, then "
+             "$FALLBACK_CHAIN_CONFIG, if there is one).")] = None,
+    chain: Annotated[str | None, typer.Option(
+        "--chain", help="Chain of the config file whose ledger to read (default: its "
+                        "default_chain).")] = None,
+    emulated: Annotated[bool, typer.Option(
+        "--emulated", help=f"Read the ledger of the --emulated runs (./{EMULATED_LEDGER}), "
+                           "kept apart from real spend.")] = False,
     since: Annotated[str | None, typer.Option(
         help="Only attempts started on or after this UTC date (YYYY-MM-DD) or time.")] = None,
     until: Annotated[str | None, typer.Option(
@@ -57,12 +68,24 @@ def report(
     from fallback_chain.cost.ledger import Ledger
     from fallback_chain.cost.report import GROUPINGS, cost_report
 
-    path = ledger or Path(os.environ.get(LEDGER_ENV) or DEFAULT_LEDGER)
+    path = _ledger_path(ledger, config, chain, emulated)
+    if (not path.is_file() and ledger is None and not emulated
+            and Path(EMULATED_LEDGER).is_file()):
+        # no real ledger yet, but the emulated runs kept one (scripts/demo): show that one
+        typer.echo(f"no ledger at {path}; reading the --emulated runs' ledger "
+                   f"./{EMULATED_LEDGER} (emulated money, nothing was billed)", err=True)
+        path, emulated = Path(EMULATED_LEDGER), True
     groupings = [b.value for b in by] if by else list(GROUPINGS)
     try:
         with Ledger(path, create=False) as book:
             result = cost_report(book, since=since, until=until, by=groupings)  # type: ignore[arg-type]
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
+        hint = ""
+        if not emulated and Path(EMULATED_LEDGER).is_file():
+            hint = (f"; the --emulated runs recorded theirs in ./{EMULATED_LEDGER}: "
+                    "fallback-chain cost report --emulated")
+        raise _fail(f"{exc}{hint}") from None
+    except ValueError as exc:
         raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -70,14 +93,65 @@ def report(
     _print_report(result, path)
 
 
-@app.command("estimate")
+def _ledger_path(ledger: Path | None, config: Path | None, chain: str | None,
+                 emulated: bool) -> Path:
+    """``--ledger``; ``--emulated``: the emulated runs' ledger; ``$FALLBACK_CHAIN_LEDGER``;
+    the config file's ledger for the chain (when a config file is given or found); else
+    ``./fallback-chain-ledger.db``."""
+    if ledger is not None:
+        return ledger
+    if emulated:
+        return Path(EMULATED_LEDGER)
+    if os.environ.get(LEDGER_ENV):
+        return Path(os.environ[LEDGER_ENV])
+    from fallback_chain.config import ConfigError, ConfigNotFoundError, find_config
+
+    from ._output import open_config
+
+    try:
+        find_config(config)
+    except ConfigNotFoundError:
+        if config is not None or chain is not None:
+            raise _fail(f"{config or 'no config file'}: not found") from None
+        return Path(DEFAULT_LEDGER)
+    cfg = open_config(config, as_json=False, chains=[chain])
+    try:
+        found = cfg.ledger_path(chain)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        cfg.close()
+    return found if found is not None else Path(DEFAULT_LEDGER)
+
+
+ESTIMATE_HELP = (
+    "Price a batch of requests against a chain of providers: expected under the given failure "
+    "rates, with no failures, and worst case.\n\n"
+    "No failures: the first provider serves every request. Expected: under the failure rates; "
+    "it can be lower than 'no failures' when failed calls are not billed and a later provider "
+    "is cheaper. Worst: every provider is called and bills. A model that is shut down (or "
+    "about to be) is priced with a warning: its calls would fail.\n\n"
+    "Example: fallback-chain cost estimate briefs.csv --providers "
+    "gemini:gemini-3.1-flash-image,openai:gpt-image-2 --failure-rate gemini=0.2")
+
+
+@app.command("estimate", help=ESTIMATE_HELP)
 def estimate(
     prompts: Annotated[Path, typer.Argument(
         help="CSV of requests: a 'prompt' column and optional 'size', 'quality', 'n' columns, "
              "or one prompt per line.", exists=True, dir_okay=False, readable=True)],
-    chain: Annotated[str, typer.Option(
+    providers: Annotated[str | None, typer.Option(
+        "--providers", "-p",
         help="Providers in order: vendor or vendor:model, comma-separated, e.g. "
-             "'gemini:gemini-2.5-flash-image,leonardo,openai:gpt-image-1.5'.")],
+             "'gemini, leonardo, openai:gpt-image-2' (as compare takes them). Default: the "
+             "providers of --chain.")] = None,
+    chain: Annotated[str | None, typer.Option(
+        "--chain", help="Chain of the config file to price (default: its default_chain), "
+                        "when --providers is not given.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", dir_okay=False,
+        help="Config file (default: ./fallback-chain.toml, then $FALLBACK_CHAIN_CONFIG).")]
+    = None,
     failure_rate: Annotated[list[str] | None, typer.Option(
         "--failure-rate", help="PROVIDER=RATE, the share of calls that fail (repeatable; "
         "PROVIDER is a vendor or vendor:model; default 0).")] = None,
@@ -90,16 +164,27 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
-    """Price a batch of requests against a chain: best, expected and worst case.
+    """Price a batch of requests against a chain of providers: with no failures, expected
+    under the given failure rates, and worst case.
 
-    Best: the first provider serves every request. Expected: under the given failure rates.
-    Worst: every provider is called and bills.
+    No failures: the first provider serves every request. Expected: under the failure rates;
+    it can be lower than "no failures" when failed calls are not billed and a later provider
+    is cheaper. Worst: every provider is called and bills. A model that is shut down (or
+    about to be) is priced with a warning: its calls would fail.
+
+    Example: fallback-chain cost estimate briefs.csv --providers
+    gemini:gemini-3.1-flash-image,openai:gpt-image-2 --failure-rate gemini=0.2
     """
+    from fallback_chain.batch.report import lifecycle_warnings
     from fallback_chain.cost.batch import estimate_batch, parse_chain_spec, read_requests_csv
     from fallback_chain.cost.catalogue import PriceCatalogue, PriceCatalogueError
 
+    if providers is not None and chain is not None:
+        raise _fail("--providers and --chain: give one (--providers lists vendors; --chain "
+                    "names a chain of the config file)")
     try:
-        steps = parse_chain_spec(chain)
+        steps = (parse_chain_spec(providers) if providers is not None
+                 else _config_steps(config, chain))
         rates = _parse_rates(failure_rate or [])
         catalogue = PriceCatalogue.load(prices) if prices else PriceCatalogue.default()
         requests = read_requests_csv(prompts)
@@ -107,10 +192,31 @@ def estimate(
                                 failures_billed=failures_billed, catalogue=catalogue)
     except (ValueError, OSError, PriceCatalogueError) as exc:
         raise _fail(str(exc)) from None
+    notes = lifecycle_warnings(steps)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps({**result.to_dict(), "warnings": notes}, indent=2))
         return
+    from ._output import warn
+
+    warn(notes)
     _print_estimate(result)
+
+
+def _config_steps(config: Path | None, chain: str | None) -> list[Any]:
+    """The price steps of the config file's chain (``--chain``, else its default chain)."""
+    from fallback_chain.config import ConfigError
+    from fallback_chain.cost.batch import ChainStep
+
+    from ._output import open_config
+
+    cfg = open_config(config, as_json=False, chains=[chain])
+    try:
+        spec = cfg.chain_config(chain)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        cfg.close()
+    return [ChainStep(p.vendor, p.model) for p in spec.providers]
 
 
 def _parse_rates(items: list[str]) -> dict[str, float]:
@@ -159,7 +265,7 @@ def _print_report(result: CostReport, path: Path) -> None:
             table.add_row(*_cells(r))
         table.add_section()
         table.add_row(*_cells(t))
-        console.print(table)
+        print_table(console, table)
 
 
 def _cells(r: ReportRow) -> list[str]:
@@ -169,26 +275,13 @@ def _cells(r: ReportRow) -> list[str]:
 
 def _print_estimate(result: BatchEstimate) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
-    table = Table(title=f"{result.requests} request(s)", title_justify="left")
-    for col in ("provider", "failure rate", "expected calls", "best", "expected", "worst"):
-        table.add_column(col, justify="left" if col == "provider" else "right")
-    rows: list[Any] = []
-    for s in result.steps:
-        rows.append((s.label + (" (unpriced)" if s.unpriced_requests else ""),
-                     f"{s.failure_rate:.0%}", f"{s.expected_calls:,.1f}", _usd(s.best_usd),
-                     _usd(s.expected_usd), _usd(s.worst_usd)))
-    for row in rows:
-        table.add_row(*row)
-    table.add_section()
-    table.add_row("total", "", "", _usd(result.best_usd), _usd(result.expected_usd),
-                  _usd(result.worst_usd))
-    console.print(table)
+    from fallback_chain.batch.report import estimate_notes, estimate_table
+
+    console = Console(highlight=False)
+    print_table(console, estimate_table(result, f"{result.requests} request(s)"))
     console.print(f"expected requests no provider serves: {result.expected_undelivered:,.2f}"
                   + (f"; failed calls billed at {result.failures_billed:.0%}"
                      if result.failures_billed else ""))
-    if result.unpriced:
-        console.print(f"[yellow]no price in the catalogue for {', '.join(result.unpriced)} "
-                      "(counted as $0)[/yellow]")
+    for note in estimate_notes(result):
+        console.print(note)

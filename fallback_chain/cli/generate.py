@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 from ._output import (
     ChainOption,
     ConfigOption,
@@ -24,6 +26,7 @@ from ._output import (
     attempt_dict,
     attempts_table,
     clean,
+    config_warnings,
     console,
     error_dict,
     error_kind,
@@ -37,6 +40,7 @@ from ._output import (
 if TYPE_CHECKING:
     from fallback_chain.chain import Chain
     from fallback_chain.config import Config, Emulated
+    from fallback_chain.cost.ledger import Ledger
     from fallback_chain.errors import ChainError
     from fallback_chain.events import Event
     from fallback_chain.request import ImageRequest
@@ -74,8 +78,10 @@ def generate(
         file_okay=False, help="Folder for the images and their sidecar (default: the chain's "
         "storage folder, else the current folder).")] = None,
     emulated: Annotated[bool, typer.Option(
-        "--emulated", help="Run the configured chain against a built-in emulator instead of "
-        "the real vendors (no keys needed, nothing billed).")] = False,
+        "--emulated", help="Run against a built-in emulator instead of the real vendors (no "
+        "keys needed, nothing billed): the configured chain pointed at it if a config file is "
+        "found, else the demo chain (gemini, leonardo, openai), like batch and compare.")]
+    = False,
     as_json: JsonOption = False,
 ) -> None:
     """Generate images for PROMPT through the configured chain, trying providers in order."""
@@ -83,7 +89,11 @@ def generate(
     from fallback_chain.errors import ChainError, RequestValidationError
     from fallback_chain.request import ImageRequest
 
-    cfg = open_config(config, as_json=as_json, chains=[chain])
+    if emulated and config is None and chain is None and _no_config():
+        _generate_on_demo_chain(prompt, size, quality, n, seed, negative_prompt, output_format,
+                                out, as_json)
+        return
+    cfg = open_config(config, as_json=as_json, chains=[chain], emulated=emulated)
     try:
         cfg.chain_config(chain)  # ConfigError for an unknown chain name
         name = chain or cfg.default_chain
@@ -96,12 +106,14 @@ def generate(
     except RequestValidationError as exc:
         raise fail(exc.message, as_json=as_json, kind="invalid_request") from None
     try:
-        with _target(emulated) as target:
+        with _target(emulated) as target, contextlib.ExitStack() as stack:
             try:
-                # an emulated run spends nothing: it stays out of the ledger
+                # an emulated run goes to the emulated ledger, never the config's
                 built = cfg.chain(name, emulated=target, ledger=target is None, log=False)
             except ConfigError as exc:
                 raise fail(str(exc), as_json=as_json, kind="config") from None
+            if target is not None:
+                built.events.subscribe(stack.enter_context(_emulated_ledger()))
             started = time.time()
             outcome = _run(built, request, quiet=as_json)
     finally:
@@ -111,7 +123,67 @@ def generate(
         raise typer.Exit(error_kind(outcome)[1])
     saved = save_images(outcome, request, folder, outcome.request_id, chain=name,
                         started=started)
-    _report_result(outcome, saved, name, as_json, emulated, cfg.warnings_for([name]))
+    _report_result(outcome, saved, name, as_json, emulated,
+                   config_warnings(cfg, [name], emulated=emulated))
+
+
+def _no_config() -> bool:
+    from fallback_chain.config import ConfigNotFoundError, find_config
+
+    try:
+        find_config(None)
+    except ConfigNotFoundError:
+        return True
+    return False
+
+
+def _generate_on_demo_chain(prompt: str, size: str, quality: Quality, n: int, seed: int | None,
+                            negative_prompt: str | None, output_format: Format,
+                            out: Path | None, as_json: bool) -> None:
+    """``--emulated`` with no config file: the demo chain on the built-in emulator, exactly as
+    ``batch --emulated`` and ``compare --emulated`` do."""
+    from fallback_chain.demo import KEY, build_demo_chain
+    from fallback_chain.emulator import Emulator, serve_in_thread
+    from fallback_chain.errors import ChainError, RequestValidationError
+    from fallback_chain.request import ImageRequest
+
+    try:
+        request = ImageRequest(prompt=prompt, size=size, quality=quality.value, n=n, seed=seed,
+                               negative_prompt=negative_prompt,
+                               output_format=output_format.value)
+    except RequestValidationError as exc:
+        raise fail(exc.message, as_json=as_json, kind="invalid_request") from None
+    folder = out if out is not None else Path(".")
+    _check_folder(folder, as_json)
+    emulator = Emulator(faults={"leonardo": {"job_delay_s": 0.2}}, api_keys=KEY)
+    with serve_in_thread(emulator) as base_url, _emulated_ledger() as ledger:
+        built = build_demo_chain(base_url, api_key=KEY, name="demo", on_event=ledger)
+        started = time.time()
+        outcome = _run(built, request, quiet=as_json)
+    if isinstance(outcome, ChainError):
+        _report_error(outcome, as_json)
+        raise typer.Exit(error_kind(outcome)[1])
+    saved = save_images(outcome, request, folder, outcome.request_id, chain="demo",
+                        started=started)
+    _report_result(outcome, saved, "demo", as_json, True, [])
+
+
+def _emulated_ledger() -> Ledger:
+    from fallback_chain.cost.ledger import Ledger
+
+    from ._output import emulated_ledger_path
+
+    return Ledger(emulated_ledger_path())
+
+
+def _check_folder(folder: Path, as_json: bool) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise fail(f"{folder}: exists and is not a folder", as_json=as_json)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"{folder}: cannot create the folder ({exc.strerror or exc})",
+                   as_json=as_json) from None
 
 
 def _output_folder(cfg: Config, name: str, out: Path | None) -> Path:
@@ -176,9 +248,9 @@ def _report_result(result: ChainResult, saved: dict[str, Any], chain: str,
                     "attempts": [attempt_dict(a) for a in result.attempts]})
         return
     out = console()
-    out.print(attempts_table(result.attempts, title=f"attempts (chain {chain}"
+    print_table(out, attempts_table(result.attempts, title=f"attempts (chain {chain}"
                              + (", emulated)" if emulated else ")")))
-    out.print(f"[green]delivered[/green] by {result.provider} ({result.model}) in "
+    out.print(f"[green]delivered[/green] by {result.provider}:{result.model} in "
               f"{result.latency_s:.2f}s for {usd(result.cost_usd)}", markup=True)
     if result.revised_prompt:
         out.print(f"revised prompt: {clean(result.revised_prompt)}", markup=False)
@@ -196,7 +268,7 @@ def _report_error(exc: ChainError, as_json: bool) -> None:
     kind, _ = error_kind(exc)
     out = console()
     if exc.attempts:
-        out.print(attempts_table(exc.attempts, title="attempts"))
+        print_table(out, attempts_table(exc.attempts, title="attempts"))
     err = console(stderr=True)
     if isinstance(exc, ContentPolicyError):
         err.print(f"refused on content grounds by {exc.provider}: {clean(exc.reason)}",

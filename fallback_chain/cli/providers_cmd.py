@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fallback_chain.richtable import print_table
+
 from ._output import JsonOption, console, print_json
 
 if TYPE_CHECKING:
@@ -147,7 +149,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
             can = " ".join(w for w, on in (("edit", caps["edits"]),
                                            ("rewr", caps["rewrites_prompt"])) if on)
             table.add_row(r["model"], status, short_sizes(caps), str(caps["max_n"]), can, cost)
-        out.print(table)
+        print_table(out, table)
     out.print(f"$/img: USD for one {'x'.join(map(str, PRICE_SIZE))} image at the {PRICE_QUALITY} "
               "tier, from the price catalogue (* derived, e.g. Leonardo credits at a derived "
               "dollar rate; - not priced; see docs/cost.md). n: most images per request. can: "

@@ -51,7 +51,7 @@ def simulate(
         help="Replay: width of the windows in which provider fault rates are measured "
              "(e.g. 10m, 1h); 0 for one rate over the whole ledger.")] = "1h",
     plot: Annotated[bool, typer.Option(
-        help="Draw results.png (needs matplotlib: pip install 'fallback-chain[sim]').")]
+        help="Draw results.png (needs matplotlib: pip install 'fallback-chain\\[sim]').")]
     = True,
 ) -> None:
     """Run every configuration of EXPERIMENT through the real router over simulated

@@ -27,9 +27,8 @@ def runs_table(comparison: Comparison) -> Table:
     table.add_column("cost", justify="right", no_wrap=True)
     table.add_column("latency", justify="right", no_wrap=True)
     for row in comparison.rows:
-        who = Text(row.label)
-        if row.model not in row.label:
-            who.append(f"\n{row.model}", style="dim")
+        # one spelling for a provider and its model everywhere: NAME:MODEL
+        who = Text(row.label if row.model in row.label else f"{row.label}:{row.model}")
         for c in row.cells:
             outcome = Text(c.outcome, style="green" if c.delivered else "red")
             if not c.delivered and c.message:

@@ -51,18 +51,22 @@ class Emulator:
     delays and URL expiry (``fallback_chain.clock.Clock``). ``seed`` overrides the
     configuration's seed. ``max_log_entries``, ``max_jobs`` and ``max_files`` bound the
     request log, the Leonardo jobs and the images kept behind URLs (oldest forgotten first).
+    ``vary_images``: draw a different placeholder on every call, per vendor, as the real
+    services do without a seed (``compare --emulated`` uses it); by default the same prompt
+    always gives the same bytes.
     """
 
     def __init__(self, faults: FaultSource = None, *,
                  api_keys: str | Mapping[str, str] | None = DEFAULT_API_KEY,
                  clock: Clock | None = None, seed: int | None = None,
                  max_log_entries: int = 100_000, max_jobs: int = 50_000,
-                 max_files: int = 50_000) -> None:
+                 max_files: int = 50_000, vary_images: bool = False) -> None:
         config = self._with_seed(FaultConfig.load(faults), seed)
         self.state = EmulatorState(
             api_keys=normalise_keys(api_keys), faults=FaultEngine(config),
             clock=clock or SYSTEM_CLOCK, log=RequestLog(max_log_entries),
-            ids=IdSource(config.seed), max_jobs=max_jobs, max_files=max_files)
+            ids=IdSource(config.seed), max_jobs=max_jobs, max_files=max_files,
+            vary_images=vary_images)
         #: The emulated vendor APIs, by vendor id (from the vendor registry), in route order.
         self.apis: dict[str, VendorAPI] = dict(sorted(
             ((vendor, api(self.state)) for vendor, api in emulated_apis().items()),

@@ -1,7 +1,7 @@
 """Vendor facts the emulator reproduces, in one place so they are easy to correct.
 
-Every entry carries the provenance tag of ``shared/reference/wire-formats.md`` (or
-``pricing.md``): ``[SDK]`` read in an official SDK, ``[SPEC]`` an official OpenAPI file,
+Every entry carries a provenance tag (explained with the public sources in
+``docs/vendor-facts.md``): ``[SDK]`` read in an official SDK, ``[SPEC]`` an official OpenAPI file,
 ``[DOC]`` official documentation, ``[2ND]`` second-hand (third-party captures; likely, not
 certain) and ``[EMU]`` a choice of this emulator where no source says anything. When a real
 response proves one of these wrong, fix it here; the API modules only read these tables.
@@ -76,24 +76,25 @@ def openai_family(model: str) -> str | None:
 
 
 #: Output image tokens per image for GPT image models before gpt-image-2, by quality and size.
-#: [DOC OpenAI image guide, via pricing.md §1.3]
+#: [DOC OpenAI image generation guide, https://platform.openai.com/docs/guides/image-generation]
 GPT_IMAGE_OUTPUT_TOKENS: Final[dict[str, dict[str, int]]] = {
     "low": {"1024x1024": 272, "1024x1536": 408, "1536x1024": 400},
     "medium": {"1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568},
     "high": {"1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208},
 }
 #: gpt-image-2.5 and later at 1024x1024 (derived from fal/LiteLLM per-image prices at $30/M,
-#: pricing.md §1.3); other sizes are scaled by area.  [2ND]
+#: docs/vendor-facts.md §7); other sizes are scaled by area.  [2ND]
 GPT_IMAGE_2_TOKENS_1024: Final[dict[str, int]] = {
     "low": 196, "medium": 439, "high": 1756, "xhigh": 3122, "max": 7024,
 }
-#: gpt-image-2 itself at 1024x1024: OpenAI's per-image prices (0.006 / 0.053 / 0.211, pricing.md
-#: §1.1) divided by its $30/M image-out rate, so reported and estimated costs agree.  [DERIVED]
+#: gpt-image-2 itself at 1024x1024: OpenAI's per-image prices (0.006 / 0.053 / 0.211,
+#: https://openai.com/api/pricing/) divided by its $30/M image-out rate, so reported and
+#: estimated costs agree.  [DERIVED]
 GPT_IMAGE_2_0_TOKENS_1024: Final[dict[str, int]] = {"low": 200, "medium": 1767, "high": 7033}
 #: Input image tokens charged per input image on an edit.  [EMU] no published figure used.
 OPENAI_EDIT_INPUT_IMAGE_TOKENS: Final = 388
 
-#: Error bodies: (HTTP status, error.type, error.code, message).  [2ND wire-formats §1.7]
+#: Error bodies: (HTTP status, error.type, error.code, message).  [2ND docs/vendor-facts.md §1]
 OPENAI_ERRORS: Final[dict[str, tuple[int, str, str | None, str]]] = {
     "rate_limit_exceeded": (
         429, "requests", "rate_limit_exceeded",
@@ -152,7 +153,8 @@ BAD_GATEWAY_HTML: Final = (
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
     "</body>\r\n</html>\r\n")
 
-#: The body an expired signed blob URL answers with (Azure-style).  [2ND trap 24; EMU body]
+#: The body an expired signed blob URL answers with (Azure-style).  [2ND docs/vendor-facts.md §6;
+#: EMU body]
 EXPIRED_URL_XML: Final = (
     '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code>'
     "<Message>Server failed to authenticate the request. Signed expiry time has passed."
@@ -169,7 +171,7 @@ GEMINI_SIZES_1K: Final[dict[str, tuple[int, int]]] = {
 #: Scale factor per imageSize.  [SDK docstring: 1K default, 2K, 4K; 2ND: 512 on newer models]
 GEMINI_IMAGE_SIZE_SCALE: Final[dict[str, float]] = {"512": 0.5, "1K": 1.0, "2K": 2.0, "4K": 4.0}
 
-#: Output image tokens per image.  [2ND pricing.md §2: 2.5 flash image 1290 at any size;
+#: Output image tokens per image.  [2ND docs/vendor-facts.md §7: 2.5 flash image 1290 at any size;
 #: 3.1 flash image 747/1120/1680/2520; 3 pro image 1120/1120/2000]
 GEMINI_IMAGE_TOKENS_25: Final = 1290
 GEMINI_IMAGE_TOKENS_3_FLASH: Final[dict[str, int]] = {"512": 747, "1K": 1120, "2K": 1680,
@@ -213,7 +215,7 @@ GEMINI_ERROR_STATUS: Final[dict[int, str]] = {  # [DOC api-errors page]
     504: "DEADLINE_EXCEEDED",
 }
 GEMINI_MESSAGES: Final[dict[str, str]] = {
-    # [2ND wire-formats §2.6]
+    # [2ND docs/vendor-facts.md §4]
     "api_key_invalid": "API key not valid. Please pass a valid API key.",
     "missing_key": "Method doesn't allow unregistered callers (callers without established "
                    "identity). Please use API Key or other form of API consumer identity to "
@@ -250,7 +252,8 @@ LEONARDO_DEFAULTS: Final = {"width": 1024, "height": 768, "num_images": 4}
 LEONARDO_DEFAULT_MODEL: Final = "b24e16ff-06e3-43eb-8d33-4416c2d75876"  # Phoenix [SPEC]
 LEONARDO_DIM_RANGE: Final = (32, 1536)  # multiple of 8 [SDK TS 2026]
 LEONARDO_MAX_IMAGES: Final = 8          # 4 when width or height > 768 [SPEC]
-#: Credits per image at 1024x1024 with Alchemy / without.  [2ND pricing.md §3.2, Lightning XL]
+#: Credits per image at 1024x1024 with Alchemy / without.  [2ND docs/vendor-facts.md §7,
+#: Lightning XL]
 LEONARDO_CREDITS_PER_MEGAPIXEL: Final = {"alchemy": 10.0, "plain": 3.0}
 
 #: Hasura-style error bodies: status -> (code, message).  Only the 500 body is seen in a

@@ -250,7 +250,8 @@ class GeminiAPI(VendorAPI):
             if not modalities or "IMAGE" in modalities:
                 mime = facts.gemini_image_mime(model)
                 seed = _get(gen, "seed")
-                base = seed_for(prompt) + (seed if isinstance(seed, int) else 0)
+                base = (seed_for(prompt) + seed if isinstance(seed, int)
+                        else self.state.image_seed("gemini", seed_for(prompt)))
                 recipe = ImageRecipe(width, height, base, FORMAT_BY_MIME[mime])
                 data = base64.b64encode(recipe.render()).decode()
                 if kind == "bad_base64":

@@ -48,7 +48,8 @@ class LeonardoInvalid(Exception):
 
 
 def credits_for(width: int, height: int, num_images: int, alchemy: bool) -> int:
-    """API credits for a generation.  [2ND pricing.md §3.2, scaled by area; EMU formula]"""
+    """API credits for a generation.  [2ND Leonardo pricing calculator, docs/vendor-facts.md §7,
+    scaled by area; EMU formula]"""
     rate = facts.LEONARDO_CREDITS_PER_MEGAPIXEL["alchemy" if alchemy else "plain"]
     return max(1, math.ceil(rate * num_images * width * height / 1024**2))
 
@@ -216,7 +217,9 @@ class LeonardoAPI(VendorAPI):
         base_url = str(request.base_url).rstrip("/")
         out = []
         for i in range(count):
-            recipe = ImageRecipe(job.width, job.height, seed_for(f"{job.prompt}#{i}"), "jpeg",
+            recipe = ImageRecipe(job.width, job.height,
+                                 self.state.image_seed("leonardo", seed_for(f"{job.prompt}#{i}")),
+                                 "jpeg",
                                  corrupt=job.fate == "bad_image")
             token = self.state.files.put(recipe, vendor="leonardo", model=job.model,
                                          ttl_s=ttl, expired_status=job.rule.expired_status)

@@ -257,7 +257,8 @@ class OpenAIAPI(VendorAPI):
         base_url = str(request.base_url).rstrip("/")
         data: list[dict[str, Any]] = []
         for i in range(count):
-            recipe = ImageRecipe(req.width, req.height, seed_for(f"{req.prompt}#{i}"),
+            recipe = ImageRecipe(req.width, req.height,
+                                 self.state.image_seed("openai", seed_for(f"{req.prompt}#{i}")),
                                  req.output_format, alpha=req.background == "transparent",
                                  corrupt=kind == "bad_image" or (
                                      kind == "bad_base64" and req.response_format == "url"))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
-from fallback_chain.imaging import MIME_BY_FORMAT, placeholder_image
+from fallback_chain.imaging import MIME_BY_FORMAT, placeholder_image, seed_for
 
 from .faults import FaultEngine, vendors
 from .log import RequestLog
@@ -129,11 +129,26 @@ class EmulatorState:
     jobs_lock: threading.Lock = field(default_factory=threading.Lock)
     max_jobs: int = 50_000
     max_files: int = 50_000
+    #: Draw a new placeholder on every call (per vendor), as the real services do when no seed
+    #: is given; off by default, so the same prompt always gives the same bytes.
+    vary_images: bool = False
+    _image_calls: dict[str, int] = field(default_factory=dict)
+    _image_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.max_jobs < 1 or self.max_files < 1:
             raise ValueError("max_jobs and max_files must be >= 1")
         self.files = FileStore(self.clock, self.ids, self.max_files)
+
+    def image_seed(self, vendor: str, base: int) -> int:
+        """The seed of the placeholder a ``vendor`` call draws from ``base`` (derived from the
+        prompt): ``base`` itself, or with ``vary_images`` a seed unique to this vendor and
+        call, so each vendor's images differ from the others' and from run to run."""
+        if not self.vary_images:
+            return base
+        with self._image_lock:
+            n = self._image_calls[vendor] = self._image_calls.get(vendor, 0) + 1
+        return seed_for(f"{vendor}/{base}/{n}")
 
     def add_job(self, job_id: str, job: Any) -> None:
         """Keep ``job``; forget the oldest one past ``max_jobs`` (dicts keep insertion order)."""

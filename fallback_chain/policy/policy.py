@@ -30,7 +30,7 @@ def _outcome(name: Outcome | str, what: str) -> Outcome:
 
 @dataclass(frozen=True)
 class Policy:
-    """How a chain reacts to each outcome. Defaults are DESIGN.md's table.
+    """How a chain reacts to each outcome. Defaults are the README's "default policy" table.
 
     Examples::
 

@@ -1,4 +1,5 @@
-"""What the router does after each outcome: the default policy table of DESIGN.md as data."""
+"""What the router does after each outcome: the default policy table (README, "The default
+policy") as data."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ class Rule:
     alert: bool = False
 
 
-#: DESIGN.md's default policy. Outcomes not listed here (skips) simply advance.
+#: The default policy (README, "The default policy"). Outcomes not listed here (skips) simply
+#: advance.
 DEFAULT_RULES: dict[Outcome, Rule] = {
     Outcome.RATE_LIMITED: Rule(cooldown_s=30.0),
     Outcome.QUOTA_EXHAUSTED: Rule(cooldown_s=3600.0, alert=True),

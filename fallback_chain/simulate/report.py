@@ -145,6 +145,8 @@ def print_table(result: ExperimentResult, console: Console | None = None) -> Non
     from rich.console import Console
     from rich.table import Table
 
+    from ..richtable import print_table as fit_print
+
     console = console or Console()
     exp = result.experiment
     counts = sorted({r.requests for r in result.results})
@@ -180,7 +182,7 @@ def print_table(result: ExperimentResult, console: Console | None = None) -> Non
             cells.append(text)
         label = r.config + (f" [dim]({r.note})[/]" if r.note else "")
         table.add_row(label, *cells)
-    console.print(table)
+    fit_print(console, table)
 
     where = Table(title="Share of deliveries / share of time in calls, by provider",
                   header_style="bold", title_justify="left", box=box.SIMPLE_HEAD)

@@ -3,12 +3,13 @@ error answer maps to an :class:`~fallback_chain.outcome.Outcome`.
 
 Kept apart from :mod:`.adapter` (which drives submit → poll → download) so the one
 place that knows Leonardo's field names and error shapes is small and testable on its own.
-Reference: ``wire-formats.md`` §3 (fields, responses) and §5 traps 17–20, 22, 24.
+Reference: ``docs/vendor-facts.md`` §5 (Leonardo's REST API: fields, job polling, errors) and §6
+(proxy pages, expired image URLs); public source: https://docs.leonardo.ai/reference.
 
 Request body (``POST /api/rest/v1/generations``), camelCase and snake_case mixed as the API
 wants them. We always send explicit values rather than relying on server defaults, because the
-official SDKs always send the spec defaults (trap 17) and a raw-HTTP client that omits them
-gets different server-side defaults (e.g. 4 images):
+official SDKs (leonardo-ai-sdk 7.0.0) always send the spec defaults and a raw-HTTP client that
+omits them gets different server-side defaults (e.g. 4 images):
 
 =================  ===============================================================
 ``prompt``         the request's prompt
@@ -132,7 +133,7 @@ class Generation:
 
 def read_json(response: httpx.Response, what: str) -> Any:
     """The JSON body of a 2xx answer; an HTML page or broken JSON is ``malformed_response``
-    (trap 22: a 200 can be a proxy's HTML page or a truncated body)."""
+    (a 200 can be a proxy's HTML page or a truncated body: docs/vendor-facts.md §3, §6)."""
     text = response.text
     ctype = response.headers.get("content-type", "").lower()
     if "html" in ctype or _HTML.match(text):

@@ -354,7 +354,8 @@ class OpenAIProvider(Provider):
 
         from .cost import cost_from_openai_usage
 
-        if not isinstance(response, ImagesResponse):  # trap 22: an HTML 200 comes back as str
+        # openai 3.x returns an HTML 200 as a plain str (docs/vendor-facts.md §3)
+        if not isinstance(response, ImagesResponse):
             raise ProviderError(Outcome.MALFORMED_RESPONSE, describe_non_json(response),
                                 status_code=200)
         usage = usage_dict(response.usage)

@@ -52,7 +52,7 @@ from fallback_chain.results import GeneratedImage
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """How one model family speaks the Images API. Capabilities (sizes, ``max_n``, prompt
-    length, whether the prompt is rewritten) come from ``providers/models.json``; this is only
+    length, whether the prompt is rewritten) come from ``providers/openai/models.json``; this is only
     the wire shape, keyed by the catalogue's family name.
 
     ``gpt_image``: sends ``output_format``/``background``, answers base64 with ``usage``, and
@@ -148,7 +148,8 @@ def _text_of(body: object) -> str:
 def error_from_status(status: int, body: object, headers: Mapping[str, str],
                       request_id: str | None = None) -> ProviderError:
     """One non-2xx answer → ``ProviderError``. ``body`` is what ``APIStatusError.body`` holds:
-    the INNER ``error`` object for JSON errors (trap 6), the raw text otherwise."""
+    the INNER ``error`` object for JSON errors (openai-python 3.x; docs/vendor-facts.md §1), the
+    raw text otherwise."""
     error: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
     code = error.get("code")
     code = str(code) if code is not None else None
@@ -168,7 +169,7 @@ def error_from_status(status: int, body: object, headers: Mapping[str, str],
         details.update(categories=categories, moderation_stage=stage)
     elif status == 429 and (code in QUOTA_CODES or type_ in QUOTA_CODES):
         outcome = Outcome.QUOTA_EXHAUSTED
-        retry_after = None  # out of money: waiting does not help (trap 8)
+        retry_after = None  # out of money: waiting does not help (docs/vendor-facts.md §2)
     elif status == 429:
         outcome = Outcome.RATE_LIMITED
         if retry_after is None:

@@ -33,7 +33,7 @@ def test_every_provider_passes(run, write, server, monkeypatch):
     doc = run.json("check")
     assert doc["ok"] is True
     assert [(r["provider"], r["ok"]) for r in doc["providers"]] == [
-        ("gemini", True), ("leonardo", True), ("openai/gpt-image-2", True)]
+        ("gemini", True), ("leonardo", True), ("openai", True)]
     seen = emulator.requests()
     assert {e.vendor for e in seen} == {"gemini", "leonardo", "openai"}
     assert {e.endpoint for e in seen} == {"meta"}  # nothing that costs money was called
@@ -52,8 +52,8 @@ def test_failures_are_reported_per_provider(run, write, server, monkeypatch):
     assert rows["gemini"]["ok"] is True
     assert rows["leonardo"]["ok"] is False
     assert "no API key for provider 'leonardo': set LEONARDO_API_KEY" in rows["leonardo"]["detail"]
-    assert rows["openai/gpt-image-2"]["ok"] is False
-    assert "401" in rows["openai/gpt-image-2"]["detail"]
+    assert rows["openai"]["ok"] is False
+    assert "401" in rows["openai"]["detail"]
     human = run("check", code=1)
     assert "FAILED" in human.stdout and "1 of 3 provider(s) ready; 2 failed" in human.stdout
     assert wrong not in human.output and wrong not in str(doc)

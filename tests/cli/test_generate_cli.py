@@ -40,7 +40,7 @@ def test_delivers_saves_and_reports_json(run, write, tmp_path):
     for i, image in enumerate(doc["images"]):
         path = Path(image["path"])
         assert path.parent == tmp_path / "images"  # the chain's storage, relative to the file
-        assert path.name == f"{doc['request_id']}-{i + 1}.png"
+        assert path.name == f"{doc['request_id']}~{i + 1}.png"  # as batch names them
         assert path.is_file() and path.stat().st_size > 100
         assert meta["images"][i]["file"] == path.name
         assert meta["images"][i]["sha256"] == image["sha256"]
@@ -62,7 +62,7 @@ def test_human_output(run, write, tmp_path):
     result = run("generate", "a red fox", "--out", "elsewhere")
     out = result.stdout
     assert "rate_limited" in out and "429" in out and "success" in out
-    assert "delivered by second (fake-image-1)" in out and "$0.0300" in out
+    assert "delivered by second:fake-image-1" in out and "$0.0300" in out
     assert len(list((tmp_path / "elsewhere").glob("*.png"))) == 1
     assert len(list((tmp_path / "elsewhere").glob("*.json"))) == 1
 

@@ -81,18 +81,18 @@ def test_cli_estimate(tmp_path):
     csv = tmp_path / "prompts.csv"
     csv.write_text("prompt,size\n" + "".join(f"p{i},1024x1024\n" for i in range(10)))
     runner = CliRunner()
-    result = runner.invoke(app, ["cost", "estimate", str(csv), "--chain", CHAIN,
+    result = runner.invoke(app, ["cost", "estimate", str(csv), "--providers", CHAIN,
                                  "--failure-rate", "gemini=0.2", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["best_usd"] == pytest.approx(10 * G)
     assert data["expected_usd"] == pytest.approx(10 * (0.8 * G + 0.2 * OAI))
     assert data["worst_usd"] == pytest.approx(10 * (G + OAI))
-    table = runner.invoke(app, ["cost", "estimate", str(csv), "--chain", CHAIN + ",nobody:x"],
+    table = runner.invoke(app, ["cost", "estimate", str(csv), "--providers", CHAIN + ",nobody:x"],
                           env={"COLUMNS": "160"})
     assert table.exit_code == 0, table.output
     assert "$0.3900" in table.output and "no price in the catalogue for nobody:x" in table.output
-    bad = runner.invoke(app, ["cost", "estimate", str(csv), "--chain", CHAIN,
+    bad = runner.invoke(app, ["cost", "estimate", str(csv), "--providers", CHAIN,
                               "--failure-rate", "gemini"])
     assert bad.exit_code == 2 and "PROVIDER=RATE" in bad.output
 
@@ -102,7 +102,7 @@ def test_cli_estimate_with_a_price_file(tmp_path):
     csv.write_text("one prompt\n")
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"vendors": {"gemini": {"price_factor": 0.5}}}))
-    result = CliRunner().invoke(app, ["cost", "estimate", str(csv), "--chain", "gemini",
+    result = CliRunner().invoke(app, ["cost", "estimate", str(csv), "--providers", "gemini",
                                       "--prices", str(prices), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["best_usd"] == pytest.approx(G / 2)

@@ -13,7 +13,7 @@ import pytest
 from fallback_chain.cost.catalogue import ENV_VAR, PriceCatalogue, PriceCatalogueError
 from fallback_chain.cost.estimate import estimate
 
-#: A copy of shared/reference/pricing.json (compiled 2026-11-21), the catalogue's source.
+#: A frozen copy of the reference price list the catalogue was compiled from (2026-11-21).
 REFERENCE = Path(__file__).with_name("data") / "pricing-reference.json"
 
 

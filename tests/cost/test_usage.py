@@ -1,4 +1,4 @@
-"""Cost from what the vendor reported. The worked examples of pricing.md, to the cent."""
+"""Cost from what the vendor reported. The worked examples of docs/cost.md, to the cent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The official google-genai SDK against the emulator (wire-formats.md §2): images, usage,
+"""The official google-genai SDK against the emulator (docs/vendor-facts.md §4): images, usage,
 HTTP-200 refusals, errors in Google's envelope, auth, and malformed answers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Leonardo over plain httpx (wire-formats.md §3): the create/poll/download cycle on a manual
+"""Leonardo over plain httpx (docs/vendor-facts.md §5): the create/poll/download cycle on a manual
 clock, job faults, moderation shapes, Hasura-style errors, /me and the pricing calculator."""
 
 from __future__ import annotations

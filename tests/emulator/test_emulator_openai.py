@@ -1,5 +1,5 @@
 """The official openai SDK against the emulator: normal results, and every fault surfaces as
-the exception class and attributes the real service produces (wire-formats.md §1.7, §1.9)."""
+the exception class and attributes the real service produces (docs/vendor-facts.md §1-§3)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """OpenAI requests against OpenAI's own OpenAPI schemas.
 
 ``specs/openai-openapi-images-excerpt.yaml`` is a byte-for-byte copy of
-``shared/specs/openai-openapi-images-excerpt.yaml`` (derived from ``openai/openai-openapi`` at
-commit f85dbe2, see ``shared/reference/wire-formats.md`` §0), kept here so the test runs
-without ``shared/``.
+an excerpt of the images part of the OpenAI OpenAPI file
+(https://github.com/openai/openai-openapi at commit f85dbe2), kept here so the test runs
+without the network.
 
 1. Every request shape our OpenAI adapter sends (through the official SDK) validates against
    ``CreateImageRequest`` / ``CreateImageEditRequest``, checked on what the emulator received.

@@ -59,7 +59,7 @@ pytestmark = pytest.mark.filterwarnings(
 # ==================================================================== the emulator's faults
 
 #: What each fault token the emulator understands becomes, for every vendor (the default
-#: policy's table in DESIGN.md). Vendor-specific tokens and exceptions are below.
+#: policy's table in the README). Vendor-specific tokens and exceptions are below.
 COMMON = {
     "ok": "success", "reset": "connection_error", "hang": "timeout", "cut": "connection_error",
     "truncated": "malformed_response", "html": "malformed_response",

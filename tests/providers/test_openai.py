@@ -480,7 +480,7 @@ def test_retry_after_read_from_message_and_error_shapes():
     assert retry_after_from_message("Please try again in 1m30s") == 90.0
     assert retry_after_from_message("try again in 250ms") == 0.25
     assert retry_after_from_message("no hint") is None
-    # body is the INNER error object (trap 6); an HTML body is a str
+    # body is the INNER error object (docs/vendor-facts.md §1); an HTML body is a str
     err = error_from_status(429, {"message": "x", "type": "insufficient_quota",
                                   "code": None}, {"retry-after": "5"})
     assert (err.outcome, err.retry_after_s) == (Outcome.QUOTA_EXHAUSTED, None)
@@ -775,7 +775,7 @@ def test_names_keys_and_repr():
     assert (a.name, a.key) == ("openai", "openai/gpt-image-2")
     assert (b.name, b.key) == ("openai", "openai/dall-e-3")
     assert (c.name, c.key) == ("primary", "primary")
-    Chain([a, b, c])  # two unnamed OpenAI models share a chain (DESIGN.md's example)
+    Chain([a, b, c])  # two unnamed OpenAI models share a chain (each keyed openai/MODEL)
     assert "secret" not in repr(a)
     assert repr(a) == "OpenAIProvider(name='openai', model='gpt-image-2')"
 
