@@ -52,7 +52,7 @@ from fallback_chain.results import GeneratedImage
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """How one model family speaks the Images API. Capabilities (sizes, ``max_n``, prompt
-    length, whether the prompt is rewritten) come from ``providers/openai/models.json``; this is only
+    length, whether the prompt is rewritten) come from ``openai/models.json``; this is only
     the wire shape, keyed by the catalogue's family name.
 
     ``gpt_image``: sends ``output_format``/``background``, answers base64 with ``usage``, and
