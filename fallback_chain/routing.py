@@ -295,7 +295,8 @@ class RequestRun:
             attempt, error, result = await self._call(slot, granted, timeout)
             if result is not None:
                 return result
-            rule = policy.rule(attempt.outcome)
+            rule = policy.rule(attempt.outcome,
+                               request_fault=error is not None and error.request_fault)
             if rule.stop:
                 raise self._stopped(slot, attempt, error)
             if attempt.outcome is Outcome.RATE_LIMITED and await self.r.cooldowns.remaining(
@@ -511,6 +512,11 @@ class RequestRun:
             return ContentPolicyError(
                 f"{slot.provider.name} refused the request: {reason}", self.attempts,
                 provider=slot.provider.name, reason=reason, categories=list(categories))
+        if error is not None and error.request_fault:
+            return ChainStoppedError(
+                f"stopped: {slot.provider.name} says the request itself is invalid, so no "
+                f"other provider is asked (policy on_request_fault): {error.message}",
+                self.attempts)
         return ChainStoppedError(
             f"stopped after {attempt.outcome.value} from {slot.provider.name} (policy)",
             self.attempts)
