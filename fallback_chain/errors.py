@@ -102,7 +102,10 @@ class ProviderError(Exception):
     """Raised by adapters, and only by adapters: one vendor response mapped to an ``Outcome``.
 
     ``cost_usd`` is set when the vendor billed the failed call (and reported how much).
-    ``details`` carries structured extras such as moderation categories.
+    ``details`` carries structured extras such as moderation categories. ``request_fault``
+    marks an ``invalid_request`` that no vendor would accept (the request itself is broken,
+    e.g. no prompt), as opposed to one only this vendor refuses (a size or parameter it does
+    not support); the policy stops the chain on it by default (``Policy.on_request_fault``).
 
     ``partial`` is for an adapter that makes several calls for one request: when some of them
     delivered images and another failed, it raises the failure with the delivered images as a
@@ -115,8 +118,9 @@ class ProviderError(Exception):
                  status_code: int | None = None, provider_code: str | None = None,
                  retry_after_s: float | None = None, cost_usd: float | None = None,
                  details: Mapping[str, Any] | None = None,
-                 partial: ProviderReply | None = None) -> None:
+                 partial: ProviderReply | None = None, request_fault: bool = False) -> None:
         self.outcome = Outcome(outcome)
+        self.request_fault = request_fault and self.outcome is Outcome.INVALID_REQUEST
         self.message = redact(message)[:2000] if message else self.outcome.value
         self.status_code = status_code
         self.provider_code = provider_code

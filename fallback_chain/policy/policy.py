@@ -12,7 +12,7 @@ from typing import Any, Literal
 from ..errors import ConfigurationError
 from ..outcome import HEALTH_FAILURES, Outcome
 from .backoff import Backoff
-from .rules import ADVANCE, CONFIGURABLE, DEFAULT_RULES, Rule
+from .rules import ADVANCE, CONFIGURABLE, DEFAULT_RULES, REQUEST_FAULT, Rule
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -45,6 +45,11 @@ class Policy:
       ``auth_error`` 1 h, ``not_found`` 24 h).
     * ``on_content_policy``: ``"stop"`` (default) raises ``ContentPolicyError`` at once;
       ``"advance"`` tries the next provider. ``stop_on`` adds other outcomes that stop.
+    * ``on_request_fault``: what an ``invalid_request`` the adapter marked as a request fault
+      (no vendor would accept the request, e.g. it has no prompt) does: ``"stop"`` (default,
+      raises ``ChainStoppedError`` instead of paying every vendor to refuse it) or
+      ``"advance"``. Other ``invalid_request`` answers (a size or parameter only this vendor
+      lacks) always advance. Which vendor answers are request faults: ``docs/errors.md``.
     * ``attempt_timeout_s`` bounds one call; ``deadline_s`` bounds the whole request, retries
       and waits included.
     * Backoff between retries: ``backoff_initial_s``, ``backoff_max_s``,
@@ -78,6 +83,7 @@ class Policy:
     retries: Mapping[str, int] = field(default_factory=dict)
     cooldowns_s: Mapping[str, float] = field(default_factory=dict)
     on_content_policy: Literal["stop", "advance"] = "stop"
+    on_request_fault: Literal["stop", "advance"] = "stop"
     stop_on: frozenset[str] = frozenset()
     honour_retry_after: bool = True
     max_retry_after_s: float = 3600.0
@@ -145,8 +151,12 @@ class Policy:
             rules[o] = dataclasses.replace(rules[o], stop=True)
         return rules
 
-    def rule(self, outcome: Outcome) -> Rule:
-        """The action for ``outcome`` (skips and successes: advance)."""
+    def rule(self, outcome: Outcome, *, request_fault: bool = False) -> Rule:
+        """The action for ``outcome`` (skips and successes: advance). ``request_fault``: the
+        adapter marked an ``invalid_request`` as one no vendor would accept."""
+        if (request_fault and outcome is Outcome.INVALID_REQUEST
+                and self.on_request_fault == "stop"):
+            return REQUEST_FAULT
         rules: Mapping[Outcome, Rule] = self._rules  # type: ignore[attr-defined]
         return rules.get(outcome, ADVANCE)
 
@@ -179,6 +189,8 @@ _INVALID: tuple[tuple[Callable[[Policy], bool], str], ...] = (
      "deadline_s must be > 0 (or None for no deadline)"),
     (lambda p: p.on_content_policy not in ("stop", "advance"),
      "on_content_policy must be 'stop' or 'advance'"),
+    (lambda p: p.on_request_fault not in ("stop", "advance"),
+     "on_request_fault must be 'stop' or 'advance'"),
     (lambda p: p.breaker_failures < 1 or p.breaker_reset_s < 0,
      "breaker_failures must be >= 1 and breaker_reset_s >= 0"),
     (lambda p: p.max_rounds < 1 or p.max_cooldown_wait_s < 0 or p.max_retry_after_s < 0,

@@ -41,5 +41,12 @@ DEFAULT_RULES: dict[Outcome, Rule] = {
 
 ADVANCE = Rule()
 
+#: An ``invalid_request`` the adapter marked as a request fault (``ProviderError.request_fault``:
+#: the request itself is broken, so every vendor would refuse it and each refusal may be
+#: billed): stop the chain. ``Policy(on_request_fault="advance")`` treats it like any other
+#: ``invalid_request`` (try the next provider). An ``invalid_request`` without the mark means
+#: "this vendor does not take this request" (a size, parameter or model it lacks) and advances.
+REQUEST_FAULT = Rule(stop=True)
+
 #: Outcomes a provider can produce (and a policy can configure).
 CONFIGURABLE = frozenset(DEFAULT_RULES)

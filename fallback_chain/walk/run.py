@@ -237,7 +237,8 @@ class RequestRun:
         """After a failed call: stop the chain (raises), wait for the provider, move on, or
         retry it after the returned delay."""
         policy, clock = slot.policy, self.r.clock
-        rule = policy.rule(attempt.outcome)
+        rule = policy.rule(attempt.outcome,
+                           request_fault=error is not None and error.request_fault)
         if rule.stop:
             raise self._stopped(slot, attempt, error)
         if attempt.outcome is Outcome.RATE_LIMITED and await self.r.cooldowns.remaining(
@@ -303,6 +304,11 @@ class RequestRun:
             return ContentPolicyError(
                 f"{slot.provider.name} refused the request: {reason}", self.attempts,
                 provider=slot.provider.name, reason=reason, categories=list(categories))
+        if error is not None and error.request_fault:
+            return ChainStoppedError(
+                f"stopped: {slot.provider.name} says the request itself is invalid, so no "
+                f"other provider is asked (policy on_request_fault): {error.message}",
+                self.attempts)
         return ChainStoppedError(
             f"stopped after {attempt.outcome.value} from {slot.provider.name} (policy)",
             self.attempts)

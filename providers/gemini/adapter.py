@@ -14,9 +14,18 @@
   and event loop, created on first use, closed by ``aclose``. ``transport=`` plugs in any
   httpx2 transport (the emulator's in-process one in tests); ``http_client=`` lends a client
   the caller owns.
-* **URL**: ``base_url`` is the API root (``http://127.0.0.1:8000``); google-genai 3.x adds
-  ``/v1`` (``api_version=`` changes it; a ``base_url`` ending in ``/v1`` or ``/v1beta`` is
-  split into root and version).
+* **URL and API version**: ``base_url`` is the API root (``http://127.0.0.1:8000``); calls go
+  to ``{base_url}/{api_version}/models/{model}:generateContent``. ``api_version`` defaults to
+  ``"v1beta"``, the surface Google documents for image generation (every ``generateContent``
+  example of the Gemini API reference uses it, and ``v1``'s feature table has no image output;
+  a public report shows ``v1`` rejecting ``responseModalities`` with a 400), whereas
+  google-genai 3.x would otherwise call ``v1``. Pass ``api_version="v1"`` (or
+  ``options = {api_version = "v1"}`` in a config file) once Google serves image output there;
+  a ``base_url`` ending in ``/v1`` or ``/v1beta`` is split into root and version. Evidence:
+  ``docs/errors.md``, "Gemini API version".
+* **Answers** are read from the raw JSON body (the SDK is asked for it with
+  ``should_return_http_response``): google-genai's converter drops ``finishMessage``, Google's
+  own reason for a withheld image, which the error message must keep.
 * **Request**: the request's size becomes ``imageConfig.aspectRatio`` (nearest supported
   ratio; ``auto`` lets the model choose) and the quality tier becomes ``imageSize``
   (``512``/``1K``/``2K``/``4K``, via the price catalogue's ``vendor_quality``, sent only to
@@ -62,6 +71,9 @@ if TYPE_CHECKING:
 
 ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 DEFAULT_MODEL = "gemini-2.5-flash-image"
+#: The Gemini API surface documented for image generation (see the module docstring).
+DEFAULT_API_VERSION = "v1beta"
+_VERSION = re.compile(r"^v\d+(?:alpha|beta)?\d*$")
 _VERSION_SUFFIX = re.compile(r"^(?P<root>.*?)/(?P<version>v\d+(?:alpha|beta)?\d*)/?$")
 
 
@@ -94,6 +106,11 @@ class GeminiProvider(Provider):
             if m and api_version is None:
                 base_url, api_version = m["root"], m["version"]
         self.base_url = base_url or None
+        api_version = (api_version or DEFAULT_API_VERSION).strip()
+        if not _VERSION.match(api_version):
+            raise ConfigurationError(
+                f"{name}: api_version {api_version!r} is not a Gemini API version "
+                f"(e.g. 'v1beta' or 'v1')")
         self.api_version = api_version
         self.image_size = _size_class(image_size) if image_size else None
         self.response_modalities = [str(m).upper() for m in response_modalities]
@@ -226,6 +243,7 @@ class GeminiProvider(Provider):
             seed = seed - 2**32 if seed >= 2**31 else seed  # the API's seed is an int32
         return types.GenerateContentConfig(
             response_modalities=self.response_modalities, image_config=image, seed=seed,
+            should_return_http_response=True,  # the raw body: the SDK drops finishMessage
             http_options=types.HttpOptions(timeout=max(1, int(timeout * 1000))))
 
     async def _call(self, client: genai.Client, contents: list[types.Content],

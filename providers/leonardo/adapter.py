@@ -38,18 +38,23 @@ nothing can recover that id, and the retry is the only way to still get images. 
 prefer never to pay twice set ``Policy(providers={"leonardo": {"retries":
 {"server_error": 0, "malformed_response": 0, "connection_error": 0}}})``.
 
-Outcomes (classification by HTTP status and body, never by exception class; see
-:func:`fallback_chain.providers.leonardo.wire.error_from_response`):
+Outcomes (Leonardo's own words and code first, the HTTP status only after, never the
+exception class; the full precedence is in
+:mod:`fallback_chain.providers.leonardo.wire` and ``docs/errors.md``):
 
 =============================================  ==========================================
 Leonardo's answer                              outcome
 =============================================  ==========================================
-401, 403                                       auth_error
+a 4xx whose body names content moderation      content_policy (chain stops)
+(sent as 400 and as 403); job COMPLETE with
+images flagged ``nsfw``
+"Invalid response from authorization hook"     auth_error (not retried)
+(sent as 500); 401, 403
 402, or a 4xx whose body says the credits /    quota_exhausted
 tokens ran out
+"… not supported within the Production API"    not_found
 429                                            rate_limited (Retry-After when sent)
-400 whose body names content moderation;       content_policy (chain stops)
-job COMPLETE with images flagged ``nsfw``
+"non-nullable variable: prompt"                invalid_request, request fault (stops)
 other 400 / 409 / 413 / 422                    invalid_request
 404                                            not_found
 5xx (Hasura ``{"error","path","code"}``)       server_error

@@ -3,8 +3,9 @@ error answer maps to an :class:`~fallback_chain.outcome.Outcome`.
 
 Kept apart from :mod:`.adapter` (which drives submit → poll → download) so the one
 place that knows Leonardo's field names and error shapes is small and testable on its own.
-Reference: ``docs/vendor-facts.md`` §5 (Leonardo's REST API: fields, job polling, errors) and §6
-(proxy pages, expired image URLs); public source: https://docs.leonardo.ai/reference.
+Reference: Leonardo's API reference, https://docs.leonardo.ai/reference, and its "API Error
+Messages" page, https://docs.leonardo.ai/docs/api-error-messages; ``docs/vendor-facts.md`` §5
+(Leonardo's REST API: fields, job polling, errors) and §6 (proxy pages, expired image URLs).
 
 Request body (``POST /api/rest/v1/generations``), camelCase and snake_case mixed as the API
 wants them. We always send explicit values rather than relying on server defaults, because the
@@ -23,6 +24,34 @@ omits them gets different server-side defaults (e.g. 4 images):
 ``public``         ``False``: API output is not published to the community feed
 ``negative_prompt``, ``seed``  only when the request sets them
 =================  ===============================================================
+
+Error answers. **Leonardo's own words and code decide first; the HTTP status only when they
+say nothing** (first matching row wins). Leonardo sends a moderation refusal as 400 or 403 and
+a bad key as 401 or as a 500 "Invalid response from authorization hook", so the status alone
+misleads. Precedence, with public examples in ``tests/corpus/leonardo/``:
+
+===  ===========================================================  ===========================
+ #   answer                                                       outcome
+===  ===========================================================  ===========================
+ 1   any 4xx whose code/message names moderation, NSFW, content   content_policy (stop)
+     filter/policy, inappropriate or prohibited content (e.g.
+     403 "Your prompt appears to contain inappropriate content")
+ 2   "Invalid response from authorization hook" (any status,      auth_error (long cooldown,
+     Leonardo documents it as a bad key; it comes as 500),        not retried)
+     "Authentication hook unauthorized this request"
+ 3   402, a credits code (``insufficient-credits``…) or words     quota_exhausted
+     "not enough / insufficient / out of … credits|tokens"
+ 4   "… is not supported within the Production API"               not_found (this model never
+                                                                  runs on this key)
+ 5   validation "expecting a value for non-nullable variable:     invalid_request, **request
+     prompt"                                                      fault** (stop)
+ 6   429                                                          rate_limited (+ Retry-After)
+ 7   401, 403                                                     auth_error
+ 8   other 400, 409, 413, 422 (dimensions, unknown variables…)    invalid_request (advance)
+ 9   404 not_found, 408 timeout, ≥ 500 server_error
+--   job ``FAILED`` (poll)                                        server_error (retry once)
+--   job ``COMPLETE`` with every image ``nsfw: true``             content_policy (stop)
+===  ===========================================================  ===========================
 """
 
 from __future__ import annotations
@@ -62,6 +91,13 @@ _MODERATION = re.compile(
     r"moderat|nsfw|not safe for work|content (?:policy|filter)|inappropriate|"
     r"prohibited content", re.IGNORECASE)
 _HTML = re.compile(r"^\s*<(?:!doctype|html|head|body|\?xml)", re.IGNORECASE)
+#: Leonardo's gateway (Hasura) answers these when the key is missing, wrong or badly sent;
+#: "Invalid response from authorization hook" comes with HTTP 500 (Leonardo's "API Error
+#: Messages" page: https://docs.leonardo.ai/docs/api-error-messages).
+_AUTH_HOOK = re.compile(r"invalid response from authori[sz]ation hook|"
+                        r"authentication hook unauthori[sz]ed", re.IGNORECASE)
+_NOT_IN_API = re.compile(r"not supported within the production api", re.IGNORECASE)
+_MISSING_PROMPT = re.compile(r"non-nullable variable:?\s*\W*prompt\b", re.IGNORECASE)
 
 
 def max_images_for(width: int, height: int) -> int:
@@ -248,11 +284,8 @@ def error_body(text: str) -> tuple[str | None, str | None]:
 
 
 def error_from_response(response: httpx.Response, what: str) -> ProviderError:
-    """Map a non-2xx Leonardo answer to a ``ProviderError`` by status and body (never by
-    exception class): 402 or a body that says the credits/tokens ran out → quota_exhausted;
-    429 → rate_limited (with Retry-After if sent); 401/403 → auth_error; a 4xx whose body names
-    content moderation → content_policy; other 400/422 → invalid_request; 404 → not_found;
-    408 → timeout; 5xx → server_error."""
+    """Map a non-2xx Leonardo answer to a ``ProviderError``: Leonardo's own words and code
+    first, the HTTP status only after (see the precedence table in the module docstring)."""
     status = response.status_code
     message, code = error_body(response.text)
     html = _HTML.match(response.text or "") is not None
@@ -260,17 +293,26 @@ def error_from_response(response: httpx.Response, what: str) -> ProviderError:
     full = f"{what}: HTTP {status}" + (f" {code}" if code else "") + f": {text}"
     retry_after = parse_retry_after(response.headers) if status in (429, 503) else None
     haystack = f"{code or ''} {message or ''}"
-    if 400 <= status < 500 and status != 401 and (
-            status == 402 or (code or "").lower() in _QUOTA_CODES or _QUOTA.search(haystack)):
+    request_fault = False
+    if 400 <= status < 500 and _MODERATION.search(haystack):
+        # Leonardo sends moderation refusals as 400 *and* as 403: the words decide
+        return ProviderError(Outcome.CONTENT_POLICY, full, status_code=status,
+                             provider_code=code or "moderation",
+                             details={"categories": ["moderation"], "reason": text})
+    if _AUTH_HOOK.search(haystack):
+        outcome = Outcome.AUTH_ERROR  # a bad or badly sent key, even when the status is 500
+    elif 400 <= status < 500 and (status == 402 or (code or "").lower() in _QUOTA_CODES
+                                  or _QUOTA.search(haystack)):
         outcome = Outcome.QUOTA_EXHAUSTED
+    elif 400 <= status < 500 and _NOT_IN_API.search(haystack):
+        outcome = Outcome.NOT_FOUND  # this model never runs on this key
+    elif status in (400, 409, 413, 422) and _MISSING_PROMPT.search(haystack):
+        outcome = Outcome.INVALID_REQUEST
+        request_fault = True  # no vendor draws without a prompt
     elif status == 429:
         outcome = Outcome.RATE_LIMITED
     elif status in (401, 403):
         outcome = Outcome.AUTH_ERROR
-    elif 400 <= status < 500 and _MODERATION.search(haystack):
-        return ProviderError(Outcome.CONTENT_POLICY, full, status_code=status,
-                             provider_code=code or "moderation",
-                             details={"categories": ["moderation"], "reason": text})
     elif status in (400, 409, 413, 422):
         outcome = Outcome.INVALID_REQUEST
     else:
@@ -278,7 +320,7 @@ def error_from_response(response: httpx.Response, what: str) -> ProviderError:
         if 200 <= status < 400:  # a 1xx/3xx where JSON was expected
             outcome = Outcome.MALFORMED_RESPONSE
     return ProviderError(outcome, full, status_code=status, provider_code=code,
-                         retry_after_s=retry_after)
+                         retry_after_s=retry_after, request_fault=request_fault)
 
 
 def transport_error(exc: BaseException, what: str) -> ProviderError:

@@ -5,28 +5,51 @@ every way the API (or the SDK on its behalf) can answer to a ``ProviderReply``'s
 Nothing here imports the ``openai`` SDK at module level: ``error_from_exception`` imports it
 when it runs (the adapter has already loaded it by then), so ``import providers`` stays light.
 
-Outcome mapping (status and vendor code decide, never the exception class alone):
+Outcome mapping. **The vendor's own code and words decide first; the HTTP status only when
+they say nothing** (rows are tried top to bottom; the first that matches wins). OpenAI sends
+the same code under different statuses (``billing_hard_limit_reached`` as 400 and as 429), and
+some refusals carry no code at all, only their words. Precedence, with public examples in
+``tests/corpus/openai/``:
 
-=========================================================  ======================
-vendor answer                                              outcome
-=========================================================  ======================
-429 ``insufficient_quota`` / ``credit_balance_exhausted``  quota_exhausted
-429 anything else (``rate_limit_exceeded``)                rate_limited (+ Retry-After)
-any status, code ``content_policy_violation`` /            content_policy (+ categories)
-``moderation_blocked`` / ``image_content_policy_violation``
-code ``model_not_found`` (404)                             not_found
-401, 403                                                   auth_error
-402                                                        quota_exhausted
-404 (e.g. a base_url without ``/v1``), 410                 not_found
-408                                                        timeout
-other 4xx (``invalid_value``, ``unknown_parameter``, …)    invalid_request
-≥ 500, including a 502 HTML page from the edge             server_error
-``APITimeoutError``, httpx2 ``*Timeout``, ``TimeoutError``  timeout
-``APIConnectionError``, httpx2 transport errors, OSError   connection_error
-200 that is HTML (SDK returns ``str``), truncated JSON,    malformed_response
-invalid base64, not an image, fewer images than ``n``,
-pydantic ``ValidationError``, ``APIResponseValidationError``
-=========================================================  ======================
+===  ==============================================================  ======================
+ #   vendor answer                                                   outcome
+===  ==============================================================  ======================
+ 1   ``code``/``type`` ``content_policy_violation``,                 content_policy (stop;
+     ``moderation_blocked``, ``image_content_policy_violation``      + categories)
+ 2   ``code``/``type`` ``insufficient_quota``,                       quota_exhausted (long
+     ``credit_balance_exhausted``, ``billing_hard_limit_reached``    cooldown; no
+     (any status: the billing limit arrives as **400**)              Retry-After)
+ 3   ``code`` ``model_not_found``                                    not_found
+ 4   message of a 4xx says the safety system / content filters       content_policy
+     refused ("rejected as a result of our safety system",
+     "blocked by our content filters"), no code needed
+ 5   message says the quota is gone ("exceeded your current          quota_exhausted
+     quota", "billing hard limit") or a rate limit is
+     ``Limit: 0/…`` (never passes by waiting)
+ 6   ``param`` ``prompt`` with ``missing_required_parameter`` /      invalid_request,
+     "Missing required parameter: 'prompt'"                          **request fault** (stop)
+ 7   429 (any other)                                                 rate_limited; cooldown
+                                                                     = Retry-After, else
+                                                                     "try again in 12s" /
+                                                                     "try again after 51.84
+                                                                     seconds", else default
+ 8   401, 403 (incl. ``unsupported_country_region_territory``,       auth_error
+     unverified organisation)
+ 9   402                                                             quota_exhausted
+10   404 (e.g. a base_url without ``/v1``), 410                      not_found
+11   408                                                             timeout
+12   other 4xx (``invalid_value``, ``unknown_parameter``, sizes …)   invalid_request
+                                                                     (advance: another
+                                                                     vendor may take it)
+13   ≥ 500, including a 502 HTML page from the edge                  server_error
+--   ``APITimeoutError``, httpx2 ``*Timeout``, ``TimeoutError``      timeout
+--   ``APIConnectionError``, httpx2 transport errors, OSError        connection_error
+--   200 that is HTML (SDK returns ``str``), truncated JSON,         malformed_response
+     invalid base64, not an image, fewer images than ``n``,
+     pydantic ``ValidationError``, ``APIResponseValidationError``
+===  ==============================================================  ======================
+
+The error's message is always the vendor's own ``message`` (plus the request id).
 """
 
 from __future__ import annotations
@@ -95,8 +118,23 @@ POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked",
                           "image_content_policy_violation"})
 NOT_FOUND_CODES = frozenset({"model_not_found"})
 
-_TRY_AGAIN = re.compile(r"try again in\s+((?:\d+(?:\.\d+)?(?:ms|s|m|h))+)", re.IGNORECASE)
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+#: "try again in 12s" / "in 1m30s" / "in 250ms" / "try again after 51.84 seconds".
+_TRY_AGAIN = re.compile(
+    r"try again (?:in|after)\s+((?:\d+(?:\.\d+)?\s*(?:ms|milliseconds?|s|secs?|seconds?|m|mins?|"
+    r"minutes?|h|hours?)(?![a-z])\s*)+)", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|"
+                            r"minutes?|h|hours?)(?![a-z])", re.IGNORECASE)
+_UNIT = {"ms": "ms", "millisecond": "ms", "milliseconds": "ms", "s": "s", "sec": "s",
+         "secs": "s", "second": "s", "seconds": "s", "m": "m", "min": "m", "mins": "m",
+         "minute": "m", "minutes": "m", "h": "h", "hour": "h", "hours": "h"}
+#: Refusals that carry only words, no code.
+_SAFETY_WORDS = re.compile(
+    r"(?:rejected|blocked) (?:as a result of|by) (?:our|the) safety system|"
+    r"not allowed by our safety system|blocked by our content filters|"
+    r"violates? (?:our )?content polic", re.IGNORECASE)
+_QUOTA_WORDS = re.compile(r"exceeded your current quota|billing hard limit", re.IGNORECASE)
+_ZERO_LIMIT = re.compile(r"\blimit:\s*0\s*/", re.IGNORECASE)
+_MISSING_PROMPT = re.compile(r"missing required parameter:?\s*'?prompt'?", re.IGNORECASE)
 _SAFETY = re.compile(r"safety_violations=\[([^\]]*)\]")
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -120,7 +158,7 @@ def retry_after_from_message(message: str) -> float | None:
         return None
     total = 0.0
     for number, unit in _DURATION_PART.findall(m[1]):
-        total += parse_duration(number + unit) or 0.0
+        total += parse_duration(number + _UNIT[unit.lower()]) or 0.0
     return total
 
 
@@ -163,25 +201,35 @@ def error_from_status(status: int, body: object, headers: Mapping[str, str],
     details: dict[str, Any] = {}
     if request_id:
         details["request_id"] = request_id
-    if code in POLICY_CODES:
+    codes = {c for c in (code, type_) if c}
+    client_error = 400 <= status < 500
+    request_fault = False
+    if codes & POLICY_CODES or (client_error and _SAFETY_WORDS.search(message)):
         outcome = Outcome.CONTENT_POLICY
         categories, stage = _categories(error, message)
         details.update(categories=categories, moderation_stage=stage)
-    elif status == 429 and (code in QUOTA_CODES or type_ in QUOTA_CODES):
+    elif codes & QUOTA_CODES or (client_error and (
+            _QUOTA_WORDS.search(message) or _ZERO_LIMIT.search(message))):
         outcome = Outcome.QUOTA_EXHAUSTED
-        retry_after = None  # out of money: waiting does not help (docs/vendor-facts.md §2)
+        retry_after = None  # out of money (or a limit of 0): waiting does not help
+        # (docs/vendor-facts.md §2)
+    elif code in NOT_FOUND_CODES:
+        outcome = Outcome.NOT_FOUND
+    elif client_error and status not in (401, 403, 429) and (
+            (error.get("param") == "prompt" and code == "missing_required_parameter")
+            or _MISSING_PROMPT.search(message)):
+        outcome = Outcome.INVALID_REQUEST
+        request_fault = True  # no vendor draws without a prompt
     elif status == 429:
         outcome = Outcome.RATE_LIMITED
         if retry_after is None:
             retry_after = retry_after_from_message(message)
-    elif code in NOT_FOUND_CODES:
-        outcome = Outcome.NOT_FOUND
     else:
         outcome = outcome_for_status(status)
     suffix = f" (request {request_id})" if request_id else ""
     return ProviderError(outcome, message + suffix, status_code=status,
                          provider_code=code or type_, retry_after_s=retry_after,
-                         details=details)
+                         details=details, request_fault=request_fault)
 
 
 def _transport_error(exc: BaseException) -> ProviderError | None:

@@ -399,8 +399,11 @@ def test_base_url_version_suffix_and_api_version():
     run(through_chain([gemini(emu, base_url=f"{BASE}/v1beta/")], ImageRequest(prompt="x")))
     run(through_chain([gemini(emu, api_version="v1beta")], ImageRequest(prompt="x")))
     run(through_chain([gemini(emu)], ImageRequest(prompt="x")))
+    run(through_chain([gemini(emu, api_version="v1")], ImageRequest(prompt="x")))
     paths = [e.path for e in emu.requests(vendor="gemini")]
-    assert paths == [f"/v1beta/models/{MODEL}:generateContent"] * 2 + \
+    # the default is v1beta, the surface Google documents for image generation (google-genai
+    # 3.x alone would call v1); v1 only when asked for
+    assert paths == [f"/v1beta/models/{MODEL}:generateContent"] * 3 + \
         [f"/v1/models/{MODEL}:generateContent"]
 
 
@@ -472,7 +475,7 @@ def test_check_spends_nothing():
     result = run(gemini(emu).check())
     assert result.ok and result.provider == "gemini" and MODEL in result.detail
     assert calls(emu) == 0
-    assert [e.path for e in emu.requests(vendor="gemini")] == [f"/v1/models/{MODEL}"]
+    assert [e.path for e in emu.requests(vendor="gemini")] == [f"/v1beta/models/{MODEL}"]
 
 
 @pytest.mark.parametrize(("fault", "words"), [("permission", "API key was refused"),
