@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._metrics import MetricsPortOption, serve_metrics
 from ._output import (
     ChainOption,
     ConfigOption,
@@ -77,6 +78,7 @@ def generate(
         "--emulated", help="Run the configured chain against a built-in emulator instead of "
         "the real vendors (no keys needed, nothing billed).")] = False,
     as_json: JsonOption = False,
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Generate images for PROMPT through the configured chain, trying providers in order."""
     from fallback_chain.config import ConfigError
@@ -103,7 +105,8 @@ def generate(
             except ConfigError as exc:
                 raise fail(str(exc), as_json=as_json, kind="config") from None
             started = time.time()
-            outcome = _run(built, request, quiet=as_json)
+            with serve_metrics(built, metrics_port):
+                outcome = _run(built, request, quiet=as_json)
     finally:
         cfg.close()
     if isinstance(outcome, ChainError):
