@@ -54,7 +54,7 @@ def test_the_library_works_and_imports_no_opentelemetry_when_not_configured():
     # if it is there; still no module of ours imports it
     out = _python(_RUN_A_CHAIN)
     assert out.returncode == 0, out.stderr
-    loaded, ours, importers = out.stdout.splitlines()
+    _loaded, ours, importers = out.stdout.splitlines()
     assert ours == "[]"
     assert all("/redis/" in f for f in ast.literal_eval(importers)), importers
 

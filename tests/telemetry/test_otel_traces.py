@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from otel_helpers import Otel, run
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
+from otel_helpers import Otel, run
 
 from fallback_chain import Chain, Policy
 from fallback_chain.errors import ChainError
