@@ -209,16 +209,17 @@ def run(quick: bool = False) -> dict[str, Any]:
     return {
         "title": "OpenTelemetry export overhead (zero-latency providers, sequential)",
         "rows": rows,
-        "notes": (f"CPU time per request. {n} requests per repetition, {reps} repetitions, the set-ups taking turns "
-                  "within each; `best` is the fastest repetition, `spread %` is (slowest - "
-                  "fastest) / fastest, the noise the differences are read against, and "
-                  "`vs baseline %` compares the best figures. The two 'fresh interpreter' rows "
-                  "run the baseline in new processes, with and without opentelemetry "
-                  "importable (taking turns, best of each); the 'extra absent' row is compared "
-                  "with the 'installed' one. With the SDK, spans go through SimpleSpanProcessor "
-                  "to an exporter that drops them, and metrics to an in-memory reader that is "
-                  "never collected during the run: what is measured is building spans and "
-                  "recording measurements in the request's own task."),
+        "notes": (
+            f"CPU time per request. {n} requests per repetition, {reps} repetitions, the "
+            "set-ups taking turns within each; `best` is the fastest repetition, `spread %` "
+            "is (slowest - fastest) / fastest, the noise the differences are read against, "
+            "and `vs baseline %` compares the best figures. The two 'fresh interpreter' rows "
+            "run the baseline in new processes, with and without opentelemetry importable "
+            "(taking turns, best of each); the 'extra absent' row is compared with the "
+            "'installed' one. With the SDK, spans go through SimpleSpanProcessor to an "
+            "exporter that drops them, and metrics to an in-memory reader that is never "
+            "collected during the run: what is measured is building spans and recording "
+            "measurements in the request's own task."),
     }
 
 
