@@ -2,7 +2,7 @@
 what it needs, so a missing package fails with the ``pip install`` line that fixes it.
 
 ``pip install fallback-chain`` is the router and the adapters; the extras are ``cli``,
-``emulator``, ``s3``, ``redis``, ``sim`` and ``all``.
+``emulator``, ``s3``, ``redis``, ``sim``, ``otel`` and ``all``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "s3": ("s3fs",),
     "redis": ("redis",),
     "sim": ("matplotlib",),
+    # parents before their sub-packages: find_spec of a dotted name imports the parent
+    "otel": ("opentelemetry", "opentelemetry.sdk", "opentelemetry.exporter",
+             "opentelemetry.exporter.prometheus", "prometheus_client"),
 }
 
 

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._metrics import MetricsPortOption, serve_metrics
+
 if TYPE_CHECKING:
     from fallback_chain.chain import Chain
     from fallback_chain.config import Config
@@ -107,6 +109,7 @@ def batch(
     emulator_key: Annotated[str, typer.Option(
         hidden=True, help="The key that emulator accepts.")] = "test-key",
     fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", hidden=True)] = True,
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -139,8 +142,9 @@ def batch(
                 raise _fail("no output given: pass --out DIR_OR_URL (or set storage for the "
                             "chain in the config file)", as_json)
             else:
-                code = _run(source, input, target, concurrency, cache, input_format, failures,
-                            retry_failed, grace, options, fsync, progress, as_json)
+                with serve_metrics(source.chain, metrics_port):
+                    code = _run(source, input, target, concurrency, cache, input_format,
+                                failures, retry_failed, grace, options, fsync, progress, as_json)
     except (InputError, StorageError, ConfigurationError, FileNotFoundError) as exc:
         raise _fail(str(exc), as_json) from None
     raise typer.Exit(code)

@@ -19,6 +19,7 @@ import typer
 
 from fallback_chain.richtable import print_table
 
+from ._metrics import MetricsPortOption, serve_metrics
 from ._output import (
     ChainOption,
     ConfigOption,
@@ -83,6 +84,7 @@ def generate(
         "found, else the demo chain (gemini, leonardo, openai), like batch and compare.")]
     = False,
     as_json: JsonOption = False,
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Generate images for PROMPT through the configured chain, trying providers in order."""
     from fallback_chain.config import ConfigError
@@ -115,7 +117,8 @@ def generate(
             if target is not None:
                 built.events.subscribe(stack.enter_context(_emulated_ledger()))
             started = time.time()
-            outcome = _run(built, request, quiet=as_json)
+            with serve_metrics(built, metrics_port):
+                outcome = _run(built, request, quiet=as_json)
     finally:
         cfg.close()
     if isinstance(outcome, ChainError):
