@@ -137,7 +137,7 @@ class _Run:
 class LeonardoProvider(Provider):
     """Leonardo.Ai image generation (REST v1, legacy platform models) behind the chain.
 
-    ``model_id`` is Leonardo's ``modelId`` (default: the spec's default, Leonardo Phoenix);
+    ``model_id`` is Leonardo's ``modelId`` (default: the spec's default, Leonardo Lightning XL);
     ``model=`` is accepted as an alias. The key comes from ``api_key`` or ``LEONARDO_API_KEY``.
     ``base_url`` is the API root (default ``https://cloud.leonardo.ai``; an emulator's
     ``http://127.0.0.1:8000``; a trailing ``/api/rest/v1`` is tolerated).
