@@ -122,7 +122,8 @@ class RequestRun:
         if not self.r.hedging:
             waiting: list[Slot] = []
             for slot in slots:
-                self._check_deadline()
+                if self.deadline is not None:
+                    self._check_deadline()
                 result = await self._turn(slot)
                 if isinstance(result, ChainResult):
                     return result, waiting
