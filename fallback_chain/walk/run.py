@@ -229,23 +229,22 @@ class RequestRun:
             attempt, error, result = await self._call(slot, granted)
             if result is not None:
                 return result
-            if slot.policy.rule(attempt.outcome).stop:
+            rule = slot.policy.rule(attempt.outcome)
+            if rule.stop:
                 raise self._stopped(slot, attempt, error)
             if attempt.outcome is Outcome.RATE_LIMITED and await self.r.cooldowns.remaining(
                     slot.key, self.r.clock.now()) > 0:
                 return _WAIT
-            delay = self._retry_delay(slot, attempt, retries)
+            delay = None if retries >= rule.retries else self._retry_delay(slot, attempt, retries)
             if delay is None:
                 return _DONE
             retries += 1
             await self.r.clock.sleep(delay)
 
     def _retry_delay(self, slot: Slot, attempt: Attempt, retries: int) -> float | None:
-        """After a failed call that neither stops the chain nor waits for a cooldown: how
-        long to wait before retrying the provider, or ``None`` to move on."""
+        """After a failed call that the policy retries: how long to wait before the retry, or
+        ``None`` to move on (the deadline would pass first)."""
         policy = slot.policy
-        if retries >= policy.rule(attempt.outcome).retries:
-            return None
         delay = policy.backoff.delay(retries, self.r.rng)
         if attempt.retry_after_s and policy.honour_retry_after:
             delay = max(delay, attempt.retry_after_s)
