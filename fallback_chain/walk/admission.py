@@ -10,7 +10,9 @@ what the call cost.
 
 ``ADMISSION`` is the order. Each entry builds a slot's check once, when the chain is built, or
 returns ``None`` when the check cannot apply to that slot (no budget, no limits), so a request
-pays only for the checks that matter. Adding a check (say a tenant quota) is one more entry.
+pays only for the checks that matter. Adding a check (say a tenant quota) is one more entry:
+a :class:`StoreCheck` (it asks a store: ``async __call__``, maybe returning a permit) or an
+:class:`AtOnceCheck` (it answers from the request and the provider: ``decide``).
 """
 
 from __future__ import annotations
