@@ -10,7 +10,9 @@ what the call cost.
 
 ``ADMISSION`` is the order. Each entry builds a slot's check once, when the chain is built, or
 returns ``None`` when the check cannot apply to that slot (no budget, no limits), so a request
-pays only for the checks that matter. Adding a check (say a tenant quota) is one more entry.
+pays only for the checks that matter. Adding a check (say a tenant quota) is one more entry:
+a :class:`StoreCheck` (it asks a store: ``async __call__``, maybe returning a permit) or an
+:class:`AtOnceCheck` (it answers from the request and the provider: ``decide``).
 """
 
 from __future__ import annotations
@@ -61,9 +63,39 @@ class Check(Protocol):
     #: Run again before a retry of the same provider (what the provider can do does not change
     #: between two tries; its breaker and budget do).
     again: ClassVar[bool]
+    #: Answers from the request and the provider alone (``decide``), without asking a store:
+    #: the walk calls it without awaiting.
+    decides_at_once: ClassVar[bool]
 
     async def __call__(self, run: RequestRun, slot: Slot, now: float,
                        retrying: bool) -> Permit | Refusal | None: ...
+
+    def decide(self, run: RequestRun, slot: Slot) -> Refusal | None: ...
+
+
+class StoreCheck:
+    """Base of the checks that ask a store (``__call__``, awaited)."""
+
+    __slots__ = ()
+    decides_at_once: ClassVar[bool] = False
+
+    def decide(self, run: RequestRun, slot: Slot) -> Refusal | None:
+        raise NotImplementedError
+
+
+class AtOnceCheck:
+    """Base of the checks that answer at once (``decide``); ``__call__`` is the same answer,
+    awaitable, for callers that treat every check alike."""
+
+    __slots__ = ()
+    decides_at_once: ClassVar[bool] = True
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> Refusal | None:
+        return self.decide(run, slot)
+
+    def decide(self, run: RequestRun, slot: Slot) -> Refusal | None:
+        raise NotImplementedError
 
 
 @dataclass(slots=True)
@@ -104,7 +136,11 @@ async def admit(run: RequestRun, slot: Slot, *, retrying: bool) -> Grant | Refus
     held: list[Permit] = []
     for check in slot.checks_again if retrying else slot.checks:
         try:
-            answer = await check(run, slot, now, retrying)
+            answer: Permit | Refusal | None
+            if check.decides_at_once:  # no store to ask: no coroutine to await
+                answer = check.decide(run, slot)
+            else:
+                answer = await check(run, slot, now, retrying)
         except BaseException:
             await Grant(None, held).release()
             raise
@@ -119,13 +155,12 @@ async def admit(run: RequestRun, slot: Slot, *, retrying: bool) -> Grant | Refus
 
 # ----------------------------------------------------------------------------------- checks
 
-class CapabilityCheck:
+class CapabilityCheck(AtOnceCheck):
     """The provider cannot serve this request (size, n, edits, ...): skip it for good."""
 
     again: ClassVar[bool] = False
 
-    async def __call__(self, run: RequestRun, slot: Slot, now: float,
-                       retrying: bool) -> Refusal | None:
+    def decide(self, run: RequestRun, slot: Slot) -> Refusal | None:
         reason = slot.provider.unsupported_reason(run.request)
         return None if reason is None else Refusal(Outcome.SKIPPED, reason)
 
@@ -134,14 +169,13 @@ class CapabilityCheck:
         return cls()
 
 
-class LifecycleCheck:
+class LifecycleCheck(AtOnceCheck):
     """The provider's model is retired (``Provider.retired_reason`` says why, from the chain's
     clock): skip it. Only for adapters that answer the question."""
 
     again: ClassVar[bool] = False
 
-    async def __call__(self, run: RequestRun, slot: Slot, now: float,
-                       retrying: bool) -> Refusal | None:
+    def decide(self, run: RequestRun, slot: Slot) -> Refusal | None:
         reason = slot.provider.retired_reason(run.r.clock.wall())
         return None if reason is None else Refusal(Outcome.SKIPPED, reason)
 
@@ -151,7 +185,7 @@ class LifecycleCheck:
         return cls() if overridden else None
 
 
-class CooldownCheck:
+class CooldownCheck(StoreCheck):
     """The provider is cooling down after a failure: skip it, maybe come back to it."""
 
     again: ClassVar[bool] = True
@@ -170,7 +204,7 @@ class CooldownCheck:
 
 
 @dataclass(slots=True)
-class RequestBudgetCheck:
+class RequestBudgetCheck(StoreCheck):
     """This call's estimate would take the request over ``Budget.per_request_usd``."""
 
     budget: Budget
@@ -200,7 +234,7 @@ class BreakerPermit:
         return self.breaker.record(self.admission, healthy)
 
 
-class BreakerCheck:
+class BreakerCheck(StoreCheck):
     """The provider's circuit is open: skip it. Otherwise hold the admission (maybe the one
     half-open probe) until the call's health is known."""
 
@@ -234,7 +268,7 @@ class CapacityPermit:
 
 
 @dataclass(slots=True)
-class CapacityCheck:
+class CapacityCheck(StoreCheck):
     """The provider is at its concurrency or images-per-minute limit: skip it, and on the
     first try of this turn come back when a slot frees."""
 
@@ -271,7 +305,7 @@ class BudgetPermit:
 
 
 @dataclass(slots=True)
-class PeriodBudgetCheck:
+class PeriodBudgetCheck(StoreCheck):
     """Reserve the call's estimate against the daily and monthly caps, or skip the provider."""
 
     budget: Budget

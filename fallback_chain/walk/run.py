@@ -97,7 +97,9 @@ class RequestRun:
         """Pass over the chain; if providers are cooling down or at capacity, wait for the
         earliest and pass again over those. Passes in which some provider was called count
         towards ``max_rounds``; waiting is bounded by the deadline and ``max_wait_s``."""
-        pending = ordered = self.r.ordered(self.estimate)
+        router = self.r
+        pending = ordered = router.ordered(self.estimate) if router.order == "cost" \
+            else router.slots
         waiting: list[Slot] = []
         rounds = 0
         while True:
@@ -122,7 +124,8 @@ class RequestRun:
         if not self.r.hedging:
             waiting: list[Slot] = []
             for slot in slots:
-                self._check_deadline()
+                if self.deadline is not None:
+                    self._check_deadline()
                 result = await self._turn(slot)
                 if isinstance(result, ChainResult):
                     return result, waiting
@@ -226,32 +229,29 @@ class RequestRun:
             attempt, error, result = await self._call(slot, granted)
             if result is not None:
                 return result
-            code, delay = await self._next_step(slot, attempt, error, retries)
-            if code is not None:
-                return code
+            rule = slot.policy.rule(attempt.outcome,
+                                    request_fault=error is not None and error.request_fault)
+            if rule.stop:
+                raise self._stopped(slot, attempt, error)
+            if attempt.outcome is Outcome.RATE_LIMITED and await self.r.cooldowns.remaining(
+                    slot.key, self.r.clock.now()) > 0:
+                return _WAIT
+            delay = None if retries >= rule.retries else self._retry_delay(slot, attempt, retries)
+            if delay is None:
+                return _DONE
             retries += 1
             await self.r.clock.sleep(delay)
 
-    async def _next_step(self, slot: Slot, attempt: Attempt, error: ProviderError | None,
-                         retries: int) -> tuple[int | None, float]:
-        """After a failed call: stop the chain (raises), wait for the provider, move on, or
-        retry it after the returned delay."""
-        policy, clock = slot.policy, self.r.clock
-        rule = policy.rule(attempt.outcome,
-                           request_fault=error is not None and error.request_fault)
-        if rule.stop:
-            raise self._stopped(slot, attempt, error)
-        if attempt.outcome is Outcome.RATE_LIMITED and await self.r.cooldowns.remaining(
-                slot.key, clock.now()) > 0:
-            return _WAIT, 0.0
-        if retries >= rule.retries:
-            return _DONE, 0.0
+    def _retry_delay(self, slot: Slot, attempt: Attempt, retries: int) -> float | None:
+        """After a failed call that the policy retries: how long to wait before the retry, or
+        ``None`` to move on (the deadline would pass first)."""
+        policy = slot.policy
         delay = policy.backoff.delay(retries, self.r.rng)
         if attempt.retry_after_s and policy.honour_retry_after:
             delay = max(delay, attempt.retry_after_s)
-        if self.deadline is not None and clock.now() + delay >= self.deadline:
-            return _DONE, 0.0
-        return None, delay
+        if self.deadline is not None and self.r.clock.now() + delay >= self.deadline:
+            return None
+        return delay
 
     async def _call(self, slot: Slot, granted: Grant
                     ) -> tuple[Attempt, ProviderError | None, ChainResult | None]:

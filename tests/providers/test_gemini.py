@@ -702,9 +702,12 @@ def test_over_a_real_loopback_server():
 
         result, check, backup = run(go())
     outcomes = [a.outcome for a in result.attempts]
-    # attempt 1: reset + ok in parallel -> connection error; the retry: 429 + ok -> rate limited
+    # attempt 1: reset + ok in parallel -> connection error, and the paid image is kept; the
+    # retry asks only for the missing image: 429 -> rate limited; the backup makes it
     assert outcomes == [Outcome.CONNECTION_ERROR, Outcome.RATE_LIMITED, Outcome.SUCCESS]
     assert result.provider == "backup" and backup.calls == 1
+    assert [r.n for r in backup.requests] == [1]
+    assert [o.provider for o in result.origins] == ["gemini", "backup"]
     assert result.attempts[0].cost_source == "reported"  # the half that drew an image is billed
-    assert calls(emu) == 4
+    assert calls(emu) == 3
     assert check.ok

@@ -27,6 +27,7 @@ from fallback_chain.walk.admission import (
     PeriodBudgetCheck,
     Refusal,
     RequestBudgetCheck,
+    StoreCheck,
 )
 
 FAST = Policy(backoff_initial_s=0.0, backoff_jitter=0.0, wait_for_cooldown=False)
@@ -53,7 +54,7 @@ def test_a_slot_gets_only_the_checks_that_apply() -> None:
         PeriodBudgetCheck]
 
 
-class Quota:
+class Quota(StoreCheck):
     """A later check (a tenant quota, say): one more entry, refusing every call."""
 
     again: ClassVar[bool] = True
@@ -95,7 +96,7 @@ def test_a_check_that_raises_releases_what_was_granted() -> None:
                   policy=Policy(max_concurrency=1))
     capacity: MemoryCapacity = chain._router.capacity  # type: ignore[assignment]
 
-    class Broken:
+    class Broken(StoreCheck):
         again: ClassVar[bool] = True
 
         async def __call__(self, run: RequestRun, slot: Slot, now: float,
