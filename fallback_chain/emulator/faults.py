@@ -359,7 +359,7 @@ class FaultConfig:
 
 
 def _parse(text: str, source: str | None, is_json: bool) -> dict[str, Any]:
-    from .. import tomlmodel
+    from ..config import tomlmodel
 
     if is_json:
         try:
@@ -380,7 +380,7 @@ def _validate(raw: Mapping[str, Any], text: str | None = None, source: str | Non
               ) -> None:
     """Check ``raw`` against the fault file's models (``fault_schema.py``); the error names
     the file, the line (when ``text`` is the TOML it came from) and the key."""
-    from .. import tomlmodel
+    from ..config import tomlmodel
     from .fault_schema import fault_file_model
 
     try:

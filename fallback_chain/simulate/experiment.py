@@ -52,7 +52,7 @@ from .workload import Workload, parse_workload
 
 if TYPE_CHECKING:
     from ..config.locate import Positions
-    from ..tomlmodel import TomlProblems
+    from ..config.tomlmodel import TomlProblems
     from .experiment_file import ConfigurationTable, ExperimentFile
 
 #: Policy fields that arrive with hedged requests; a configuration using them is skipped
@@ -205,7 +205,7 @@ class Experiment:
 
 def load_experiment(path: str | Path, *, need_workload: bool = True) -> Experiment:
     """Read an experiment file; errors name the file, the line and the bad key."""
-    from .. import tomlmodel
+    from ..config import tomlmodel
 
     source = str(path)
     try:
@@ -226,7 +226,7 @@ def parse_experiment(doc: Mapping[str, Any], *, source: str | None = None,
     """An experiment from its parsed TOML document (``text``: the document itself, so that
     errors can name their line). ``need_workload=False`` (replay) lets the workload and, with
     ``extra_profiles``, some profiles come from elsewhere."""
-    from .. import tomlmodel
+    from ..config import tomlmodel
     from ..config.locate import Positions
     from .experiment_file import ExperimentFile
 
@@ -285,7 +285,7 @@ def _configuration(table: ConfigurationTable, i: int, base: Mapping[str, Any],
 
 def _from_problems(exc: TomlProblems, source: str | None) -> ExperimentError:
     first, *rest = exc.problems
-    from ..tomlmodel import render
+    from ..config.tomlmodel import render
 
     return ExperimentError(first.field, first.message, source=source, line=first.line,
                            more=tuple(render(p, source) for p in rest))

@@ -53,7 +53,7 @@ DistributionSpec = Any
 def table(model: type[T], spec: object, where: str) -> T:
     """``spec`` validated as ``model``; an ``ExperimentError`` names ``where`` plus the key
     (and lists every other problem found)."""
-    from .. import tomlmodel
+    from ..config import tomlmodel
 
     if not isinstance(spec, Mapping):
         raise ExperimentError(where, "expected a table")

@@ -2,7 +2,7 @@
 problem is reported as ``FILE:LINE: field: message`` (the line when the key can be found).
 
 Used by the experiment files of the simulator and the emulator's fault files; the config file
-(``fallback_chain.config``) reports its problems in the same form.
+(``loader.py``) reports its problems in the same form. Imports no pydantic until it validates.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import tomllib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config.errors import Problem
-from .config.hints import did_you_mean
-from .config.locate import Positions
+from .errors import Problem
+from .hints import did_you_mean
+from .locate import Positions
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
