@@ -280,8 +280,8 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
         if source.label.endswith("(emulated)"):
             from ._output import EMULATED_LEDGER
 
-            print(f"attempts: the emulated ledger ./{EMULATED_LEDGER} "
-                  "(fallback-chain cost report --emulated)")
+            print(f"attempts (emulated ledger): ./{EMULATED_LEDGER}\n"
+                  "  see them with: fallback-chain cost report --emulated")
     return exit_code(summary)
 
 
