@@ -281,6 +281,11 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
         print_json({"chain": source.label, **summary.to_dict()})
     else:
         print_summary(summary)
+        if source.label.endswith("(emulated)"):
+            from ._output import EMULATED_LEDGER
+
+            print(f"attempts (emulated ledger): ./{EMULATED_LEDGER}\n"
+                  "  see them with: fallback-chain cost report --emulated")
     return exit_code(summary)
 
 

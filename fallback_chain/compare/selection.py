@@ -73,7 +73,8 @@ def select_providers(text: str | None, *, config: str | os.PathLike[str] | None 
     # Only "--emulated and nothing else" may go without a config file.
     optional = specs is None and emulated is not None and config is None and chain is None
     names = [s.text for s in specs or () if not s.is_vendor]
-    loaded = _load_config(config, required=not optional, names=names) if wants_config else None
+    loaded = (_load_config(config, required=not optional, names=names,
+                           emulated=emulated is not None) if wants_config else None)
     if loaded is None:
         specs = specs if specs is not None else parse_specs(default_emulated())
         providers = [_vendor(s, emulated) for s in specs]
@@ -93,9 +94,13 @@ def _vendor(spec: ProviderSpec, emulated: Emulated | None) -> Provider:
                                  base_url=emulated.base_url, fast_poll=True)
 
 
-def _load_config(path: str | os.PathLike[str] | None, *, required: bool, names: list[str]
-                 ) -> Config | None:
-    from ..config import ConfigNotFoundError, find_config, load_config
+def _load_config(path: str | os.PathLike[str] | None, *, required: bool, names: list[str],
+                 emulated: bool = False) -> Config | None:
+    """The config file; with ``emulated`` (no key is read) its warnings about the secrets
+    file are left out, as in ``generate`` and ``batch``."""
+    import warnings
+
+    from ..config import ConfigNotFoundError, ConfigWarning, find_config, load_config
 
     try:
         found = find_config(path)
@@ -110,7 +115,15 @@ def _load_config(path: str | os.PathLike[str] | None, *, required: bool, names: 
             "which providers? Name them with --providers vendor[:model],... (e.g. "
             "'gemini,openai:gpt-image-2'), add --emulated to try the command without keys, "
             f"or take them from a config file: {exc}") from None
-    return load_config(found)
+    if not emulated:
+        return load_config(found)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConfigWarning)
+        loaded = load_config(found)
+    for note in loaded.notes:
+        if note.loc[:1] != ("secrets",):
+            warnings.warn(note.render(loaded.path), ConfigWarning, stacklevel=2)
+    return loaded
 
 
 def _from_config(config: Config, specs: list[ProviderSpec] | None, chain: str | None,

@@ -67,3 +67,24 @@ def test_the_emulator_varies_images_only_when_asked():
                                        "size": "1024x1024"}).json()["data"][0]["b64_json"]
                       for _ in range(2)]
         assert (bodies[0] == bodies[1]) is expect_same
+
+
+def test_emulated_compare_does_not_warn_about_the_secrets_file(app, tmp_path):
+    import warnings
+
+    config = tmp_path / "fc.toml"
+    config.write_text('default_chain = "main"\n[secrets]\nfile = "nowhere/secrets.env"\n'
+                      '[chains.main]\n[[chains.main.providers]]\nvendor = "openai"\n'
+                      'model = "gpt-image-2"\n')
+    args = ["compare", "x", "--config", str(config), "--runs", "1", "--json",
+            "--out", str(tmp_path / "o")]
+    with warnings.catch_warnings(record=True) as emulated:
+        warnings.simplefilter("always")
+        result = runner.invoke(app, [*args, "--emulated", "--faults", _faults(tmp_path)],
+                               catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert not [w for w in emulated if "secrets" in str(w.message)]
+    with warnings.catch_warnings(record=True) as real:
+        warnings.simplefilter("always")
+        runner.invoke(app, args)  # no key: fails, but reads the secrets file and says so
+    assert [w for w in real if "secrets.env does not exist" in str(w.message)]
