@@ -241,8 +241,8 @@ def read_response(response: Any, price: Callable[[dict[str, Any]], float | None]
     usage = dict(_mapping(data.get("usageMetadata"))) or None
     cost = price(usage) if usage else None
     feedback = _mapping(data.get("promptFeedback"))
-    if feedback.get("blockReason"):
-        reason = str(feedback["blockReason"])
+    if feedback.get("blockReason") is not None:
+        reason = _enum(feedback["blockReason"], "promptFeedback.blockReason", cost)
         said = feedback.get("blockReasonMessage")
         extra = f": {said}" if said else ""
         raise ProviderError(
@@ -280,7 +280,8 @@ def read_response(response: Any, price: Callable[[dict[str, Any]], float | None]
 def _no_image(cands: Sequence[Mapping[str, Any]], texts: Sequence[str],
               cost: float | None) -> ProviderError:
     cand = next((c for c in cands if c.get("finishReason")), cands[0] if cands else None)
-    finish = str(cand["finishReason"]) if cand is not None and cand.get("finishReason") else None
+    finish = (_enum(cand["finishReason"], "finishReason", cost)
+              if cand is not None and cand.get("finishReason") is not None else None)
     message = cand.get("finishMessage") if cand is not None else None
     said = f": {message}" if isinstance(message, str) and message else ""
     text = " ".join(" ".join(texts).split())
@@ -314,6 +315,15 @@ def flagged(ratings: Any) -> list[str]:
         return blocked
     return [str(r["category"]) for r in rows if r.get("category")
             and str(r.get("probability")) in ("MEDIUM", "HIGH")]
+
+
+def _enum(value: Any, what: str, cost: float | None) -> str:
+    """An enum value of the raw answer (``"SAFETY"``); anything but a name is malformed."""
+    if isinstance(value, str) and _CODE.match(value):
+        return value
+    raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                        f"Gemini's answer has a {what} that is not an enum name: {value!r:.60}",
+                        status_code=200, cost_usd=cost)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
