@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .png_inflate import PngDataError, check_image_data, expected_size
+from .png_inflate import PngDataError, VerificationCancelled, check_image_data, expected_size
 
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
                   "gif": "image/gif"}
@@ -44,13 +45,17 @@ class ImageInfo:
     has_alpha: bool
 
 
-def inspect_image(data: bytes) -> ImageInfo:
-    """Identify ``data`` and check its structure; ``InvalidImageError`` if it is not whole."""
+def inspect_image(data: bytes, *, cancelled: Callable[[], bool] | None = None) -> ImageInfo:
+    """Identify ``data`` and check its structure; ``InvalidImageError`` if it is not whole.
+
+    ``cancelled`` (polled now and then while a large PNG is checked) stops the check with
+    ``VerificationCancelled`` when it returns true; see ``fallback_chain.verify``, which runs
+    this in a worker thread."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InvalidImageError(f"expected image bytes, got {type(data).__name__}")
     data = bytes(data)
     if data.startswith(_PNG_SIGNATURE):
-        return _inspect_png(data)
+        return _inspect_png(data, cancelled)
     if data.startswith(b"\xff\xd8"):
         return _inspect_jpeg(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -73,18 +78,20 @@ def image_size(data: bytes) -> tuple[int, int]:
     return info.width, info.height
 
 
-def _inspect_png(data: bytes) -> ImageInfo:
+def _inspect_png(data: bytes, cancelled: Callable[[], bool] | None = None) -> ImageInfo:
     # Every chunk's CRC is checked, image data included: a flipped bit anywhere is caught.
     # The CRC runs over a memoryview of the chunk (no copies), and continues from the CRC of
     # the chunk type (crc32(type + body) == crc32(body, crc32(type))). Then the image data is
-    # inflated, to prove it is whole (see png_inflate).
+    # inflated, to prove it is whole (see png_inflate). Only the span of the image data chunks
+    # is kept, not one view per chunk: memory stays constant however many chunks there are.
     view = memoryview(data)
     crc32 = zlib.crc32
     size = len(data)
     pos = len(_PNG_SIGNATURE)
     width = height = depth = interlace = 0
     color_type = -1
-    idat: list[memoryview] = []
+    idat_first = idat_end = -1
+    chunks = 0
     seen_iend = has_trns = False
     while pos + 12 <= size:
         length, ctype = _CHUNK_HEAD.unpack_from(data, pos)
@@ -100,20 +107,35 @@ def _inspect_png(data: bytes) -> ImageInfo:
                 raise InvalidImageError(f"PNG header chunk has {length} bytes, not 13")
             width, height, depth, color_type, _, _, interlace = _IHDR.unpack_from(data, start)
         elif ctype == b"IDAT":
-            idat.append(view[start:end])
+            if idat_first < 0:
+                idat_first = pos
+            idat_end = end + 4
         elif ctype == b"tRNS":
             has_trns = True
         elif ctype == b"IEND":
             seen_iend = True
             break
         pos = end + 4
-    if not (width and height and idat and seen_iend):
+        chunks += 1
+        if cancelled is not None and not chunks % 4096 and cancelled():
+            raise VerificationCancelled("image verification was cancelled")
+    if not (width and height and idat_first >= 0 and seen_iend):
         raise InvalidImageError("PNG is incomplete (missing IHDR, IDAT or IEND)")
     try:
-        check_image_data(idat, expected_size(width, height, depth, color_type, interlace))
+        check_image_data(_idat_bodies(view, idat_first, idat_end),
+                         expected_size(width, height, depth, color_type, interlace), cancelled)
     except PngDataError as exc:
         raise InvalidImageError(str(exc)) from None
     return ImageInfo("image/png", width, height, color_type in (4, 6) or has_trns)
+
+
+def _idat_bodies(view: memoryview, pos: int, stop: int) -> Iterator[memoryview]:
+    """The bodies of the IDAT chunks between ``pos`` and ``stop`` (chunks already checked)."""
+    while pos < stop:
+        length, ctype = _CHUNK_HEAD.unpack_from(view, pos)
+        if ctype == b"IDAT":
+            yield view[pos + 8:pos + 8 + length]
+        pos += 12 + length
 
 
 def _inspect_jpeg(data: bytes) -> ImageInfo:
