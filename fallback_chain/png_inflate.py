@@ -4,8 +4,13 @@ holds exactly the bytes its header promises.
 Chunk CRCs catch bytes damaged in transit; they do not catch a file that was written wrong
 (image data that is not a zlib stream, or ends early, or a header that claims a size the data
 does not have). Nothing is kept but a byte count. Inflating runs on zlib-ng when it is
-installed (a dependency; about 0.1 ms for a 512x512 image, 0.8 ms for 1024x1024, 3.5x faster
-than the standard library's zlib, which is the fallback).
+installed (a dependency), else on the standard library's zlib.
+
+Cost: linear in the file's bytes, in constant memory, whatever the chunk layout. On the
+photo-like images of ``benchmarks/bench_verify.py`` (compressing about 1.8x, as photographs
+do) the check takes about half the time of a Pillow full decode of the same bytes, from
+1024x1024 to 4096x4096 pixels, in either chunk layout; see ``benchmarks/results.md`` for the
+figures of the last run. Large images are checked in a worker thread (``fallback_chain.verify``).
 """
 
 from __future__ import annotations
