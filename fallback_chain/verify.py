@@ -9,7 +9,9 @@ the loop and with each other.
 * ``verified_image(data)`` checks ``data`` and wraps it in a ``GeneratedImage``; it raises
   ``InvalidImageError`` exactly as ``GeneratedImage.from_bytes`` does. Small images (and the
   formats checked from their header) are verified on the loop: handing them to a thread would
-  cost more than the check.
+  cost more than the check. So are all images on a virtual-time loop (one with a true
+  ``virtual_time`` attribute, as ``fallback_chain.vtime`` and the simulator make): there a
+  thread's work would look infinitely slow, while work on the loop takes no virtual time.
 * At most ``MAX_WORKERS`` checks run at a time, in one process-wide pool; the others wait
   their turn in order.
 * Cancelling the awaiting task (an attempt timing out, a sibling failing) returns at once; a
@@ -34,6 +36,7 @@ from .results import GeneratedImage, trusted
 MAX_WORKERS = max(1, min(4, os.cpu_count() or 1))
 #: PNGs of at most this many pixels are verified on the loop (well under a millisecond).
 INLINE_PIXELS = 256 * 256
+_INLINE_BYTES = 256 * 1024  # other formats: files of at most this size
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _POOL: ThreadPoolExecutor | None = None
@@ -50,12 +53,12 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def is_cheap(data: bytes) -> bool:
-    """Whether checking ``data`` costs too little to be worth a thread: anything but a PNG
-    (those are checked from their structure, not inflated), or a PNG whose header declares at
-    most ``INLINE_PIXELS`` pixels (a larger claim is checked in a thread, whatever the file's
-    size: a small file can inflate to a large image)."""
+    """Whether checking ``data`` costs too little to be worth a thread: a JPEG, WebP or GIF of
+    at most 256 KiB (those are checked from their structure, not decoded), or a PNG whose
+    header declares at most ``INLINE_PIXELS`` pixels (a larger claim is checked in a thread,
+    whatever the file's size: a small file can inflate to a large image)."""
     if not data.startswith(_PNG_SIGNATURE):
-        return True
+        return len(data) <= _INLINE_BYTES  # a walk over the file's blocks, in Python
     if len(data) < 24:
         return True  # refused at once
     width, height = struct.unpack_from(">II", data, 16)
@@ -72,10 +75,11 @@ async def verified_image(data: bytes) -> GeneratedImage:
     """``GeneratedImage.from_bytes(data)``, with the check in a worker thread when it is not
     cheap; ``InvalidImageError`` if ``data`` is not a whole image."""
     data = bytes(data)
-    if is_cheap(data):
+    loop = asyncio.get_running_loop()
+    if is_cheap(data) or getattr(loop, "virtual_time", False):
         return _build(data)
     stop = threading.Event()
-    future = asyncio.get_running_loop().run_in_executor(_pool(), _build, data, stop)
+    future = loop.run_in_executor(_pool(), _build, data, stop)
     try:
         return await future
     finally:

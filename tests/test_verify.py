@@ -230,3 +230,25 @@ def test_fake_provider_returns_the_image_it_was_given() -> None:
     assert reply.images[0].mime_type == "image/png" and reply.cost_usd == pytest.approx(0.02)
     with pytest.raises(InvalidImageError):
         FakeProvider("f", image=data[:-30])
+
+
+def test_on_a_virtual_time_loop_images_are_checked_on_the_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Virtual time jumps whenever the loop would wait: a thread's check would outlast any
+    timeout there, so it runs on the loop (taking no virtual time)."""
+    from fallback_chain.vtime import run_virtual
+
+    def no_threads() -> Any:
+        raise AssertionError("a thread was used on a virtual-time loop")
+
+    monkeypatch.setattr(verify_mod, "_pool", no_threads)
+
+    async def main() -> tuple[GeneratedImage, float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.timeout(1):
+            image = await verified_image(photo())
+        return image, loop.time() - started
+
+    image, elapsed = run_virtual(main())
+    assert image.width == 1536 and elapsed == 0

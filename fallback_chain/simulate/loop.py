@@ -40,6 +40,8 @@ class SimulationDeadlock(RuntimeError):
 class SimLoop(asyncio.BaseEventLoop):
     """An event loop whose ``time()`` is virtual and jumps to the next timer; no I/O."""
 
+    virtual_time = True  # fallback_chain.verify checks images on the loop, not in threads
+
     def __init__(self, start: float = 0.0) -> None:
         super().__init__()
         self._vtime = [float(start)]
