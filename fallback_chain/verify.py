@@ -1,8 +1,8 @@
 """Verify delivered images off the event loop: in a small pool of threads, cancellable.
 
-Checking a large PNG means inflating all its image data (see ``png_inflate``): tens of
-milliseconds for a photograph of 1024x1024 pixels, far more for 4096x4096. Done on the event
-loop, that time stalls every other request, timeout and heartbeat. The inflater (zlib-ng or
+Checking a large PNG means inflating all its image data (see ``png_inflate``; timings per
+size in ``benchmarks/results.md``, which ``python -m benchmarks verify`` writes). Done on the
+event loop, that time stalls every other request, timeout and heartbeat. The inflater (zlib-ng or
 the standard library's zlib) and the CRC release the GIL, so threads run it in parallel with
 the loop and with each other.
 
