@@ -82,7 +82,7 @@ class _Counting:
 def test_the_inflater_is_fed_linear_input_in_pieces_of_at_most_64_kib(
         idat_size: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
     """One huge IDAT chunk used to be handed whole to the inflater, which copied its unread
-    rest on every call: quadratic (benchmarks/results.md: 4096x4096 took 4.7x a Pillow decode,
+    rest on every call: quadratic (benchmarks/results.md: 4096x4096 took over 4x a Pillow decode,
     now 0.5x). Now the input handed
     over, copies included, stays within twice the compressed size, 64 KiB at a time."""
     from fallback_chain import png_inflate
