@@ -30,12 +30,20 @@ def machine() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for pkg in ("fallback-chain", "pydantic", "pybreaker", "httpx", "openai", "google-genai",
-                "litellm"):
+    for pkg in ("fallback-chain", "pydantic", "pydantic-core", "pybreaker", "httpx", "openai",
+                "google-genai", "litellm", "pillow", "zlib-ng"):
         with contextlib.suppress(PackageNotFoundError):
             versions[pkg] = version(pkg)
+    processor = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                processor = line.split(":", 1)[1].strip()
+                break
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "processor": processor,
+            "load average": None if load is None else [round(x, 2) for x in load],
             "versions": versions, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
@@ -48,7 +56,11 @@ def _fmt(v: Any) -> str:
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = ["# Benchmark results", "",
-             f"Python {m['python']} on {m['platform']}, {m['cpus']} CPUs; run {m['date']}.", "",
+             f"Python {m['python']} on {m['platform']}, {m['cpus']} CPUs"
+             f" ({m.get('processor', '?')}); run {m['date']}"
+             + (f", load average {m['load average']} when it started (other work shares the "
+                "machine: compare ratios measured in one run, not absolute times)"
+                if m.get("load average") else "") + ".", "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), "",
              "Produced by `python -m benchmarks` (see README). Do not edit by hand.", ""]
     for name in sorted(results["benchmarks"]):

@@ -2,8 +2,10 @@
 
 ``inspect_image`` reads the format and size from the header and checks the structure of the
 whole file (PNG chunk CRCs, IEND and image data inflated to exactly the size the header
-promises; JPEG end marker; RIFF/GIF lengths), so truncated or corrupt bytes are rejected
-before they can be returned as a success. ``placeholder_image``
+promises; JPEG segments up to the scan, scan data enough for the declared size, end marker;
+WebP chunks filling the RIFF container around a bitstream; GIF blocks up to the trailer with
+at least one frame), and refuses sizes beyond any image API, so truncated, corrupt or
+header-only bytes are rejected before they can be returned as a success. ``placeholder_image``
 draws real, decodable images (used by the fake providers and the emulators).
 """
 
@@ -12,11 +14,18 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .png_inflate import PngDataError, check_image_data, expected_size
+from .png_inflate import (
+    MAX_PIXELS,
+    MAX_SIDE,
+    PngDataError,
+    VerificationCancelled,
+    check_image_data,
+    expected_size,
+)
 
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
                   "gif": "image/gif"}
@@ -45,13 +54,17 @@ class ImageInfo:
     has_alpha: bool
 
 
-def inspect_image(data: bytes) -> ImageInfo:
-    """Identify ``data`` and check its structure; ``InvalidImageError`` if it is not whole."""
+def inspect_image(data: bytes, *, cancelled: Callable[[], bool] | None = None) -> ImageInfo:
+    """Identify ``data`` and check its structure; ``InvalidImageError`` if it is not whole.
+
+    ``cancelled`` (polled now and then while a large PNG is checked) stops the check with
+    ``VerificationCancelled`` when it returns true; see ``fallback_chain.verify``, which runs
+    this in a worker thread."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InvalidImageError(f"expected image bytes, got {type(data).__name__}")
     data = bytes(data)
     if data.startswith(_PNG_SIGNATURE):
-        return _inspect_png(data)
+        return _inspect_png(data, cancelled)
     if data.startswith(b"\xff\xd8"):
         return _inspect_jpeg(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -74,11 +87,21 @@ def image_size(data: bytes) -> tuple[int, int]:
     return info.width, info.height
 
 
-def _png_chunks(data: bytes, view: memoryview) -> Iterator[tuple[bytes, int, int]]:
-    """Each chunk's type and body bounds, its length and CRC checked (see ``_inspect_png``)."""
+def _inspect_png(data: bytes, cancelled: Callable[[], bool] | None = None) -> ImageInfo:
+    # Every chunk's CRC is checked, image data included: a flipped bit anywhere is caught.
+    # The CRC runs over a memoryview of the chunk (no copies), and continues from the CRC of
+    # the chunk type (crc32(type + body) == crc32(body, crc32(type))). Then the image data is
+    # inflated, to prove it is whole (see png_inflate). Only the span of the image data chunks
+    # is kept, not one view per chunk: memory stays constant however many chunks there are.
+    view = memoryview(data)
     crc32 = zlib.crc32
     size = len(data)
     pos = len(_PNG_SIGNATURE)
+    width = height = depth = interlace = 0
+    color_type = -1
+    idat_first = idat_end = -1
+    chunks = 0
+    seen_iend = has_trns = False
     while pos + 12 <= size:
         length, ctype = _CHUNK_HEAD.unpack_from(data, pos)
         start = pos + 8
@@ -88,86 +111,201 @@ def _png_chunks(data: bytes, view: memoryview) -> Iterator[tuple[bytes, int, int
         (crc,) = _CRC.unpack_from(data, end)
         if crc32(view[start:end], crc32(ctype)) != crc:
             raise InvalidImageError(f"PNG chunk {ctype!r} has a bad CRC")
-        yield ctype, start, end
-        pos = end + 4
-
-
-def _inspect_png(data: bytes) -> ImageInfo:
-    # Every chunk's CRC is checked, image data included: a flipped bit anywhere is caught.
-    # The CRC runs over a memoryview of the chunk (no copies), and continues from the CRC of
-    # the chunk type (crc32(type + body) == crc32(body, crc32(type))). Then the image data is
-    # inflated, to prove it is whole (see png_inflate).
-    view = memoryview(data)
-    width = height = depth = interlace = 0
-    color_type = -1
-    idat: list[memoryview] = []
-    seen_iend = has_trns = False
-    for ctype, start, end in _png_chunks(data, view):
         if ctype == b"IHDR":
-            if end - start != 13:
-                raise InvalidImageError(f"PNG header chunk has {end - start} bytes, not 13")
+            if length != 13:
+                raise InvalidImageError(f"PNG header chunk has {length} bytes, not 13")
             width, height, depth, color_type, _, _, interlace = _IHDR.unpack_from(data, start)
         elif ctype == b"IDAT":
-            idat.append(view[start:end])
+            if idat_first < 0:
+                idat_first = pos
+            idat_end = end + 4
         elif ctype == b"tRNS":
             has_trns = True
         elif ctype == b"IEND":
             seen_iend = True
             break
-    if not (width and height and idat and seen_iend):
+        pos = end + 4
+        chunks += 1
+        if cancelled is not None and not chunks % 4096 and cancelled():
+            raise VerificationCancelled("image verification was cancelled")
+    if not (width and height and idat_first >= 0 and seen_iend):
         raise InvalidImageError("PNG is incomplete (missing IHDR, IDAT or IEND)")
     try:
-        check_image_data(idat, expected_size(width, height, depth, color_type, interlace))
+        check_image_data(_idat_bodies(view, idat_first, idat_end),
+                         expected_size(width, height, depth, color_type, interlace), cancelled)
     except PngDataError as exc:
         raise InvalidImageError(str(exc)) from None
     return ImageInfo("image/png", width, height, color_type in (4, 6) or has_trns)
 
 
+def _idat_bodies(view: memoryview, pos: int, stop: int) -> Iterator[memoryview]:
+    """The bodies of the IDAT chunks between ``pos`` and ``stop`` (chunks already checked)."""
+    while pos < stop:
+        length, ctype = _CHUNK_HEAD.unpack_from(view, pos)
+        if ctype == b"IDAT":
+            yield view[pos + 8:pos + 8 + length]
+        pos += 12 + length
+
+
+def _check_dimensions(kind: str, width: int, height: int) -> None:
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE
+            and width * height <= MAX_PIXELS):
+        raise InvalidImageError(f"{kind} claims {width}x{height} pixels, beyond any image API "
+                                f"(at most {MAX_SIDE} a side, {MAX_PIXELS:,} in all)")
+
+
+_SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF))
+
+
 def _inspect_jpeg(data: bytes) -> ImageInfo:
+    # Walk the marker segments up to the first scan: a frame header (SOF) must come before it,
+    # with a size any image API can make, and the scan data up to the end-of-image marker must
+    # be at least what that many pixels need (every block codes at least one bit for its DC
+    # coefficient, so a frame of N MCUs needs N/8 bytes): a header alone is not an image.
     if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise InvalidImageError("JPEG is truncated (no end-of-image marker)")
+    end = len(data.rstrip(b"\x00")) - 2
     pos = 2
-    while pos + 4 <= len(data):
+    frame: tuple[int, int, int] | None = None  # width, height, MCUs
+    while pos + 4 <= end:
         if data[pos] != 0xFF:
             raise InvalidImageError("JPEG marker stream is corrupt")
         marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
         (seg_len,) = struct.unpack_from(">H", data, pos + 2)
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
-                      0xCF):
-            height, width = struct.unpack_from(">HH", data, pos + 5)
+        if seg_len < 2 or pos + 2 + seg_len > end:
+            raise InvalidImageError("JPEG segment runs past the end of the file")
+        if marker in _SOF_MARKERS and frame is None:
+            if seg_len < 8:
+                raise InvalidImageError("JPEG frame header is too short")
+            height, width, ncomp = struct.unpack_from(">HHB", data, pos + 5)
             if not (width and height):
-                break
+                raise InvalidImageError("JPEG frame header declares no size")
+            _check_dimensions("JPEG", width, height)
+            if ncomp < 1 or seg_len < 8 + 3 * ncomp:
+                raise InvalidImageError("JPEG frame header has no components")
+            factors = data[pos + 11:pos + 11 + 3 * ncomp:3]
+            hmax = max(f >> 4 for f in factors) or 1
+            vmax = max(f & 0x0F for f in factors) or 1
+            mcus = -(-width // (8 * hmax)) * -(-height // (8 * vmax))
+            frame = (width, height, mcus)
+        elif marker == 0xDA:  # start of scan
+            if frame is None:
+                raise InvalidImageError("JPEG scan comes before any frame header")
+            width, height, mcus = frame
+            scan = end - (pos + 2 + seg_len)
+            if scan < mcus / 8:
+                raise InvalidImageError(
+                    f"JPEG holds {scan:,} bytes of scan data; {width}x{height} pixels need at "
+                    f"least {-(-mcus // 8):,}")
             return ImageInfo("image/jpeg", width, height, False)
         pos += 2 + seg_len
-    raise InvalidImageError("JPEG has no frame header")
+    if frame is None:
+        raise InvalidImageError("JPEG has no frame header")
+    raise InvalidImageError("JPEG has no image data (no start-of-scan marker)")
 
 
 def _inspect_webp(data: bytes) -> ImageInfo:
+    # The RIFF container is walked chunk by chunk: the chunks must fill it exactly, and an
+    # image bitstream (VP8, VP8L, or the frames of an animation) must be there and start as
+    # its format requires: a header alone is not an image.
     (riff_size,) = struct.unpack_from("<I", data, 4)
     if riff_size + 8 > len(data):
         raise InvalidImageError("WebP is truncated")
-    chunk = data[12:16]
-    if chunk == b"VP8X":
-        w = int.from_bytes(data[24:27], "little") + 1
-        h = int.from_bytes(data[27:30], "little") + 1
-        return ImageInfo("image/webp", w, h, bool(data[20] & 0x10))
-    if chunk == b"VP8 ":
-        w, h = struct.unpack_from("<HH", data, 26)
-        return ImageInfo("image/webp", w & 0x3FFF, h & 0x3FFF, False)
-    if chunk == b"VP8L":
-        bits = int.from_bytes(data[21:25], "little")
-        return ImageInfo("image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1,
-                         bool((bits >> 28) & 1))
-    raise InvalidImageError("WebP has an unknown first chunk")
+    end = riff_size + 8
+    info: ImageInfo | None = None
+    bitstream = False
+    pos = 12
+    while pos + 8 <= end:
+        kind = data[pos:pos + 4]
+        (size,) = struct.unpack_from("<I", data, pos + 4)
+        body = pos + 8
+        if body + size > end:
+            raise InvalidImageError(f"WebP chunk {kind!r} runs past the end of the file")
+        if kind == b"VP8X" and pos == 12 and size >= 10:
+            w = int.from_bytes(data[body + 4:body + 7], "little") + 1
+            h = int.from_bytes(data[body + 7:body + 10], "little") + 1
+            info = ImageInfo("image/webp", w, h, bool(data[body] & 0x10))
+        elif kind == b"VP8 ":
+            if size < 10 or data[body + 3:body + 6] != b"\x9d\x01\x2a":
+                raise InvalidImageError("WebP lossy bitstream has no frame header")
+            if info is None:
+                w, h = struct.unpack_from("<HH", data, body + 6)
+                info = ImageInfo("image/webp", w & 0x3FFF, h & 0x3FFF, False)
+            bitstream = bitstream or size > 10
+        elif kind == b"VP8L":
+            if size < 5 or data[body] != 0x2F:
+                raise InvalidImageError("WebP lossless bitstream has no header")
+            if info is None:
+                bits = int.from_bytes(data[body + 1:body + 5], "little")
+                info = ImageInfo("image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1,
+                                 bool((bits >> 28) & 1))
+            bitstream = bitstream or size > 5
+        elif kind == b"ANMF":
+            bitstream = bitstream or size > 24
+        elif pos == 12:
+            raise InvalidImageError("WebP has an unknown first chunk")
+        pos = body + size + (size & 1)
+    if info is None:
+        raise InvalidImageError("WebP has no image header")
+    if not bitstream:
+        raise InvalidImageError("WebP has no image data")
+    _check_dimensions("WebP", info.width, info.height)
+    return info
 
 
 def _inspect_gif(data: bytes) -> ImageInfo:
+    # Header, screen descriptor and colour table, then blocks up to the trailer: at least one
+    # image (descriptor, LZW code size, data sub-blocks), every size within any image API's.
     if not data.endswith(b";"):
         raise InvalidImageError("GIF is truncated (no trailer)")
-    w, h = struct.unpack_from("<HH", data, 6)
+    if len(data) < 14:
+        raise InvalidImageError("GIF is too short for its header")
+    w, h, flags = struct.unpack_from("<HHB", data, 6)
+    _check_dimensions("GIF", w, h)
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    size = len(data)
+    images = 0
+
+    def sub_blocks(p: int) -> tuple[int, int]:
+        total = 0
+        while True:
+            if p >= size:
+                raise InvalidImageError("GIF is truncated inside a block")
+            n = data[p]
+            p += 1 + n
+            if n == 0:
+                return p, total
+            total += n
+
+    while pos < size:
+        kind = data[pos]
+        if kind == 0x3B:  # trailer
+            break
+        if kind == 0x21:  # extension: label, then sub-blocks
+            pos, _ = sub_blocks(pos + 2)
+        elif kind == 0x2C:  # image descriptor
+            if pos + 10 > size:
+                raise InvalidImageError("GIF is truncated inside an image descriptor")
+            x, y, iw, ih, iflags = struct.unpack_from("<HHHHB", data, pos + 1)
+            if not (iw and ih):
+                raise InvalidImageError(f"GIF frame at {x},{y} has no pixels ({iw}x{ih})")
+            _check_dimensions("GIF frame", iw, ih)
+            pos += 10 + (3 << ((iflags & 7) + 1) if iflags & 0x80 else 0)
+            pos, total = sub_blocks(pos + 1)  # after the LZW minimum code size
+            if not total:
+                raise InvalidImageError("GIF frame has no image data")
+            images += 1
+        else:
+            raise InvalidImageError(f"GIF has an unknown block 0x{kind:02x}")
+    if not images:
+        raise InvalidImageError("GIF has no image")
     return ImageInfo("image/gif", w, h, False)
 
 

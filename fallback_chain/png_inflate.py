@@ -4,13 +4,18 @@ holds exactly the bytes its header promises.
 Chunk CRCs catch bytes damaged in transit; they do not catch a file that was written wrong
 (image data that is not a zlib stream, or ends early, or a header that claims a size the data
 does not have). Nothing is kept but a byte count. Inflating runs on zlib-ng when it is
-installed (a dependency; about 0.1 ms for a 512x512 image, 0.8 ms for 1024x1024, 3.5x faster
-than the standard library's zlib, which is the fallback).
+installed (a dependency), else on the standard library's zlib.
+
+Cost: linear in the file's bytes, in constant memory, whatever the chunk layout. On the
+photo-like images of ``benchmarks/bench_verify.py`` (compressing about 1.8x, as photographs
+do) the check takes about half the time of a Pillow full decode of the same bytes, from
+1024x1024 to 4096x4096 pixels, in either chunk layout; see ``benchmarks/results.md`` for the
+figures of the last run. Large images are checked in a worker thread (``fallback_chain.verify``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
@@ -22,10 +27,15 @@ _DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
           (0, 1, 1, 2))
 _STEP = 1 << 16  # inflate in 64 KiB pieces: large pieces cost page faults (3x slower)
+_FEED = 1 << 16  # and feed the inflater at most 64 KiB of input at a time
 
 
 class PngDataError(ValueError):
     """The PNG's header or image data is not what a whole image needs."""
+
+
+class VerificationCancelled(Exception):
+    """The check was asked to stop (its caller gave up) before it reached a verdict."""
 
 
 def expected_size(width: int, height: int, depth: int, color_type: int,
@@ -69,23 +79,38 @@ def _zlib() -> ModuleType:
     return _ZLIB
 
 
-def check_image_data(parts: Sequence[memoryview], expected: int) -> None:
+def check_image_data(parts: Iterable[memoryview], expected: int,
+                     cancelled: Callable[[], bool] | None = None) -> None:
     """Inflate the concatenated IDAT ``parts``: a complete zlib stream (its Adler-32 checked)
-    of exactly ``expected`` bytes, or ``PngDataError``."""
+    of exactly ``expected`` bytes, or ``PngDataError``.
+
+    The inflater is fed at most ``_FEED`` bytes of input at a time and asked for at most
+    ``_STEP`` bytes of output, whatever the chunk layout: one huge IDAT chunk costs what many
+    small ones do (time linear in the bytes, memory bounded by a few of these pieces; feeding a
+    whole chunk made the inflater copy its unread rest on every call, quadratic in its size).
+    ``cancelled`` is polled between pieces: when it returns true the check stops with
+    ``VerificationCancelled`` (a verification running in a thread cannot be interrupted
+    otherwise)."""
     zlib = _zlib()
     inflater: Any = zlib.decompressobj()
+    decompress = inflater.decompress
     produced = 0
     try:
         for part in parts:
-            data: bytes | memoryview = part
-            while data:
-                produced += len(inflater.decompress(data, _STEP))
-                if produced > expected:
-                    raise PngDataError(f"PNG image data holds more than the {expected:,} "
-                                       "bytes its header promises")
-                data = inflater.unconsumed_tail
+            for offset in range(0, len(part), _FEED):
+                if inflater.eof:
+                    break
+                data: bytes | memoryview = part[offset:offset + _FEED]
+                while data:
+                    produced += len(decompress(data, _STEP))
+                    if produced > expected:
+                        raise PngDataError(f"PNG image data holds more than the {expected:,} "
+                                           "bytes its header promises")
+                    data = inflater.unconsumed_tail
+                if cancelled is not None and cancelled():
+                    raise VerificationCancelled("image verification was cancelled")
         while not inflater.eof and produced <= expected:
-            chunk = inflater.decompress(b"", _STEP)
+            chunk = decompress(b"", _STEP)
             if not chunk:
                 break
             produced += len(chunk)

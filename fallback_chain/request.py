@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
-    PrivateAttr,
+    Field,
     ValidationError,
     field_validator,
     model_validator,
@@ -63,11 +64,9 @@ class ImageRequest(BaseModel):
     mask: bytes | None = None
     exact_prompt: bool = False
     size_match: SizeMatch = "nearest"
-    metadata: dict[str, Any] = {}
+    # a factory: a ``{}`` default would be deep-copied for every request
+    metadata: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = None
-
-    _pixels: tuple[int, int] | None = PrivateAttr(default=None)
-    _ratio: tuple[int, int] | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -167,6 +166,8 @@ class ImageRequest(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if not v:
+            return v
         try:
             json.dumps(v)
         except (TypeError, ValueError) as exc:
@@ -192,15 +193,6 @@ class ImageRequest(BaseModel):
                 raise ValueError(
                     f"mask is {mask[0]}x{mask[1]} but the image is {first[0]}x{first[1]}; "
                     "they must be the same size")
-        if m := _PIXELS.match(self.size):
-            w, h = int(m[1]), int(m[2])
-            self._pixels = (w, h)
-            g = math.gcd(w, h)
-            self._ratio = (w // g, h // g)
-        elif m := _RATIO.match(self.size):
-            w, h = int(m[1]), int(m[2])
-            g = math.gcd(w, h)
-            self._ratio = (w // g, h // g)
         return self
 
     # ------------------------------------------------------------------------------ views
@@ -208,12 +200,12 @@ class ImageRequest(BaseModel):
     @property
     def pixels(self) -> tuple[int, int] | None:
         """``(width, height)`` when the size was given in pixels, else ``None``."""
-        return self._pixels
+        return _size_views(self.size)[0]
 
     @property
     def aspect_ratio(self) -> tuple[int, int] | None:
         """The requested aspect ratio, reduced (``1536x1024`` → ``(3, 2)``); ``None`` for auto."""
-        return self._ratio
+        return _size_views(self.size)[1]
 
     @property
     def is_edit(self) -> bool:
@@ -227,6 +219,22 @@ class ImageRequest(BaseModel):
                 yield key, f"<mask {len(value)} bytes>"
             else:
                 yield key, value
+
+
+@lru_cache(maxsize=256)
+def _size_views(size: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """``(pixels, reduced aspect ratio)`` of a validated ``size`` string. Read from the size
+    when asked (requests use a handful of sizes, so this is a cache hit), not stored in every
+    request: private attributes cost each construction their setup."""
+    if m := _PIXELS.match(size):
+        w, h = int(m[1]), int(m[2])
+        g = math.gcd(w, h)
+        return (w, h), (w // g, h // g)
+    if m := _RATIO.match(size):
+        w, h = int(m[1]), int(m[2])
+        g = math.gcd(w, h)
+        return None, (w // g, h // g)
+    return None, None
 
 
 def _check_text(v: str) -> str:

@@ -31,6 +31,7 @@ from fallback_chain.errors import ProviderError
 from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome
 from fallback_chain.results import GeneratedImage
+from fallback_chain.verify import verified_image
 
 if TYPE_CHECKING:
     import httpcore
@@ -273,7 +274,7 @@ async def fetch_image(client: httpx.AsyncClient, url: str, allow: AllowList, *,
         except Exception as exc:
             raise _transport_error(exc) from None
         try:
-            return GeneratedImage.from_bytes(bytes(body))
+            return await verified_image(bytes(body))
         except InvalidImageError as exc:
             raise ProviderError(Outcome.MALFORMED_RESPONSE,
                                 f"downloaded bytes are not an image: {exc}") from None

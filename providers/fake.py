@@ -12,6 +12,11 @@ requested size (pixels vary with the prompt), and it fails by raising exactly th
   ``random.Random(seed)``; ``latency_s`` is a number, a ``(low, high)`` uniform range, or a
   callable taking the ``Random``. Same seed, same sequence.
 
+``image=<bytes>`` makes every success deliver those bytes instead of a drawn image (to test
+your own validators and pipelines on real photographs, or a benchmark at real sizes). They are
+verified once, when the fake is made (``InvalidImageError`` if they are not a whole PNG, JPEG,
+WebP or GIF); each delivered ``GeneratedImage`` is that one verified image.
+
 ``blocked_terms=("weapon", ...)`` makes the fake refuse any prompt containing one of the terms
 (case-insensitive) with ``content_policy``, like a vendor's safety system.
 
@@ -129,6 +134,7 @@ class FakeProvider(Provider):
         image_size: tuple[int, int] | None = None,
         blocked_terms: Iterable[str] = (),
         keep_requests: bool = True,
+        image: bytes | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -138,6 +144,7 @@ class FakeProvider(Provider):
         self.price_usd = price_usd
         self.retry_after_s = retry_after_s
         self.image_size = image_size
+        self.image = None if image is None else GeneratedImage.from_bytes(image)
         self._script: list[Step] = [_as_step(x) for x in script]
         self._rates = self._check_rates(rates or {})
         self._latency = latency_s
@@ -221,6 +228,9 @@ class FakeProvider(Provider):
                 provider_code=step.provider_code or code, retry_after_s=retry_after,
                 details={"categories": ["fake"]} if outcome is Outcome.CONTENT_POLICY else None)
         count = request.n if step.images is None else step.images
+        if self.image is not None:
+            return ProviderReply(images=[self.image] * count, cost_usd=self.price_usd * count,
+                                 usage={"images": count}, model=self.model)
         w, h = self.image_size or self.capabilities.size_for(request)
         base = seed_for(request.prompt) ^ (request.seed or 0)
         images = [GeneratedImage.from_bytes(

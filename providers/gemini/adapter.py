@@ -258,7 +258,7 @@ class GeminiProvider(Provider):
         except Exception as exc:
             return error_from_exception(exc)
         try:
-            return read_response(response, self._price)
+            return await read_response(response, self._price)
         except ProviderError as err:
             return err
         except Exception as exc:  # never let one call's surprise orphan its siblings

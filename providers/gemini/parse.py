@@ -57,6 +57,7 @@ from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome, outcome_for_status
 from fallback_chain.policy.retry_after import parse_duration, parse_retry_after
 from fallback_chain.results import GeneratedImage
+from fallback_chain.verify import verified_images
 
 log = logging.getLogger("fallback_chain")
 
@@ -230,7 +231,8 @@ def raw_answer(response: Any) -> dict[str, Any]:
     return dumped
 
 
-def read_response(response: Any, price: Callable[[dict[str, Any]], float | None]) -> CallResult:
+async def read_response(response: Any, price: Callable[[dict[str, Any]], float | None]
+                        ) -> CallResult:
     """The images of one HTTP-200 answer, or the ``ProviderError`` it amounts to.
 
     A 200 can still be a refusal (``promptFeedback.blockReason``, a safety ``finishReason``)
@@ -265,7 +267,7 @@ def read_response(response: Any, price: Callable[[dict[str, Any]], float | None]
                 texts.append(part["text"])
     if raw:
         try:
-            images = [GeneratedImage.from_bytes(b) for b in raw]
+            images = await verified_images(raw)
         except InvalidImageError as exc:
             raise ProviderError(Outcome.MALFORMED_RESPONSE, f"Gemini sent an unusable image: "
                                 f"{exc}", status_code=200, cost_usd=cost) from None

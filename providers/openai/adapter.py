@@ -379,7 +379,7 @@ class OpenAIProvider(Provider):
 
     async def _images(self, response: ImagesResponse, request: ImageRequest,
                       deadline: float) -> tuple[list[GeneratedImage], str | None]:
-        slots, urls, revised = read_images(response.data, request.n)
+        slots, urls, revised = await read_images(response.data, request.n)
         if urls:
             fetched = await self._download([u for _, u in urls], deadline)
             for (i, _), image in zip(urls, fetched, strict=True):

@@ -68,6 +68,7 @@ from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome, outcome_for_status
 from fallback_chain.policy.retry_after import parse_duration, parse_retry_after
 from fallback_chain.results import GeneratedImage
+from fallback_chain.verify import verified_image
 
 # ------------------------------------------------------------------------------- dialects
 
@@ -290,7 +291,7 @@ def describe_non_json(value: object) -> str:
     return f"200 whose body is not JSON (an HTML page?): {snippet!r}"
 
 
-def read_images(data: object, n: int
+async def read_images(data: object, n: int
                 ) -> tuple[list[GeneratedImage | None], list[tuple[int, str]], str | None]:
     """The ``data`` list of a 200: verified images from ``b64_json`` (``None`` in the slots of
     ``url`` items, which are returned with their index for download) and the first
@@ -309,7 +310,7 @@ def read_images(data: object, n: int
         url = getattr(item, "url", None)
         if isinstance(b64, str) and b64:
             try:
-                slots.append(GeneratedImage.from_bytes(decode_b64(b64, i)))
+                slots.append(await verified_image(decode_b64(b64, i)))
             except InvalidImageError as exc:
                 raise ProviderError(Outcome.MALFORMED_RESPONSE,
                                     f"image {i} is not a valid image: {exc}",

@@ -84,7 +84,7 @@ def test_gemini_finish_message_is_kept_though_the_sdk_drops_it(loopback):
         response=_GenerateContentResponse_from_mldev(body, None, None), kwargs={})
     assert converted.candidates and converted.candidates[0].finish_message is None
     with pytest.raises(ProviderError) as info:
-        read_response(body, lambda usage: None)
+        asyncio.run(read_response(body, lambda usage: None))
     assert "Unable to show the generated image" in info.value.message
 
 

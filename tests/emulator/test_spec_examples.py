@@ -14,6 +14,7 @@ adapters read must fit the schemas.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from functools import cache
 from pathlib import Path
@@ -119,11 +120,11 @@ def test_openai_spec_example_responses_parse(path: str, title: str, text: str) -
     if body.get("usage"):
         assert usage_dict(parsed.usage) == body["usage"]
     if parsed.data[0].url:  # url answers: the reader hands every url back for download
-        _, urls, _ = read_images(parsed.data, len(parsed.data))
+        _, urls, _ = asyncio.run(read_images(parsed.data, len(parsed.data)))
         assert [u for _, u in urls] == [d["url"] for d in body["data"]]
     else:  # the spec's "..." is a placeholder, not base64: read as malformed, never as image
         with pytest.raises(ProviderError) as info:
-            read_images(parsed.data, 1)
+            asyncio.run(read_images(parsed.data, 1))
         assert info.value.outcome is Outcome.MALFORMED_RESPONSE
 
 

@@ -585,13 +585,13 @@ def test_thought_parts_are_skipped():
         {"thought": True, "text": "thinking..."},
         {"text": "Here you go"},
         {"inlineData": {"mimeType": "image/png", "data": _b64(PNG)}}]}}])
-    result = read_response(resp, lambda usage: None)
+    result = asyncio.run(read_response(resp, lambda usage: None))
     assert [img.data for img in result.images] == [PNG]
     assert result.texts == ["Here you go"]
     only_drafts = _response(candidates=[{"finishReason": "STOP", "content": {"parts": [
         {"thought": True, "inlineData": {"mimeType": "image/png", "data": _b64(draft)}}]}}])
     with pytest.raises(ProviderError) as info:
-        read_response(only_drafts, lambda usage: None)
+        asyncio.run(read_response(only_drafts, lambda usage: None))
     assert info.value.outcome is Outcome.MALFORMED_RESPONSE
 
 
@@ -604,7 +604,7 @@ def test_safety_categories_and_block_messages():
             {"category": "HARM_CATEGORY_HARASSMENT", "probability": "MEDIUM"}]},
         usageMetadata={"promptTokenCount": 10})
     with pytest.raises(ProviderError) as info:
-        read_response(prompt, lambda usage: 0.25)
+        asyncio.run(read_response(prompt, lambda usage: 0.25))
     err = info.value
     assert err.outcome is Outcome.CONTENT_POLICY and err.cost_usd == 0.25
     assert err.message == "Gemini blocked the prompt (SAFETY): The prompt was blocked."
@@ -615,7 +615,7 @@ def test_safety_categories_and_block_messages():
                                     "safetyRatings": [{"category": "HARM_CATEGORY_HATE_SPEECH",
                                                        "probability": "HIGH"}]}])
     with pytest.raises(ProviderError) as info:
-        read_response(output, lambda usage: None)
+        asyncio.run(read_response(output, lambda usage: None))
     assert info.value.details["categories"] == ["HARM_CATEGORY_HATE_SPEECH"]
     assert "Unable to show the image." in info.value.message
     assert info.value.cost_usd is None
@@ -635,7 +635,7 @@ def test_answers_without_a_usable_image(body, outcome):
         warnings.simplefilter("ignore")  # the SDK warns about unknown enum values
         resp = _response(**body)
     with pytest.raises(ProviderError) as info:
-        read_response(resp, lambda usage: None)
+        asyncio.run(read_response(resp, lambda usage: None))
     assert info.value.outcome is outcome
 
 
