@@ -19,7 +19,7 @@ from ..provider import Provider
 #: secrets, or are Python objects TOML cannot express).
 RESERVED_OPTIONS = frozenset({
     "self", "model", "model_id", "name", "api_key", "base_url", "prices", "transport",
-    "http_client", "download_client", "clock", "capabilities"})
+    "http_client", "download_client", "clock", "capabilities", "image"})
 
 
 class Vendor:
