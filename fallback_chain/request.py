@@ -65,6 +65,8 @@ class ImageRequest(BaseModel):
     size_match: SizeMatch = "nearest"
     metadata: dict[str, Any] = {}
     idempotency_key: str | None = None
+    user: str | None = None
+    project: str | None = None
 
     _pixels: tuple[int, int] | None = PrivateAttr(default=None)
     _ratio: tuple[int, int] | None = PrivateAttr(default=None)
@@ -178,6 +180,13 @@ class ImageRequest(BaseModel):
     def _key(cls, v: str | None) -> str | None:
         if v is not None and not (1 <= len(v) <= 255 and v.isprintable()):
             raise ValueError("must be 1–255 printable characters")
+        return v
+
+    @field_validator("user", "project")
+    @classmethod
+    def _tenant(cls, v: str | None) -> str | None:
+        if v is not None and not (1 <= len(v) <= 255 and v.isprintable() and v.strip() == v):
+            raise ValueError("must be 1–255 printable characters, without surrounding spaces")
         return v
 
     @model_validator(mode="after")
