@@ -35,6 +35,8 @@ class AttemptFinished(Event):
     request_id: str
     attempt: Attempt
     metadata: dict[str, Any]
+    user: str | None = None  # the request's tenant (quotas; the ledger records it)
+    project: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,3 +138,58 @@ def test_requests_without_a_tenant_are_not_limited_and_ids_are_validated():
             ImageRequest(prompt="x", user=bad)
     with pytest.raises(ValueError):
         Limit(daily_images=-1)
+
+
+def test_the_ledger_records_the_tenant_and_the_report_splits_spend_by_it(tmp_path):
+    from fallback_chain.cost import Ledger, cost_report
+
+    clock = VirtualClock()
+    ledger = Ledger(tmp_path / "ledger.db")
+    fake = FakeProvider("a", clock=clock, price_usd=0.02, latency_s=0.1)
+    chain = Chain([fake], clock=clock, on_event=ledger, log=False,
+                  quotas=Quotas(per_user=Limit(daily_images=2)))
+
+    async def go():
+        for user, project in (("alice", "p1"), ("alice", "p1"), ("alice", None),
+                              ("bob", "p2"), (None, None)):
+            try:
+                await chain.agenerate("x", size="64x64", user=user, project=project)
+            except QuotaExceededError:
+                pass
+
+    run_virtual(go())
+    report = cost_report(ledger, by=["user", "project"])
+    by_user = {r.key: (r.spent_usd, r.delivered, r.attempts) for r in report.sections["user"]}
+    assert by_user == {"alice": (pytest.approx(0.04), 2, 3), "bob": (pytest.approx(0.02), 1, 1),
+                       "(none)": (pytest.approx(0.02), 1, 1)}
+    by_project = {r.key: r.spent_usd for r in report.sections["project"]}
+    assert by_project == {"p1": pytest.approx(0.04), "p2": pytest.approx(0.02),
+                          "(none)": pytest.approx(0.02)}
+    assert {r["user"] for r in ledger.rows()} == {"alice", "bob", None}
+    ledger.close()
+
+
+def test_a_version_1_ledger_is_migrated(tmp_path):
+    import sqlite3
+
+    from fallback_chain.cost import Ledger, cost_report
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE attempts (id INTEGER PRIMARY KEY, chain TEXT NOT NULL,
+          request_id TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+          attempt INTEGER NOT NULL, outcome TEXT NOT NULL, status_code INTEGER,
+          provider_code TEXT, latency_s REAL NOT NULL, estimated_cost_usd REAL,
+          cost_usd REAL NOT NULL, cost_source TEXT NOT NULL, started_at TEXT NOT NULL,
+          metadata TEXT);
+        INSERT INTO attempts (chain, request_id, provider, model, attempt, outcome, latency_s,
+          cost_usd, cost_source, started_at) VALUES ('c', 'r1', 'a', 'm', 1, 'success', 0.1,
+          0.5, 'reported', '2026-12-01T00:00:00.000000Z');
+        PRAGMA user_version = 1;""")
+    conn.close()
+    with Ledger(path, create=False) as book:
+        assert book.query("PRAGMA user_version") == [(2,)]
+        report = cost_report(book, by=["user", "day"])
+        assert [(r.key, r.spent_usd) for r in report.sections["user"]] == [("(none)", 0.5)]
+        assert book.rows()[0]["user"] is None
