@@ -45,8 +45,10 @@ class ParsedRow:
     content_id: str
 
 
-def parse_row(values: Mapping[str, Any], *, from_csv: bool) -> ParsedRow | Problems:
-    """Validate one row; returns the parsed row or ``(field, problem)`` pairs."""
+def parse_row(values: Mapping[str, Any], *, from_csv: bool,
+              tenant: Mapping[str, str | None] | None = None) -> ParsedRow | Problems:
+    """Validate one row; returns the parsed row or ``(field, problem)`` pairs. ``tenant``
+    gives the ``user`` and ``project`` of rows without those columns (``batch --user``)."""
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     problems: Problems = []
@@ -81,6 +83,9 @@ def parse_row(values: Mapping[str, Any], *, from_csv: bool) -> ParsedRow | Probl
     if problems:
         return problems
     metadata = {**metadata, **extra}
+    for name, value in (tenant or {}).items():
+        if value is not None and name in TENANT_FIELDS:
+            fields.setdefault(name, value)
     try:
         request = ImageRequest(**fields, metadata=metadata)
     except RequestValidationError as exc:

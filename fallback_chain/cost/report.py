@@ -1,5 +1,6 @@
 """Spend summaries from a :class:`~fallback_chain.cost.ledger.Ledger`: by day, provider, model
-and outcome (and, asked for by name, by user and project), with the money spent on attempts that did not deliver in its own column.
+and outcome (and, asked for by name, by user and project), with the money spent on attempts
+that did not deliver in its own column.
 
 The grouping runs in SQLite, so large ledgers summarise without loading rows into Python.
 """
