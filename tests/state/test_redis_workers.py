@@ -142,6 +142,7 @@ def test_four_processes_never_exceed_a_tenants_quota_by_a_cent(
     results = run_workers("quota", redis_url, tmp_path, cap=1.0, bob_cap=0.5, price=0.03,
                           requests=25, start=start)
     assert all(not r["others"] for r in results), [r["others"] for r in results]
+    assert [r["outages"] for r in results] == [0] * 4, [r["stderr"] for r in results]
     for user, cap, fits in (("alice", 1.0, 33), ("bob", 0.5, 16)):
         delivered = sum(r.get(f"{user}_delivered", 0) for r in results)
         paid = sum(r.get(f"{user}_paid", 0.0) for r in results)
