@@ -25,6 +25,7 @@ from .state.memory import MemoryState
 from .walk import RequestRun, Router, Slot
 
 if TYPE_CHECKING:
+    from .cost.quotas import Quotas
     from .state.backend import StateBackend
 
 
@@ -43,7 +44,10 @@ class Chain:
     its estimate first and settles the real cost. ``order="cost"`` tries providers in the
     order that minimises the expected cost per delivered image (estimate per attempt, observed
     success rate, money lost on failures); the default keeps the given order. Subscribe to
-    what happens with ``chain.events.subscribe(fn)`` or pass ``on_event=fn``.
+    what happens with ``chain.events.subscribe(fn)`` or pass ``on_event=fn``. ``quotas`` (a
+    ``fallback_chain.cost.Quotas``) caps each request's ``user`` and ``project`` per day and
+    month, in images and USD, reserved and settled like the budget (``QuotaExceededError``
+    when it leaves no provider; see docs/cost.md, "Quotas").
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
@@ -53,7 +57,8 @@ class Chain:
                  cooldowns: CooldownStore | None = None, capacity: CapacityStore | None = None,
                  budget: Budget | None = None,
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
-                 seed: int | None = None, log: bool = True) -> None:
+                 seed: int | None = None, log: bool = True,
+                 quotas: Quotas | None = None) -> None:
         providers = _checked(providers)
         keys = [p.key for p in providers]
         policy = policy or Policy()
@@ -81,12 +86,16 @@ class Chain:
             budget = budget.bind(clock=self.clock, store=self._stores.budgets,
                                  emit=self.events.emit, chain=name)
         self.budget = budget
+        if quotas is not None:  # like the budget: a copy bound to this chain
+            quotas = quotas.bind(clock=self.clock, store=self._stores.budgets,
+                                 emit=self.events.emit, chain=name)
+        self.quotas = quotas
         if order not in ("given", "cost"):
             raise ConfigurationError(f"order must be 'given' or 'cost' (got {order!r})")
         self._router = Router(name, self._slots, policy, self.clock,
                               cooldowns or self._stores.cooldowns, self.events,
                               random.Random(seed), budget, order,
-                              capacity or self._stores.capacity)
+                              capacity or self._stores.capacity, quotas=quotas)
         self._sync: LoopThread | None = None
         self._sync_lock = threading.Lock()
 

@@ -71,6 +71,19 @@ class BudgetExceededError(ChainError):
     """No provider could be used without going over a budget."""
 
 
+class QuotaExceededError(BudgetExceededError):
+    """A tenant's quota (``fallback_chain.cost.Quotas``) left no provider usable; nothing was
+    sent. ``kind`` (``"user"`` or ``"project"``), ``tenant`` and ``limit`` (``"daily_usd"``,
+    ``"monthly_images"``, ...) say which; the message names only that tenant."""
+
+    def __init__(self, message: str, attempts: Sequence[Attempt] = (), *, kind: str,
+                 tenant: str, limit: str, request_id: str | None = None) -> None:
+        super().__init__(message, attempts, request_id=request_id)
+        self.kind = kind
+        self.tenant = tenant
+        self.limit = limit
+
+
 class DeadlineExceededError(ChainError, TimeoutError):
     """The whole-request deadline passed before any provider delivered."""
 

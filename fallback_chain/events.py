@@ -35,6 +35,8 @@ class AttemptFinished(Event):
     request_id: str
     attempt: Attempt
     metadata: dict[str, Any]
+    user: str | None = None  # the request's tenant (quotas; the ledger records it)
+    project: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,21 @@ class BudgetAlert(Event):
     threshold: float
     spent_usd: float
     cap_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class TenantQuotaAlert(Event):
+    """A tenant's use reached ``threshold`` (0.8, 1.0) of one of its quota caps: ``kind`` is
+    ``"user"`` or ``"project"``, ``limit`` the cap (``"daily_usd"``, ``"monthly_images"``, ...),
+    ``used`` and ``cap`` in USD or images. Fired once per tenant, cap and period across every
+    worker sharing the state. It names the tenant: deliver it to operators, not tenants."""
+
+    kind: str
+    tenant: str
+    limit: str
+    threshold: float
+    used: float
+    cap: float
 
 
 Subscriber = Callable[[Event], None]
@@ -132,3 +149,6 @@ def log_events(event: Event) -> None:
     elif isinstance(event, BudgetAlert):
         log.warning("budget %s at %.0f%%: $%.4f of $%.2f", event.budget, event.threshold * 100,
                     event.spent_usd, event.cap_usd)
+    elif isinstance(event, TenantQuotaAlert):  # the tenant id stays out of shared logs
+        log.warning("a %s quota (%s) is at %.0f%%", event.kind, event.limit,
+                    event.threshold * 100)

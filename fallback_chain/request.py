@@ -67,6 +67,8 @@ class ImageRequest(BaseModel):
     # a factory: a ``{}`` default would be deep-copied for every request
     metadata: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = None
+    user: str | None = None
+    project: str | None = None
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -179,6 +181,13 @@ class ImageRequest(BaseModel):
     def _key(cls, v: str | None) -> str | None:
         if v is not None and not (1 <= len(v) <= 255 and v.isprintable()):
             raise ValueError("must be 1–255 printable characters")
+        return v
+
+    @field_validator("user", "project")
+    @classmethod
+    def _tenant(cls, v: str | None) -> str | None:
+        if v is not None and not (1 <= len(v) <= 255 and v.isprintable() and v.strip() == v):
+            raise ValueError("must be 1–255 printable characters, without surrounding spaces")
         return v
 
     @model_validator(mode="after")

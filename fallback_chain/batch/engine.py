@@ -63,6 +63,8 @@ class BatchOptions:
     * ``storage_options``: fsspec options for the output (and the cache and failures file),
       e.g. ``{"client_kwargs": {"endpoint_url": ...}}``; ``input_options`` for the input.
     * ``handle_signals``: install the SIGINT/SIGTERM handlers (main thread only).
+    * ``user``, ``project``: the tenant of rows without ``user`` / ``project`` columns (quotas,
+      see docs/cost.md).
     """
 
     concurrency: int = 8
@@ -77,6 +79,8 @@ class BatchOptions:
     input_options: dict[str, Any] = field(default_factory=dict)
     handle_signals: bool = True
     index_dir: str | None = None
+    user: str | None = None
+    project: str | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -195,7 +199,8 @@ class BatchRun:
                              "concurrency": options.concurrency})
             self.stats.total = count_records(self.source, fmt)
             with open_input(self.source, options.input_options) as fh:
-                header, items = iter_items(fh, fmt, self.source, index)
+                header, items = iter_items(fh, fmt, self.source, index,
+                                           {"user": options.user, "project": options.project})
                 failures = FailuresWriter(failures_url, fmt, header,
                                           storage_options=options.storage_options)
                 await asyncio.to_thread(failures.remove_stale)

@@ -3,7 +3,7 @@ content), refuse duplicate ids. A streaming pipeline: one row in memory at a tim
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO
 
 from .index import BatchIndex
@@ -13,22 +13,24 @@ from .reader import Format, RawRow, read_raw_rows
 from .rows import ParsedRow, parse_row
 
 
-def iter_items(fh: IO[bytes], fmt: Format, source: str, index: BatchIndex
+def iter_items(fh: IO[bytes], fmt: Format, source: str, index: BatchIndex,
+               tenant: Mapping[str, str | None] | None = None
                ) -> tuple[list[str], Iterator[BatchItem | RowError]]:
-    """The input's header (CSV) and its rows as ``BatchItem`` or ``RowError``, in file order."""
+    """The input's header (CSV) and its rows as ``BatchItem`` or ``RowError``, in file order.
+    ``tenant``: the ``user`` and ``project`` of rows that do not name their own."""
     header, rows = read_raw_rows(fh, fmt, source)
-    return header, _items(rows, fmt, source, index)
+    return header, _items(rows, fmt, source, index, tenant)
 
 
-def _items(rows: Iterator[RawRow], fmt: Format, source: str, index: BatchIndex
-           ) -> Iterator[BatchItem | RowError]:
+def _items(rows: Iterator[RawRow], fmt: Format, source: str, index: BatchIndex,
+           tenant: Mapping[str, str | None] | None = None) -> Iterator[BatchItem | RowError]:
     from_csv = fmt == "csv"
     for raw in rows:
         if raw.error is not None:
             yield raw.error
             continue
         assert raw.values is not None
-        parsed = parse_row(raw.values, from_csv=from_csv)
+        parsed = parse_row(raw.values, from_csv=from_csv, tenant=tenant)
         if not isinstance(parsed, ParsedRow):
             field, _ = parsed[0]
             message = "; ".join(f"{f}: {p}" if f and f != field else p for f, p in parsed)

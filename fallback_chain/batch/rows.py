@@ -2,7 +2,8 @@
 
 Fields: ``prompt`` (required), ``id``, ``size``, ``quality``, ``n``, ``seed``,
 ``negative_prompt``, ``output_format``, ``background``, ``size_match``, ``exact_prompt`` and
-``metadata`` (a JSON object; in CSV, a JSON string). Any other column or key goes into
+``metadata`` (a JSON object; in CSV, a JSON string), and the tenant columns ``user`` and
+``project`` (quotas; see docs/cost.md). Any other column or key goes into
 ``metadata``. An ``error`` column (as written to a failures file) is ignored, so a failures file
 can be fed back as it is. Empty CSV cells count as missing.
 """
@@ -22,6 +23,9 @@ REQUEST_FIELDS = ("prompt", "size", "quality", "n", "seed", "negative_prompt", "
                   "background", "size_match", "exact_prompt")
 #: The parameters that decide what is generated: two requests equal on these are identical.
 GENERATION_FIELDS = REQUEST_FIELDS
+#: Who asks: part of a row's key when set, so two tenants never share (or see) each other's
+#: results, in a batch or through the cache.
+TENANT_FIELDS = ("user", "project")
 IGNORED = frozenset({"error"})
 UNSUPPORTED = {
     "images": "edits are not supported in batch input",
@@ -41,8 +45,10 @@ class ParsedRow:
     content_id: str
 
 
-def parse_row(values: Mapping[str, Any], *, from_csv: bool) -> ParsedRow | Problems:
-    """Validate one row; returns the parsed row or ``(field, problem)`` pairs."""
+def parse_row(values: Mapping[str, Any], *, from_csv: bool,
+              tenant: Mapping[str, str | None] | None = None) -> ParsedRow | Problems:
+    """Validate one row; returns the parsed row or ``(field, problem)`` pairs. ``tenant``
+    gives the ``user`` and ``project`` of rows without those columns (``batch --user``)."""
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     problems: Problems = []
@@ -67,7 +73,7 @@ def parse_row(values: Mapping[str, Any], *, from_csv: bool) -> ParsedRow | Probl
                 problems.append(("metadata", problem))
             else:
                 metadata = parsed
-        elif name in REQUEST_FIELDS:
+        elif name in REQUEST_FIELDS or name in TENANT_FIELDS:
             fields[name] = value.strip() if from_csv and name != "prompt" else value
         else:
             extra[name] = value
@@ -77,11 +83,14 @@ def parse_row(values: Mapping[str, Any], *, from_csv: bool) -> ParsedRow | Probl
     if problems:
         return problems
     metadata = {**metadata, **extra}
+    for name, value in (tenant or {}).items():
+        if value is not None and name in TENANT_FIELDS:
+            fields.setdefault(name, value)
     try:
         request = ImageRequest(**fields, metadata=metadata)
     except RequestValidationError as exc:
         return [(field or None, problem) for field, problem in exc.errors]
-    generation = _canonical({f: getattr(request, f) for f in GENERATION_FIELDS})
+    generation = _canonical(_identity(request))
     key = _sha256(generation)
     content = generation + "\n" + _canonical(metadata) if metadata else generation
     return ParsedRow(item_id, request, key, "row-" + _sha256(content)[:16])
@@ -89,7 +98,17 @@ def parse_row(values: Mapping[str, Any], *, from_csv: bool) -> ParsedRow | Probl
 
 def request_key(request: ImageRequest) -> str:
     """SHA-256 of the generation parameters (what makes two requests identical)."""
-    return _sha256(_canonical({f: getattr(request, f) for f in GENERATION_FIELDS}))
+    return _sha256(_canonical(_identity(request)))
+
+
+def _identity(request: ImageRequest) -> dict[str, Any]:
+    """The generation parameters, plus the tenant when the request has one (so rows without
+    a tenant keep the keys they always had)."""
+    out = {f: getattr(request, f) for f in GENERATION_FIELDS}
+    for f in TENANT_FIELDS:
+        if getattr(request, f) is not None:
+            out[f] = getattr(request, f)
+    return out
 
 
 def _canonical(value: Any) -> str:

@@ -46,10 +46,15 @@ def iso(ts: float) -> str:
 
 def _asked(item: BatchItem) -> dict[str, Any]:
     r = item.request
-    return {"prompt": r.prompt, "size_requested": r.size, "quality": r.quality, "n": r.n,
-            "seed": r.seed, "negative_prompt": r.negative_prompt,
-            "output_format_requested": r.output_format, "background": r.background,
-            "metadata": r.metadata}
+    asked: dict[str, Any] = {
+        "prompt": r.prompt, "size_requested": r.size, "quality": r.quality, "n": r.n,
+        "seed": r.seed, "negative_prompt": r.negative_prompt,
+        "output_format_requested": r.output_format, "background": r.background,
+        "metadata": r.metadata}
+    # the item's own tenant, only when set (another item's never: results are not shared
+    # between tenants, see rows.TENANT_FIELDS)
+    asked.update({f: getattr(r, f) for f in ("user", "project") if getattr(r, f) is not None})
+    return asked
 
 
 def moderation(attempts: list[Attempt], delivered: bool) -> dict[str, Any]:

@@ -55,8 +55,8 @@ class ProgressMode(StrEnum):
 def batch(
     input: Annotated[str, typer.Argument(
         help="CSV (with a header naming a 'prompt' column) or JSONL file, a path or a URL. "
-             "Optional fields: id, size, quality, n, seed, negative_prompt, metadata; other "
-             "columns go into metadata.")],
+             "Optional fields: id, size, quality, n, seed, negative_prompt, metadata, user, "
+             "project; other columns go into metadata.")],
     out: Annotated[str | None, typer.Option(
         "--out", "-o", help="Output folder or URL (s3://bucket/prefix). Default: the chain's "
                             "storage in the config file.")] = None,
@@ -110,6 +110,11 @@ def batch(
         hidden=True, help="The key that emulator accepts.")] = "test-key",
     fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", hidden=True)] = True,
     metrics_port: MetricsPortOption = None,
+    user: Annotated[str | None, typer.Option(
+        help="The user (tenant) of rows without a 'user' column: their quota applies and the "
+             "ledger records it.")] = None,
+    project: Annotated[str | None, typer.Option(
+        help="The project of rows without a 'project' column.")] = None,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -144,7 +149,8 @@ def batch(
             else:
                 with serve_metrics(source.chain, metrics_port):
                     code = _run(source, input, target, concurrency, cache, input_format,
-                                failures, retry_failed, grace, options, fsync, progress, as_json)
+                                failures, retry_failed, grace, options, fsync, progress, as_json,
+                                {"user": user, "project": project})
     except (InputError, StorageError, ConfigurationError, FileNotFoundError) as exc:
         raise _fail(str(exc), as_json) from None
     raise typer.Exit(code)
@@ -255,7 +261,7 @@ def _source(cfg: Config | None, name: str | None, url: str | None, key: str,
 def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: str | None,
          input_format: InputFormat | None, failures: str | None, retry_failed: bool,
          grace: float, options: dict[str, Any], fsync: bool, progress: ProgressMode,
-         as_json: bool) -> int:
+         as_json: bool, tenant: dict[str, str | None] | None = None) -> int:
     from fallback_chain.batch.engine import BatchOptions, run_batch
     from fallback_chain.batch.progress import make_reporter
     from fallback_chain.batch.report import print_summary
@@ -269,7 +275,8 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
         cache=cache, failures=failures,
         input_format=input_format.value if input_format else None, retry_failed=retry_failed,
         fsync=fsync, grace_s=grace, storage_options=options,
-        input_options=options if "://" in input else {})
+        input_options=options if "://" in input else {},
+        user=(tenant or {}).get("user"), project=(tenant or {}).get("project"))
     reporter = make_reporter(progress.value)
 
     async def go() -> Any:

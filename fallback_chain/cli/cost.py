@@ -32,6 +32,8 @@ class By(StrEnum):
     provider = "provider"
     model = "model"
     outcome = "outcome"
+    user = "user"
+    project = "project"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -59,7 +61,8 @@ def report(
     until: Annotated[str | None, typer.Option(
         help="Only attempts started before this UTC date or time.")] = None,
     by: Annotated[list[By] | None, typer.Option(
-        help="Group by day, provider, model or outcome (repeatable; default: all four).")]
+        help="Group by day, provider, model, outcome, user or project (repeatable; default: "
+             "day, provider, model and outcome).")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
     = False,

@@ -85,6 +85,11 @@ def generate(
     = False,
     as_json: JsonOption = False,
     metrics_port: MetricsPortOption = None,
+    user: Annotated[str | None, typer.Option(
+        help="The user (tenant) asking: their quota applies and the ledger records it.")]
+    = None,
+    project: Annotated[str | None, typer.Option(
+        help="The project asking (its quota applies too).")] = None,
 ) -> None:
     """Generate images for PROMPT through the configured chain, trying providers in order."""
     from fallback_chain.config import ConfigError
@@ -93,7 +98,7 @@ def generate(
 
     if emulated and config is None and chain is None and _no_config():
         _generate_on_demo_chain(prompt, size, quality, n, seed, negative_prompt, output_format,
-                                out, as_json)
+                                out, as_json, {"user": user, "project": project})
         return
     cfg = open_config(config, as_json=as_json, chains=[chain], emulated=emulated)
     try:
@@ -102,7 +107,7 @@ def generate(
         folder = _output_folder(cfg, name, out)
         request = ImageRequest(prompt=prompt, size=size, quality=quality.value, n=n, seed=seed,
                                negative_prompt=negative_prompt,
-                               output_format=output_format.value)
+                               output_format=output_format.value, user=user, project=project)
     except ConfigError as exc:
         raise fail(str(exc), as_json=as_json, kind="config") from None
     except RequestValidationError as exc:
@@ -142,7 +147,8 @@ def _no_config() -> bool:
 
 def _generate_on_demo_chain(prompt: str, size: str, quality: Quality, n: int, seed: int | None,
                             negative_prompt: str | None, output_format: Format,
-                            out: Path | None, as_json: bool) -> None:
+                            out: Path | None, as_json: bool,
+                            tenant: dict[str, str | None] | None = None) -> None:
     """``--emulated`` with no config file: the demo chain on the built-in emulator, exactly as
     ``batch --emulated`` and ``compare --emulated`` do."""
     from fallback_chain.demo import KEY, build_demo_chain
@@ -153,7 +159,7 @@ def _generate_on_demo_chain(prompt: str, size: str, quality: Quality, n: int, se
     try:
         request = ImageRequest(prompt=prompt, size=size, quality=quality.value, n=n, seed=seed,
                                negative_prompt=negative_prompt,
-                               output_format=output_format.value)
+                               output_format=output_format.value, **(tenant or {}))
     except RequestValidationError as exc:
         raise fail(exc.message, as_json=as_json, kind="invalid_request") from None
     folder = out if out is not None else Path(".")

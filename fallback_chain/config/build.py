@@ -21,7 +21,9 @@ from .vendors import VENDORS, plain_value
 if TYPE_CHECKING:
     from ..cost.budget import Budget
     from ..cost.catalogue import PriceCatalogue
+    from ..cost.quotas import Quotas
     from .emulated import Emulated
+    from .schema import QuotasConfig
     from .secrets_file import SecretsFile
 
 
@@ -109,3 +111,21 @@ def build_budget(chain: ChainConfig, name: str) -> Budget | None:
         extra["alert_thresholds"] = tuple(b.alert_thresholds)
     return Budget(per_request_usd=b.per_request_usd, daily_usd=b.daily_usd,
                   monthly_usd=b.monthly_usd, name=name, **extra)
+
+
+def build_quotas(spec: QuotasConfig | None) -> Quotas | None:
+    """``[quotas]`` as ``Quotas`` (``None`` when the file has none)."""
+    if spec is None:
+        return None
+    from ..cost.quotas import Limit, Quotas
+
+    def limit(c: Any) -> Limit | None:
+        return None if c is None else Limit(**c.model_dump())
+
+    extra: dict[str, Any] = {}
+    if spec.alert_thresholds is not None:
+        extra["alert_thresholds"] = tuple(spec.alert_thresholds)
+    return Quotas(per_user=limit(spec.per_user), per_project=limit(spec.per_project),
+                  overrides={k: Limit(**v.model_dump()) for k, v in spec.users.items()},
+                  project_overrides={k: Limit(**v.model_dump())
+                                     for k, v in spec.projects.items()}, **extra)

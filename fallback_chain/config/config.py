@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .build import BuildError, build_budget, build_policy, build_provider
+from .build import BuildError, build_budget, build_policy, build_provider, build_quotas
 from .errors import ConfigError, Loc, Problem
 from .hints import did_you_mean
 from .locate import Positions
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..cost.budget import Budget
     from ..cost.catalogue import PriceCatalogue
     from ..cost.ledger import Ledger
+    from ..cost.quotas import Quotas
     from ..events import Event
     from ..policy import Policy
     from ..provider import Provider
@@ -61,6 +62,7 @@ class Config:
                              if file.secrets is not None else None)
         self._ledgers: dict[Path, Ledger] = {}
         self._state: StateBackend | None = None
+        self._quotas: Quotas | None = None
         self._prices: dict[str, PriceCatalogue] = {}
 
     # ---------------------------------------------------------------------- describing
@@ -122,6 +124,13 @@ class Config:
     def budget(self, name: str | None = None) -> Budget | None:
         name = self._name(name)
         return build_budget(self.file.chains[name], name)
+
+    def quotas(self) -> Quotas | None:
+        """``[quotas]``: one ``Quotas`` for the file, shared by its chains (so a tenant's totals
+        are one, whichever chain serves it), or ``None``."""
+        if self._quotas is None:
+            self._quotas = build_quotas(self.file.quotas)
+        return self._quotas
 
     def ledger(self, name: str | None = None) -> Ledger | None:
         """The chain's ledger, opened once per file and shared by every chain naming it."""
@@ -199,7 +208,7 @@ class Config:
             policy = self.policy(name)
             chain = Chain(providers, policy=policy, name=name, clock=clock,
                           budget=self.budget(name), order=spec.order, on_event=on_event,
-                          seed=seed, log=log, state=self.state())
+                          seed=seed, log=log, state=self.state(), quotas=self.quotas())
         except ValueError as exc:  # ConfigurationError included
             raise self.error(("chains", name), str(exc)) from None
         book = self.ledger(name) if ledger else None

@@ -192,6 +192,34 @@ class BudgetConfig(Strict):
         return v
 
 
+class LimitConfig(Strict):
+    """One tenant's caps (``fallback_chain.cost.Limit``); absent means no cap."""
+
+    daily_images: int | None = Field(None, ge=0)
+    daily_usd: float | None = Field(None, ge=0)
+    monthly_images: int | None = Field(None, ge=0)
+    monthly_usd: float | None = Field(None, ge=0)
+
+
+class QuotasConfig(Strict):
+    """``[quotas]``: per-tenant caps for every chain of the file (``fallback_chain.cost.
+    Quotas``): ``[quotas.per_user]``, ``[quotas.per_project]``, and overrides for named
+    tenants in ``[quotas.users.NAME]`` and ``[quotas.projects.NAME]``."""
+
+    per_user: LimitConfig | None = None
+    per_project: LimitConfig | None = None
+    users: dict[str, LimitConfig] = {}
+    projects: dict[str, LimitConfig] = {}
+    alert_thresholds: list[float] | None = None
+
+    @field_validator("alert_thresholds")
+    @classmethod
+    def _thresholds(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(t <= 0 for t in v)):
+            raise ValueError("must be a non-empty list of positive fractions, e.g. [0.8, 1.0]")
+        return v
+
+
 class ChainConfig(Strict):
     """One named chain (a ``[chains.NAME]`` table)."""
 
@@ -271,6 +299,7 @@ class ConfigFile(Strict):
     secrets: SecretsConfig | None = None
     state: StateConfig | None = None
     chains: dict[str, ChainConfig] = Field(min_length=1)
+    quotas: QuotasConfig | None = None
 
     @model_validator(mode="after")
     def _names(self) -> ConfigFile:

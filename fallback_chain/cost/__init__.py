@@ -7,6 +7,7 @@
   ``cost_from_leonardo_credits`` (each in its vendor's ``providers/<vendor>/cost.py``) price it
   from what the vendor reported.
 * ``Budget``: per-request, daily and monthly caps the router checks before each attempt.
+* ``Quotas`` / ``Limit``: per-user and per-project caps (images and USD per day and month).
 * ``Ledger``: every attempt in SQLite; ``cost_report`` summarises it.
 * ``estimate_batch``: best / expected / worst cost of a batch; ``order_by_expected_cost``.
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .estimate import estimate
     from .ledger import Ledger
     from .ordering import Candidate, order_by_expected_cost
+    from .quotas import Limit, Quotas
     from .report import CostReport, cost_report
     from .usage import (
         cost_from_gemini_usage,
@@ -52,6 +54,8 @@ _WHERE = {
     "Ledger": ".ledger",
     "Candidate": ".ordering",
     "order_by_expected_cost": ".ordering",
+    "Limit": ".quotas",
+    "Quotas": ".quotas",
     "CostReport": ".report",
     "cost_report": ".report",
     "cost_from_gemini_usage": ".usage",
@@ -68,9 +72,11 @@ __all__ = [
     "ChainStep",
     "CostReport",
     "Ledger",
+    "Limit",
     "MemoryBudgetStore",
     "PriceCatalogue",
     "PriceCatalogueError",
+    "Quotas",
     "Reservation",
     "cost_from_gemini_usage",
     "cost_from_leonardo_credits",

@@ -8,7 +8,7 @@ and at interpreter exit. The database runs in WAL mode, so each batch is atomic:
 the file is consistent and holds every batch written before it (rows still in the buffer are
 lost; at most ``batch_size`` rows or ``flush_interval_s`` of requests).
 
-Schema (table ``attempts``, ``PRAGMA user_version = 1``)::
+Schema (table ``attempts``, ``PRAGMA user_version = 2``)::
 
     id                 INTEGER PRIMARY KEY
     chain              TEXT    chain name
@@ -25,6 +25,11 @@ Schema (table ``attempts``, ``PRAGMA user_version = 1``)::
     cost_source        TEXT    "reported" | "estimated" | "none"
     started_at         TEXT    UTC, ISO 8601 "YYYY-MM-DDTHH:MM:SS.ffffffZ" (sorts as text)
     metadata           TEXT    the request's metadata as JSON (NULL when empty)
+    user               TEXT    the request's user (quotas; NULL when none)       [version 2]
+    project            TEXT    the request's project (NULL when none)            [version 2]
+
+A version 1 ledger is migrated when opened for writing or reading: the two tenant columns
+are added (NULL for the rows already there), in one transaction.
 
 No API key is written: an ``Attempt`` carries none, messages are not stored, and the metadata
 JSON passes through :func:`fallback_chain.secrets.redact`.
@@ -50,10 +55,10 @@ from ..secrets import redact
 
 log = logging.getLogger("fallback_chain")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 COLUMNS = ("chain", "request_id", "provider", "model", "attempt", "outcome", "status_code",
            "provider_code", "latency_s", "estimated_cost_usd", "cost_usd", "cost_source",
-           "started_at", "metadata")
+           "started_at", "metadata", "user", "project")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY,
@@ -70,10 +75,17 @@ CREATE TABLE IF NOT EXISTS attempts (
     cost_usd REAL NOT NULL,
     cost_source TEXT NOT NULL,
     started_at TEXT NOT NULL,
-    metadata TEXT
+    metadata TEXT,
+    user TEXT,
+    project TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_started_at ON attempts (started_at);
 CREATE INDEX IF NOT EXISTS attempts_request_id ON attempts (request_id);
+"""
+#: Version 1 to 2: the tenant columns.
+_MIGRATE_1 = """
+ALTER TABLE attempts ADD COLUMN user TEXT;
+ALTER TABLE attempts ADD COLUMN project TEXT;
 """
 _INSERT = (f"INSERT INTO attempts ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in COLUMNS)})")
@@ -119,7 +131,10 @@ class Ledger:
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has ledger schema {version}; this version of "
                                    f"fallback-chain reads up to {SCHEMA_VERSION}")
-            if version < SCHEMA_VERSION:
+            if version == 1:
+                conn.executescript(f"BEGIN IMMEDIATE;{_MIGRATE_1}"
+                                   f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+            elif version < SCHEMA_VERSION:
                 conn.executescript(f"BEGIN;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
         except BaseException:
             conn.close()
@@ -131,15 +146,17 @@ class Ledger:
     def __call__(self, event: Event) -> None:
         """The event subscriber: records ``AttemptFinished``; ``RequestFinished`` may flush."""
         if isinstance(event, AttemptFinished):
-            self.record(event.chain, event.request_id, event.attempt, event.metadata)
+            self.record(event.chain, event.request_id, event.attempt, event.metadata,
+                        user=event.user, project=event.project)
         elif isinstance(event, RequestFinished) and self._buffer and (
                 time.monotonic() - self._last_flush >= self.flush_interval_s):
             self.flush()
 
     def record(self, chain: str, request_id: str, attempt: Attempt,
-               metadata: Mapping[str, Any] | None = None) -> None:
+               metadata: Mapping[str, Any] | None = None, *, user: str | None = None,
+               project: str | None = None) -> None:
         """Buffer one attempt (flushes when ``batch_size`` rows are waiting)."""
-        row = _row(chain, request_id, attempt, metadata)
+        row = _row(chain, request_id, attempt, metadata, user, project)
         with self._lock:
             if self._conn is None:
                 raise RuntimeError(f"ledger {self.path} is closed")
@@ -303,11 +320,12 @@ def where_clause(*, since: When = None, until: When = None) -> tuple[list[str], 
     return where, params
 
 
-def _row(chain: str, request_id: str, a: Attempt, metadata: Mapping[str, Any] | None) -> Row:
+def _row(chain: str, request_id: str, a: Attempt, metadata: Mapping[str, Any] | None,
+         user: str | None = None, project: str | None = None) -> Row:
     meta = redact(json.dumps(metadata, sort_keys=True, default=str)) if metadata else None
     return (chain, request_id, a.provider, a.model, a.attempt, str(a.outcome.value),
             a.status_code, a.provider_code, float(a.latency_s), a.estimated_cost_usd,
-            float(a.cost_usd), a.cost_source, format_time(a.started_at), meta)
+            float(a.cost_usd), a.cost_source, format_time(a.started_at), meta, user, project)
 
 
 #: Open ledgers, flushed and closed at interpreter exit (a ledger leaves it on ``close()``).

@@ -1,5 +1,6 @@
 """Spend summaries from a :class:`~fallback_chain.cost.ledger.Ledger`: by day, provider, model
-and outcome, with the money spent on attempts that did not deliver in its own column.
+and outcome (and, asked for by name, by user and project), with the money spent on attempts
+that did not deliver in its own column.
 
 The grouping runs in SQLite, so large ledgers summarise without loading rows into Python.
 """
@@ -16,14 +17,19 @@ if TYPE_CHECKING:
 
     from .ledger import Ledger, When
 
-Grouping = Literal["day", "provider", "model", "outcome"]
+Grouping = Literal["day", "provider", "model", "outcome", "user", "project"]
+#: The default sections; ``user`` and ``project`` (spend per tenant) are asked for by name.
 GROUPINGS: tuple[Grouping, ...] = ("day", "provider", "model", "outcome")
+TENANT_GROUPINGS: tuple[Grouping, ...] = ("user", "project")
+NO_TENANT = "(none)"  # the key of requests made without a user (project)
 
 _KEY_SQL: dict[Grouping, str] = {
     "day": "substr(started_at, 1, 10)",
     "provider": "provider",
     "model": "provider || ' / ' || model",
     "outcome": "outcome",
+    "user": f"COALESCE(user, '{NO_TENANT}')",
+    "project": f"COALESCE(project, '{NO_TENANT}')",
 }
 _NOT_CALLED = ", ".join(f"'{o.value}'" for o in Outcome if not o.was_called)
 _AGGREGATES = f"""
@@ -78,7 +84,8 @@ def cost_report(ledger: Ledger, *, since: When = None, until: When = None,
 
     unknown = [b for b in by if b not in _KEY_SQL]
     if unknown:
-        raise ValueError(f"unknown grouping(s) {unknown}; use {', '.join(GROUPINGS)}")
+        raise ValueError(f"unknown grouping(s) {unknown}; use "
+                         f"{', '.join(GROUPINGS + TENANT_GROUPINGS)}")
     where, params = where_clause(since=since, until=until)
     cond = (" WHERE " + " AND ".join(where)) if where else ""
     total = _row("total", ledger.query(f"SELECT {_AGGREGATES} FROM attempts{cond}",

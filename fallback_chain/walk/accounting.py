@@ -82,7 +82,9 @@ def record(run: RequestRun, attempt: Attempt) -> None:
     run.cost += attempt.cost_usd
     events = run.r.events
     if events:
-        events.emit(AttemptFinished(run.r.name, run.request_id, attempt, run.request.metadata))
+        request = run.request
+        events.emit(AttemptFinished(run.r.name, run.request_id, attempt, request.metadata,
+                                    request.user, request.project))
 
 
 def new_attempt(slot: Slot, number: int, outcome: Outcome, started_wall: float, latency: float,

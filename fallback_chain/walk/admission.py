@@ -27,6 +27,7 @@ from ..resilience.breaker import Admission
 
 if TYPE_CHECKING:
     from ..cost.budget import Budget, Reservation
+    from ..cost.quotas import QuotaHold, Quotas
     from ..resilience.breaker import CircuitBreaker
     from ..resilience.capacity import CapacityStore, Limits
     from .run import RequestRun
@@ -324,6 +325,47 @@ class PeriodBudgetCheck(StoreCheck):
         return None if router.budget is None else cls(router.budget)
 
 
+@dataclass(slots=True)
+class QuotaPermit:
+    quotas: Quotas
+    hold: QuotaHold
+
+    def release(self) -> Awaitable[None]:
+        return self.quotas.release(self.hold)
+
+    def settle(self, healthy: bool | None, cost: float | None) -> Awaitable[None]:
+        if cost is None:
+            return self.quotas.release(self.hold)
+        return self.quotas.settle(self.hold, cost, self.hold.images if healthy else 0)
+
+
+@dataclass(slots=True)
+class QuotaCheck(StoreCheck):
+    """Reserve the call's images and estimate against the quotas of the request's user and
+    project, or skip the provider (the run remembers why, for ``QuotaExceededError``)."""
+
+    quotas: Quotas
+    again: ClassVar[bool] = True
+
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> QuotaPermit | Refusal | None:
+        from ..cost.quotas import QuotaRefused
+
+        request, estimate = run.request, run.estimate(slot)
+        held = await self.quotas.reserve(request.user, request.project, request.n, estimate)
+        if held is None:
+            return None
+        if isinstance(held, QuotaRefused):
+            run.quota_refused = held
+            return Refusal(Outcome.BUDGET_EXCEEDED, held.message, estimate=estimate)
+        return QuotaPermit(self.quotas, held)
+
+    @classmethod
+    def for_slot(cls, slot: Slot, router: Router) -> Check | None:
+        quotas = router.quotas
+        return None if quotas is None or not quotas.active else cls(quotas)
+
+
 #: The checks, in the order they run. Each builds a slot's check (or ``None``: not needed).
 ADMISSION: tuple[Callable[[Slot, Router], Check | None], ...] = (
     CapabilityCheck.for_slot,
@@ -333,6 +375,7 @@ ADMISSION: tuple[Callable[[Slot, Router], Check | None], ...] = (
     BreakerCheck.for_slot,
     CapacityCheck.for_slot,
     PeriodBudgetCheck.for_slot,
+    QuotaCheck.for_slot,
 )
 
 

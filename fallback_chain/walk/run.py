@@ -22,6 +22,7 @@ from ..errors import (
     ContentPolicyError,
     DeadlineExceededError,
     ProviderError,
+    QuotaExceededError,
 )
 from ..events import RequestFinished
 from ..outcome import Outcome
@@ -34,6 +35,7 @@ from .delivery import Delivered
 from .slot import Router, Slot
 
 if TYPE_CHECKING:
+    from ..cost.quotas import QuotaRefused
     from ..provider import ProviderReply
     from ..request import ImageRequest
 
@@ -44,8 +46,8 @@ _UNKNOWN = object()
 
 class RequestRun:
     __slots__ = ("_estimates", "attempts", "calls", "cost", "deadline", "delivered",
-                 "hedge_spent", "hedged", "r", "ready_at", "request", "request_id", "started",
-                 "tries", "waited")
+                 "hedge_spent", "hedged", "quota_refused", "r", "ready_at", "request",
+                 "request_id", "started", "tries", "waited")
 
     def __init__(self, router: Router, request: ImageRequest, request_id: str) -> None:
         self.r = router
@@ -61,6 +63,7 @@ class RequestRun:
         self.hedged: set[str] = set()  # providers started as hedges
         self.delivered: Delivered | None = None  # images kept from partial deliveries
         self._estimates: dict[str, float | None] = {}
+        self.quota_refused: QuotaRefused | None = None  # the last refusal by a tenant quota
         self.started = router.clock.now()
         dl = router.policy.deadline_s
         self.deadline = None if dl is None else self.started + dl
@@ -206,6 +209,10 @@ class RequestRun:
     def _exhausted(self) -> ChainError:
         called = [a for a in self.attempts if a.outcome.was_called]
         if not called and any(a.outcome is Outcome.BUDGET_EXCEEDED for a in self.attempts):
+            q = self.quota_refused
+            if q is not None:
+                return QuotaExceededError(q.message, self.attempts, kind=q.kind,
+                                          tenant=q.tenant, limit=q.limit)
             return BudgetExceededError("every provider would exceed the budget", self.attempts)
         if self.deadline is not None and self.r.clock.now() >= self.deadline:
             return DeadlineExceededError(

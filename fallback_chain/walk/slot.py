@@ -14,6 +14,7 @@ from ..resilience.capacity import CapacityStore, Limits, MemoryCapacity
 if TYPE_CHECKING:
     from ..clock import Clock
     from ..cost.budget import Budget
+    from ..cost.quotas import Quotas
     from ..events import EventBus
     from ..policy import Policy
     from ..provider import Provider
@@ -72,6 +73,7 @@ class Router:
     budget: Budget | None = None
     order: str = "given"
     capacity: CapacityStore = field(default_factory=MemoryCapacity)
+    quotas: Quotas | None = None
     hedging: bool = field(init=False, default=False)  # any provider hedges
 
     def __post_init__(self) -> None:

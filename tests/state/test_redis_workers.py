@@ -131,3 +131,25 @@ def test_concurrent_reservations_from_four_processes_never_overshoot(
     assert delivered == paid_calls == 33  # floor($1.00 / $0.03): the 34th never fits
     assert sum(r["refused"] for r in results) == 100 - 33
     assert max(r["spent"] for r in results) == pytest.approx(0.99)
+
+
+def test_four_processes_never_exceed_a_tenants_quota_by_a_cent(
+        redis_url: str, tmp_path: Path) -> None:
+    """Issue 19: 4 workers x 25 requests for each of two tenants on one Redis. alice's $1.00
+    a day at $0.03 a call fits 33 calls, bob's $0.50 fits 16, whichever workers make them;
+    each 80 % and 100 % alert fires once across the four."""
+    start = time.time() + 2.0
+    results = run_workers("quota", redis_url, tmp_path, cap=1.0, bob_cap=0.5, price=0.03,
+                          requests=25, start=start)
+    assert all(not r["others"] for r in results), [r["others"] for r in results]
+    assert [r["outages"] for r in results] == [0] * 4, [r["stderr"] for r in results]
+    for user, cap, fits in (("alice", 1.0, 33), ("bob", 0.5, 16)):
+        delivered = sum(r.get(f"{user}_delivered", 0) for r in results)
+        paid = sum(r.get(f"{user}_paid", 0.0) for r in results)
+        assert delivered == fits, user
+        assert sum(r.get(f"{user}_refused", 0) for r in results) == 100 - fits
+        assert paid <= cap
+        assert paid == pytest.approx(fits * 0.03)
+        assert max(r[f"{user}_spent"] for r in results) == pytest.approx(fits * 0.03)
+    alerts = sorted(tuple(a) for r in results for a in r["alerts"])
+    assert alerts == [("alice", "daily_usd", 0.8), ("bob", "daily_usd", 0.8)]

@@ -5,7 +5,7 @@ hammers it, then writes what it saw as JSON.
 
 Modes: ``rate`` (one emulated OpenAI provider, 10 images/min, on a scaled clock), ``breaker``
 (a failing provider and a backup; the breaker opens and probes), ``budget`` (paid calls
-against one daily cap).
+against one daily cap), ``quota`` (two tenants' daily caps).
 """
 
 from __future__ import annotations
@@ -130,7 +130,48 @@ async def budget(url: str, opts: dict[str, str]) -> dict[str, Any]:
             "paid_calls": paid.calls}
 
 
-MODES = {"rate": rate, "breaker": breaker, "budget": budget}
+async def quota(url: str, opts: dict[str, str]) -> dict[str, Any]:
+    """Two tenants on one chain: alice capped at ``cap`` USD a day, bob at ``bob_cap``."""
+    from fallback_chain.cost import Limit, Quotas
+    from fallback_chain.errors import QuotaExceededError
+    from fallback_chain.events import TenantQuotaAlert
+
+    alerts: list[list[Any]] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, TenantQuotaAlert):
+            alerts.append([event.tenant, event.limit, event.threshold])
+
+    quotas = Quotas(per_user=Limit(daily_usd=float(opts["cap"])),
+                    overrides={"bob": Limit(daily_usd=float(opts["bob_cap"]))})
+    paid = FakeProvider("paid", price_usd=float(opts["price"]), latency_s=0.01)
+    # a generous socket timeout: on a loaded machine a script that ran but answered late
+    # would count as an outage, and its reservation would be held (this test is about
+    # atomicity; outages are docs/state.md's and test_redis_outage.py's)
+    state = RedisState(url, namespace="quota-test", socket_timeout_s=10.0)
+    chain = Chain([paid], quotas=quotas, log=False, on_event=on_event, state=state)
+    await wait_until(float(opts["start"]))
+    users = ["alice", "bob"] * int(opts["requests"])
+    outcomes = await asyncio.gather(*(chain.agenerate(f"p{i}", user=u)
+                                      for i, u in enumerate(users)), return_exceptions=True)
+    tally: dict[str, Any] = {"alerts": alerts, "others": [], "outages": state.link.outages}
+    for user, o in zip(users, outcomes, strict=True):
+        if isinstance(o, QuotaExceededError):
+            assert o.tenant == user
+            tally[f"{user}_refused"] = tally.get(f"{user}_refused", 0) + 1
+        elif isinstance(o, BaseException):
+            tally["others"].append(repr(o))
+        else:
+            tally[f"{user}_delivered"] = tally.get(f"{user}_delivered", 0) + 1
+            tally[f"{user}_paid"] = tally.get(f"{user}_paid", 0.0) + o.cost_usd
+    assert chain.quotas is not None
+    for user in ("alice", "bob"):
+        tally[f"{user}_spent"] = await chain.quotas.used("user", user, "daily_usd")
+    await chain.aclose()
+    return tally
+
+
+MODES = {"rate": rate, "breaker": breaker, "budget": budget, "quota": quota}
 
 
 def main() -> None:

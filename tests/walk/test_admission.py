@@ -40,7 +40,7 @@ def run(coro):  # type: ignore[no-untyped-def]
 def test_the_admission_order() -> None:
     names = [build.__qualname__.split(".")[0] for build in ADMISSION]
     assert names == ["CapabilityCheck", "LifecycleCheck", "CooldownCheck", "RequestBudgetCheck",
-                     "BreakerCheck", "CapacityCheck", "PeriodBudgetCheck"]
+                     "BreakerCheck", "CapacityCheck", "PeriodBudgetCheck", "QuotaCheck"]
 
 
 def test_a_slot_gets_only_the_checks_that_apply() -> None:
