@@ -41,6 +41,13 @@ _CHUNK_HEAD = struct.Struct(">I4s")  # a PNG chunk's length and type
 _CRC = struct.Struct(">I")
 _IHDR = struct.Struct(">IIBBBBB")  # width, height, depth, colour, compression, filter, interlace
 _crc32 = zlib.crc32
+# Compiled once: the parsers below run on every image a provider returns.
+_U16_BE = struct.Struct(">H").unpack_from
+_U32_LE = struct.Struct("<I").unpack_from
+_SOF_HEAD = struct.Struct(">HHB").unpack_from  # JPEG frame: height, width, components
+_VP8_SIZE = struct.Struct("<HH").unpack_from
+_GIF_SCREEN = struct.Struct("<HHB").unpack_from  # width, height, flags
+_GIF_IMAGE = struct.Struct("<HHHHB").unpack_from  # left, top, width, height, flags
 
 
 class InvalidImageError(ValueError):
@@ -197,21 +204,13 @@ def _inspect_jpeg(data: bytes) -> ImageInfo:
     body = data.rstrip(b"\x00")
     if not body.endswith(b"\xff\xd9"):
         raise InvalidImageError("JPEG is truncated (no end-of-image marker)")
-    end = len(body) - 2
+    return _jpeg_walk(data, len(body) - 2)
+
+
+def _jpeg_walk(data: bytes, end: int) -> ImageInfo:
+    """Walk the marker segments before ``end`` (each within it) up to the first scan; fill
+    bytes and the markers that have no segment are stepped over."""
     frame: tuple[int, int, int] | None = None  # width, height, MCUs
-    for marker, pos, seg_len in _jpeg_segments(data, end):
-        if marker in _SOF_MARKERS and frame is None:
-            frame = _jpeg_frame(data, pos, seg_len)
-        elif marker == 0xDA:  # start of scan
-            return _jpeg_scan(frame, end - (pos + 2 + seg_len))
-    if frame is None:
-        raise InvalidImageError("JPEG has no frame header")
-    raise InvalidImageError("JPEG has no image data (no start-of-scan marker)")
-
-
-def _jpeg_segments(data: bytes, end: int) -> Iterator[tuple[int, int, int]]:
-    """Marker, position and length of each marker segment before ``end`` (each within it);
-    fill bytes and the markers that have no segment are stepped over."""
     pos = 2
     while pos + 4 <= end:
         if data[pos] != 0xFF:
@@ -223,18 +222,24 @@ def _jpeg_segments(data: bytes, end: int) -> Iterator[tuple[int, int, int]]:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
-        (seg_len,) = struct.unpack_from(">H", data, pos + 2)
+        (seg_len,) = _U16_BE(data, pos + 2)
         if seg_len < 2 or pos + 2 + seg_len > end:
             raise InvalidImageError("JPEG segment runs past the end of the file")
-        yield marker, pos, seg_len
+        if marker in _SOF_MARKERS and frame is None:
+            frame = _jpeg_frame(data, pos, seg_len)
+        elif marker == 0xDA:  # start of scan
+            return _jpeg_scan(frame, end - (pos + 2 + seg_len))
         pos += 2 + seg_len
+    if frame is None:
+        raise InvalidImageError("JPEG has no frame header")
+    raise InvalidImageError("JPEG has no image data (no start-of-scan marker)")
 
 
 def _jpeg_frame(data: bytes, pos: int, seg_len: int) -> tuple[int, int, int]:
     """Width, height and number of MCUs of the frame header (SOF) segment at ``pos``."""
     if seg_len < 8:
         raise InvalidImageError("JPEG frame header is too short")
-    height, width, ncomp = struct.unpack_from(">HHB", data, pos + 5)
+    height, width, ncomp = _SOF_HEAD(data, pos + 5)
     if not (width and height):
         raise InvalidImageError("JPEG frame header declares no size")
     _check_dimensions("JPEG", width, height)
@@ -263,60 +268,58 @@ def _inspect_webp(data: bytes) -> ImageInfo:
     # The RIFF container is walked chunk by chunk: the chunks must fill it exactly, and an
     # image bitstream (VP8, VP8L, or the frames of an animation) must be there and start as
     # its format requires: a header alone is not an image.
-    (riff_size,) = struct.unpack_from("<I", data, 4)
+    (riff_size,) = _U32_LE(data, 4)
     if riff_size + 8 > len(data):
         raise InvalidImageError("WebP is truncated")
-    info: ImageInfo | None = None
+    end = riff_size + 8
+    info: tuple[int, int, bool] | None = None  # width, height, alpha
     bitstream = False
-    for kind, body, size in _webp_chunks(data, riff_size + 8):
+    pos = 12
+    while pos + 8 <= end:  # the chunks, each within the container
+        kind = data[pos:pos + 4]
+        (size,) = _U32_LE(data, pos + 4)
+        body = pos + 8
+        if body + size > end:
+            raise InvalidImageError(f"WebP chunk {kind!r} runs past the end of the file")
         header, has_data = _webp_chunk(data, kind, body, size)
         if info is None:
             info = header
         bitstream = bitstream or has_data
+        pos = body + size + (size & 1)
     if info is None:
         raise InvalidImageError("WebP has no image header")
     if not bitstream:
         raise InvalidImageError("WebP has no image data")
-    _check_dimensions("WebP", info.width, info.height)
-    return info
+    width, height, alpha = info
+    _check_dimensions("WebP", width, height)
+    return ImageInfo("image/webp", width, height, alpha)
 
 
 _WEBP_FIRST_BODY = 20  # the first chunk's body: after "RIFF", size, "WEBP", its kind and size
 
 
-def _webp_chunks(data: bytes, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """Kind, body position and body size of each RIFF chunk before ``end`` (each within it)."""
-    pos = 12
-    while pos + 8 <= end:
-        kind = data[pos:pos + 4]
-        (size,) = struct.unpack_from("<I", data, pos + 4)
-        body = pos + 8
-        if body + size > end:
-            raise InvalidImageError(f"WebP chunk {kind!r} runs past the end of the file")
-        yield kind, body, size
-        pos = body + size + (size & 1)
-
-
-def _webp_chunk(data: bytes, kind: bytes, body: int, size: int) -> tuple[ImageInfo | None, bool]:
-    """The image header a WebP chunk declares, if any, and whether it carries image data."""
+def _webp_chunk(data: bytes, kind: bytes, body: int,
+                size: int) -> tuple[tuple[int, int, bool] | None, bool]:
+    """The image header (width, height, alpha) a WebP chunk declares, if any, and whether it
+    carries image data."""
+    if kind == b"ANMF":  # first: an animation has many
+        return None, size > 24
     first = body == _WEBP_FIRST_BODY
     if kind == b"VP8X" and first and size >= 10:
         w = int.from_bytes(data[body + 4:body + 7], "little") + 1
         h = int.from_bytes(data[body + 7:body + 10], "little") + 1
-        return ImageInfo("image/webp", w, h, bool(data[body] & 0x10)), False
+        return (w, h, bool(data[body] & 0x10)), False
     if kind == b"VP8 ":
         if size < 10 or data[body + 3:body + 6] != b"\x9d\x01\x2a":
             raise InvalidImageError("WebP lossy bitstream has no frame header")
-        w, h = struct.unpack_from("<HH", data, body + 6)
-        return ImageInfo("image/webp", w & 0x3FFF, h & 0x3FFF, False), size > 10
+        w, h = _VP8_SIZE(data, body + 6)
+        return (w & 0x3FFF, h & 0x3FFF, False), size > 10
     if kind == b"VP8L":
         if size < 5 or data[body] != 0x2F:
             raise InvalidImageError("WebP lossless bitstream has no header")
         bits = int.from_bytes(data[body + 1:body + 5], "little")
-        return ImageInfo("image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1,
-                         bool((bits >> 28) & 1)), size > 5
-    if kind == b"ANMF":
-        return None, size > 24
+        return ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1,
+                bool((bits >> 28) & 1)), size > 5
     if first:
         raise InvalidImageError("WebP has an unknown first chunk")
     return None, False
@@ -355,7 +358,7 @@ def _gif_screen(data: bytes) -> tuple[int, int, int]:
         raise InvalidImageError("GIF is truncated (no trailer)")
     if len(data) < 14:
         raise InvalidImageError("GIF is too short for its header")
-    w, h, flags = struct.unpack_from("<HHB", data, 6)
+    w, h, flags = _GIF_SCREEN(data, 6)
     _check_dimensions("GIF", w, h)
     return w, h, 13 + _gif_colour_table(flags)
 
@@ -365,7 +368,7 @@ def _gif_image(data: bytes, pos: int) -> int:
     next block starts."""
     if pos + 10 > len(data):
         raise InvalidImageError("GIF is truncated inside an image descriptor")
-    x, y, iw, ih, iflags = struct.unpack_from("<HHHHB", data, pos + 1)
+    x, y, iw, ih, iflags = _GIF_IMAGE(data, pos + 1)
     if not (iw and ih):
         raise InvalidImageError(f"GIF frame at {x},{y} has no pixels ({iw}x{ih})")
     _check_dimensions("GIF frame", iw, ih)
