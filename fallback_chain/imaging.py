@@ -40,6 +40,14 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK_HEAD = struct.Struct(">I4s")  # a PNG chunk's length and type
 _CRC = struct.Struct(">I")
 _IHDR = struct.Struct(">IIBBBBB")  # width, height, depth, colour, compression, filter, interlace
+_crc32 = zlib.crc32
+# Compiled once: the parsers below run on every image a provider returns.
+_U16_BE = struct.Struct(">H").unpack_from
+_U32_LE = struct.Struct("<I").unpack_from
+_SOF_HEAD = struct.Struct(">HHB").unpack_from  # JPEG frame: height, width, components
+_VP8_SIZE = struct.Struct("<HH").unpack_from
+_GIF_SCREEN = struct.Struct("<HHB").unpack_from  # width, height, flags
+_GIF_IMAGE = struct.Struct("<HHHHB").unpack_from  # left, top, width, height, flags
 
 
 class InvalidImageError(ValueError):
@@ -88,33 +96,48 @@ def image_size(data: bytes) -> tuple[int, int]:
 
 
 def _inspect_png(data: bytes, cancelled: Callable[[], bool] | None = None) -> ImageInfo:
-    # Every chunk's CRC is checked, image data included: a flipped bit anywhere is caught.
-    # The CRC runs over a memoryview of the chunk (no copies), and continues from the CRC of
-    # the chunk type (crc32(type + body) == crc32(body, crc32(type))). Then the image data is
-    # inflated, to prove it is whole (see png_inflate). Only the span of the image data chunks
-    # is kept, not one view per chunk: memory stays constant however many chunks there are.
+    # Every chunk's CRC is checked, image data included: a flipped bit anywhere is caught
+    # (see _png_chunks). Then the image data is inflated, to prove it is whole (see
+    # png_inflate). Only the span of the image data chunks is kept, not one view per chunk:
+    # memory stays constant however many chunks there are.
     view = memoryview(data)
-    crc32 = zlib.crc32
+    layout = _png_layout(data, view, cancelled)
+    width, height, depth, color_type, interlace = layout.header
+    if not (width and height and layout.idat_first >= 0 and layout.seen_iend):
+        raise InvalidImageError("PNG is incomplete (missing IHDR, IDAT or IEND)")
+    try:
+        check_image_data(_idat_bodies(view, layout.idat_first, layout.idat_end),
+                         expected_size(width, height, depth, color_type, interlace), cancelled)
+    except PngDataError as exc:
+        raise InvalidImageError(str(exc)) from None
+    return ImageInfo("image/png", width, height, color_type in (4, 6) or layout.has_trns)
+
+
+@dataclass(frozen=True, slots=True)
+class _PngLayout:
+    """What the chunk walk of a PNG found."""
+
+    header: tuple[int, int, int, int, int]  # width, height, depth, colour type, interlace
+    idat_first: int  # where the first image data chunk starts, or -1
+    idat_end: int  # where the last one ends
+    has_trns: bool
+    seen_iend: bool
+
+
+def _png_layout(data: bytes, view: memoryview,
+                cancelled: Callable[[], bool] | None) -> _PngLayout:
+    """Walk the chunks up to IEND (each one checked by ``_png_chunk_at``) and note the
+    header, the span of the image data chunks, transparency and the end chunk."""
+    header = (0, 0, 0, -1, 0)
+    idat_first = idat_end = -1
+    has_trns = seen_iend = False
     size = len(data)
     pos = len(_PNG_SIGNATURE)
-    width = height = depth = interlace = 0
-    color_type = -1
-    idat_first = idat_end = -1
     chunks = 0
-    seen_iend = has_trns = False
     while pos + 12 <= size:
-        length, ctype = _CHUNK_HEAD.unpack_from(data, pos)
-        start = pos + 8
-        end = start + length
-        if end + 4 > size:
-            raise InvalidImageError(f"PNG truncated inside a {ctype!r} chunk")
-        (crc,) = _CRC.unpack_from(data, end)
-        if crc32(view[start:end], crc32(ctype)) != crc:
-            raise InvalidImageError(f"PNG chunk {ctype!r} has a bad CRC")
+        ctype, start, end = _png_chunk_at(data, view, pos)
         if ctype == b"IHDR":
-            if length != 13:
-                raise InvalidImageError(f"PNG header chunk has {length} bytes, not 13")
-            width, height, depth, color_type, _, _, interlace = _IHDR.unpack_from(data, start)
+            header = _png_header(data, start, end)
         elif ctype == b"IDAT":
             if idat_first < 0:
                 idat_first = pos
@@ -128,14 +151,30 @@ def _inspect_png(data: bytes, cancelled: Callable[[], bool] | None = None) -> Im
         chunks += 1
         if cancelled is not None and not chunks % 4096 and cancelled():
             raise VerificationCancelled("image verification was cancelled")
-    if not (width and height and idat_first >= 0 and seen_iend):
-        raise InvalidImageError("PNG is incomplete (missing IHDR, IDAT or IEND)")
-    try:
-        check_image_data(_idat_bodies(view, idat_first, idat_end),
-                         expected_size(width, height, depth, color_type, interlace), cancelled)
-    except PngDataError as exc:
-        raise InvalidImageError(str(exc)) from None
-    return ImageInfo("image/png", width, height, color_type in (4, 6) or has_trns)
+    return _PngLayout(header, idat_first, idat_end, has_trns, seen_iend)
+
+
+def _png_chunk_at(data: bytes, view: memoryview, pos: int) -> tuple[bytes, int, int]:
+    """The type, body start and body end of the chunk at ``pos``, which must fit in ``data``
+    with its CRC right. The CRC runs over a memoryview of the body (no copies), continuing
+    from the CRC of the chunk type (crc32(type + body) == crc32(body, crc32(type)))."""
+    length, ctype = _CHUNK_HEAD.unpack_from(data, pos)
+    start = pos + 8
+    end = start + length
+    if end + 4 > len(data):
+        raise InvalidImageError(f"PNG truncated inside a {ctype!r} chunk")
+    (crc,) = _CRC.unpack_from(data, end)
+    if _crc32(view[start:end], _crc32(ctype)) != crc:
+        raise InvalidImageError(f"PNG chunk {ctype!r} has a bad CRC")
+    return ctype, start, end
+
+
+def _png_header(data: bytes, start: int, end: int) -> tuple[int, int, int, int, int]:
+    """Width, height, bit depth, colour type and interlace method of the IHDR body."""
+    if end - start != 13:
+        raise InvalidImageError(f"PNG header chunk has {end - start} bytes, not 13")
+    width, height, depth, color_type, _, _, interlace = _IHDR.unpack_from(data, start)
+    return width, height, depth, color_type, interlace
 
 
 def _idat_bodies(view: memoryview, pos: int, stop: int) -> Iterator[memoryview]:
@@ -161,13 +200,18 @@ _SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
 def _inspect_jpeg(data: bytes) -> ImageInfo:
     # Walk the marker segments up to the first scan: a frame header (SOF) must come before it,
     # with a size any image API can make, and the scan data up to the end-of-image marker must
-    # be at least what that many pixels need (every block codes at least one bit for its DC
-    # coefficient, so a frame of N MCUs needs N/8 bytes): a header alone is not an image.
-    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+    # be at least what that many pixels need (see _jpeg_scan): a header alone is not an image.
+    body = data.rstrip(b"\x00")
+    if not body.endswith(b"\xff\xd9"):
         raise InvalidImageError("JPEG is truncated (no end-of-image marker)")
-    end = len(data.rstrip(b"\x00")) - 2
-    pos = 2
+    return _jpeg_walk(data, len(body) - 2)
+
+
+def _jpeg_walk(data: bytes, end: int) -> ImageInfo:
+    """Walk the marker segments before ``end`` (each within it) up to the first scan; fill
+    bytes and the markers that have no segment are stepped over."""
     frame: tuple[int, int, int] | None = None  # width, height, MCUs
+    pos = 2
     while pos + 4 <= end:
         if data[pos] != 0xFF:
             raise InvalidImageError("JPEG marker stream is corrupt")
@@ -178,135 +222,176 @@ def _inspect_jpeg(data: bytes) -> ImageInfo:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
-        (seg_len,) = struct.unpack_from(">H", data, pos + 2)
+        (seg_len,) = _U16_BE(data, pos + 2)
         if seg_len < 2 or pos + 2 + seg_len > end:
             raise InvalidImageError("JPEG segment runs past the end of the file")
         if marker in _SOF_MARKERS and frame is None:
-            if seg_len < 8:
-                raise InvalidImageError("JPEG frame header is too short")
-            height, width, ncomp = struct.unpack_from(">HHB", data, pos + 5)
-            if not (width and height):
-                raise InvalidImageError("JPEG frame header declares no size")
-            _check_dimensions("JPEG", width, height)
-            if ncomp < 1 or seg_len < 8 + 3 * ncomp:
-                raise InvalidImageError("JPEG frame header has no components")
-            factors = data[pos + 11:pos + 11 + 3 * ncomp:3]
-            hmax = max(f >> 4 for f in factors) or 1
-            vmax = max(f & 0x0F for f in factors) or 1
-            mcus = -(-width // (8 * hmax)) * -(-height // (8 * vmax))
-            frame = (width, height, mcus)
+            frame = _jpeg_frame(data, pos, seg_len)
         elif marker == 0xDA:  # start of scan
-            if frame is None:
-                raise InvalidImageError("JPEG scan comes before any frame header")
-            width, height, mcus = frame
-            scan = end - (pos + 2 + seg_len)
-            if scan < mcus / 8:
-                raise InvalidImageError(
-                    f"JPEG holds {scan:,} bytes of scan data; {width}x{height} pixels need at "
-                    f"least {-(-mcus // 8):,}")
-            return ImageInfo("image/jpeg", width, height, False)
+            return _jpeg_scan(frame, end - (pos + 2 + seg_len))
         pos += 2 + seg_len
     if frame is None:
         raise InvalidImageError("JPEG has no frame header")
     raise InvalidImageError("JPEG has no image data (no start-of-scan marker)")
 
 
+def _jpeg_frame(data: bytes, pos: int, seg_len: int) -> tuple[int, int, int]:
+    """Width, height and number of MCUs of the frame header (SOF) segment at ``pos``."""
+    if seg_len < 8:
+        raise InvalidImageError("JPEG frame header is too short")
+    height, width, ncomp = _SOF_HEAD(data, pos + 5)
+    if not (width and height):
+        raise InvalidImageError("JPEG frame header declares no size")
+    _check_dimensions("JPEG", width, height)
+    if ncomp < 1 or seg_len < 8 + 3 * ncomp:
+        raise InvalidImageError("JPEG frame header has no components")
+    factors = data[pos + 11:pos + 11 + 3 * ncomp:3]
+    hmax = max(f >> 4 for f in factors) or 1
+    vmax = max(f & 0x0F for f in factors) or 1
+    return width, height, -(-width // (8 * hmax)) * -(-height // (8 * vmax))
+
+
+def _jpeg_scan(frame: tuple[int, int, int] | None, scan: int) -> ImageInfo:
+    """The image, given its frame and ``scan`` bytes of scan data: every block codes at least
+    one bit for its DC coefficient, so a frame of N MCUs needs N/8 bytes."""
+    if frame is None:
+        raise InvalidImageError("JPEG scan comes before any frame header")
+    width, height, mcus = frame
+    if scan < mcus / 8:
+        raise InvalidImageError(
+            f"JPEG holds {scan:,} bytes of scan data; {width}x{height} pixels need at "
+            f"least {-(-mcus // 8):,}")
+    return ImageInfo("image/jpeg", width, height, False)
+
+
 def _inspect_webp(data: bytes) -> ImageInfo:
     # The RIFF container is walked chunk by chunk: the chunks must fill it exactly, and an
     # image bitstream (VP8, VP8L, or the frames of an animation) must be there and start as
     # its format requires: a header alone is not an image.
-    (riff_size,) = struct.unpack_from("<I", data, 4)
+    (riff_size,) = _U32_LE(data, 4)
     if riff_size + 8 > len(data):
         raise InvalidImageError("WebP is truncated")
     end = riff_size + 8
-    info: ImageInfo | None = None
+    info: tuple[int, int, bool] | None = None  # width, height, alpha
     bitstream = False
     pos = 12
-    while pos + 8 <= end:
+    while pos + 8 <= end:  # the chunks, each within the container
         kind = data[pos:pos + 4]
-        (size,) = struct.unpack_from("<I", data, pos + 4)
+        (size,) = _U32_LE(data, pos + 4)
         body = pos + 8
         if body + size > end:
             raise InvalidImageError(f"WebP chunk {kind!r} runs past the end of the file")
-        if kind == b"VP8X" and pos == 12 and size >= 10:
-            w = int.from_bytes(data[body + 4:body + 7], "little") + 1
-            h = int.from_bytes(data[body + 7:body + 10], "little") + 1
-            info = ImageInfo("image/webp", w, h, bool(data[body] & 0x10))
-        elif kind == b"VP8 ":
-            if size < 10 or data[body + 3:body + 6] != b"\x9d\x01\x2a":
-                raise InvalidImageError("WebP lossy bitstream has no frame header")
-            if info is None:
-                w, h = struct.unpack_from("<HH", data, body + 6)
-                info = ImageInfo("image/webp", w & 0x3FFF, h & 0x3FFF, False)
-            bitstream = bitstream or size > 10
-        elif kind == b"VP8L":
-            if size < 5 or data[body] != 0x2F:
-                raise InvalidImageError("WebP lossless bitstream has no header")
-            if info is None:
-                bits = int.from_bytes(data[body + 1:body + 5], "little")
-                info = ImageInfo("image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1,
-                                 bool((bits >> 28) & 1))
-            bitstream = bitstream or size > 5
-        elif kind == b"ANMF":
-            bitstream = bitstream or size > 24
-        elif pos == 12:
-            raise InvalidImageError("WebP has an unknown first chunk")
+        header, has_data = _webp_chunk(data, kind, body, size)
+        if info is None:
+            info = header
+        bitstream = bitstream or has_data
         pos = body + size + (size & 1)
     if info is None:
         raise InvalidImageError("WebP has no image header")
     if not bitstream:
         raise InvalidImageError("WebP has no image data")
-    _check_dimensions("WebP", info.width, info.height)
-    return info
+    width, height, alpha = info
+    _check_dimensions("WebP", width, height)
+    return ImageInfo("image/webp", width, height, alpha)
+
+
+_WEBP_FIRST_BODY = 20  # the first chunk's body: after "RIFF", size, "WEBP", its kind and size
+
+
+def _webp_chunk(data: bytes, kind: bytes, body: int,
+                size: int) -> tuple[tuple[int, int, bool] | None, bool]:
+    """The image header (width, height, alpha) a WebP chunk declares, if any, and whether it
+    carries image data."""
+    if kind == b"ANMF":  # first: an animation has many
+        return None, size > 24
+    first = body == _WEBP_FIRST_BODY
+    if kind == b"VP8X" and first and size >= 10:
+        w = int.from_bytes(data[body + 4:body + 7], "little") + 1
+        h = int.from_bytes(data[body + 7:body + 10], "little") + 1
+        return (w, h, bool(data[body] & 0x10)), False
+    if kind == b"VP8 ":
+        if size < 10 or data[body + 3:body + 6] != b"\x9d\x01\x2a":
+            raise InvalidImageError("WebP lossy bitstream has no frame header")
+        w, h = _VP8_SIZE(data, body + 6)
+        return (w & 0x3FFF, h & 0x3FFF, False), size > 10
+    if kind == b"VP8L":
+        if size < 5 or data[body] != 0x2F:
+            raise InvalidImageError("WebP lossless bitstream has no header")
+        bits = int.from_bytes(data[body + 1:body + 5], "little")
+        return ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1,
+                bool((bits >> 28) & 1)), size > 5
+    if first:
+        raise InvalidImageError("WebP has an unknown first chunk")
+    return None, False
 
 
 def _inspect_gif(data: bytes) -> ImageInfo:
     # Header, screen descriptor and colour table, then blocks up to the trailer: at least one
     # image (descriptor, LZW code size, data sub-blocks), every size within any image API's.
-    if not data.endswith(b";"):
-        raise InvalidImageError("GIF is truncated (no trailer)")
-    if len(data) < 14:
-        raise InvalidImageError("GIF is too short for its header")
-    w, h, flags = struct.unpack_from("<HHB", data, 6)
-    _check_dimensions("GIF", w, h)
-    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    w, h, pos = _gif_screen(data)
     size = len(data)
     images = 0
-
-    def sub_blocks(p: int) -> tuple[int, int]:
-        total = 0
-        while True:
-            if p >= size:
-                raise InvalidImageError("GIF is truncated inside a block")
-            n = data[p]
-            p += 1 + n
-            if n == 0:
-                return p, total
-            total += n
-
     while pos < size:
         kind = data[pos]
         if kind == 0x3B:  # trailer
             break
         if kind == 0x21:  # extension: label, then sub-blocks
-            pos, _ = sub_blocks(pos + 2)
+            pos, _ = _gif_sub_blocks(data, pos + 2)
         elif kind == 0x2C:  # image descriptor
-            if pos + 10 > size:
-                raise InvalidImageError("GIF is truncated inside an image descriptor")
-            x, y, iw, ih, iflags = struct.unpack_from("<HHHHB", data, pos + 1)
-            if not (iw and ih):
-                raise InvalidImageError(f"GIF frame at {x},{y} has no pixels ({iw}x{ih})")
-            _check_dimensions("GIF frame", iw, ih)
-            pos += 10 + (3 << ((iflags & 7) + 1) if iflags & 0x80 else 0)
-            pos, total = sub_blocks(pos + 1)  # after the LZW minimum code size
-            if not total:
-                raise InvalidImageError("GIF frame has no image data")
+            pos = _gif_image(data, pos)
             images += 1
         else:
             raise InvalidImageError(f"GIF has an unknown block 0x{kind:02x}")
     if not images:
         raise InvalidImageError("GIF has no image")
     return ImageInfo("image/gif", w, h, False)
+
+
+def _gif_colour_table(flags: int) -> int:
+    """Bytes of the colour table a screen or image descriptor's ``flags`` announce."""
+    return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+
+
+def _gif_screen(data: bytes) -> tuple[int, int, int]:
+    """Width and height of the logical screen, and where the first block starts."""
+    if not data.endswith(b";"):
+        raise InvalidImageError("GIF is truncated (no trailer)")
+    if len(data) < 14:
+        raise InvalidImageError("GIF is too short for its header")
+    w, h, flags = _GIF_SCREEN(data, 6)
+    _check_dimensions("GIF", w, h)
+    return w, h, 13 + _gif_colour_table(flags)
+
+
+def _gif_image(data: bytes, pos: int) -> int:
+    """Check the image (descriptor, colour table, LZW code size, data) at ``pos``; where the
+    next block starts."""
+    if pos + 10 > len(data):
+        raise InvalidImageError("GIF is truncated inside an image descriptor")
+    x, y, iw, ih, iflags = _GIF_IMAGE(data, pos + 1)
+    if not (iw and ih):
+        raise InvalidImageError(f"GIF frame at {x},{y} has no pixels ({iw}x{ih})")
+    _check_dimensions("GIF frame", iw, ih)
+    pos += 10 + _gif_colour_table(iflags)
+    pos, total = _gif_sub_blocks(data, pos + 1)  # after the LZW minimum code size
+    if not total:
+        raise InvalidImageError("GIF frame has no image data")
+    return pos
+
+
+def _gif_sub_blocks(data: bytes, pos: int) -> tuple[int, int]:
+    """Where the sub-blocks starting at ``pos`` end (after their terminator), and the bytes
+    they hold."""
+    size = len(data)
+    total = 0
+    while True:
+        if pos >= size:
+            raise InvalidImageError("GIF is truncated inside a block")
+        n = data[pos]
+        pos += 1 + n
+        if n == 0:
+            return pos, total
+        total += n
 
 
 # ----------------------------------------------------------------------------------- drawing

@@ -93,27 +93,9 @@ def check_image_data(parts: Iterable[memoryview], expected: int,
     otherwise)."""
     zlib = _zlib()
     inflater: Any = zlib.decompressobj()
-    decompress = inflater.decompress
-    produced = 0
     try:
-        for part in parts:
-            for offset in range(0, len(part), _FEED):
-                if inflater.eof:
-                    break
-                data: bytes | memoryview = part[offset:offset + _FEED]
-                while data:
-                    produced += len(decompress(data, _STEP))
-                    if produced > expected:
-                        raise PngDataError(f"PNG image data holds more than the {expected:,} "
-                                           "bytes its header promises")
-                    data = inflater.unconsumed_tail
-                if cancelled is not None and cancelled():
-                    raise VerificationCancelled("image verification was cancelled")
-        while not inflater.eof and produced <= expected:
-            chunk = decompress(b"", _STEP)
-            if not chunk:
-                break
-            produced += len(chunk)
+        produced = _feed(inflater, parts, expected, cancelled)
+        produced = _drain(inflater, produced, expected)
     except zlib.error as exc:
         raise PngDataError(f"PNG image data is not a valid zlib stream ({exc})") from None
     if not inflater.eof:
@@ -121,3 +103,36 @@ def check_image_data(parts: Iterable[memoryview], expected: int,
     if produced != expected:
         raise PngDataError(f"PNG image data holds {produced:,} bytes; its header promises "
                            f"{expected:,}")
+
+
+def _feed(inflater: Any, parts: Iterable[memoryview], expected: int,
+          cancelled: Callable[[], bool] | None) -> int:
+    """Feed ``parts`` to ``inflater`` in pieces until its stream ends; the bytes it produced
+    (``PngDataError`` as soon as they are more than ``expected``)."""
+    decompress = inflater.decompress
+    produced = 0
+    for part in parts:
+        for offset in range(0, len(part), _FEED):
+            if inflater.eof:
+                break
+            data: bytes | memoryview = part[offset:offset + _FEED]
+            while data:
+                produced += len(decompress(data, _STEP))
+                if produced > expected:
+                    raise PngDataError(f"PNG image data holds more than the {expected:,} "
+                                       "bytes its header promises")
+                data = inflater.unconsumed_tail
+            if cancelled is not None and cancelled():
+                raise VerificationCancelled("image verification was cancelled")
+    return produced
+
+
+def _drain(inflater: Any, produced: int, expected: int) -> int:
+    """Take the output ``inflater`` still holds (all input fed), up to just past ``expected``
+    bytes in all; the bytes produced in all."""
+    while not inflater.eof and produced <= expected:
+        chunk = inflater.decompress(b"", _STEP)
+        if not chunk:
+            break
+        produced += len(chunk)
+    return produced
