@@ -15,6 +15,7 @@ from .errors import ConfigurationError, RequestValidationError
 from .events import BreakerStateChanged, EventBus, Subscriber, log_events
 from .loopthread import LoopThread
 from .policy import Policy
+from .prescreen import screens
 from .provider import Provider
 from .request import ImageRequest
 from .resilience.breaker import CircuitBreaker
@@ -25,7 +26,9 @@ from .state.memory import MemoryState
 from .walk import RequestRun, Router, Slot
 
 if TYPE_CHECKING:
+    from .prescreen import Screen
     from .state.backend import StateBackend
+    from .validators import Validator
 
 
 class Chain:
@@ -44,6 +47,9 @@ class Chain:
     order that minimises the expected cost per delivered image (estimate per attempt, observed
     success rate, money lost on failures); the default keeps the given order. Subscribe to
     what happens with ``chain.events.subscribe(fn)`` or pass ``on_event=fn``.
+    ``validators`` check every delivered image (a rejection is billed and advances to the next
+    provider; ``fallback_chain.validators``); ``prescreen`` checks the prompt before any
+    provider is called (``fallback_chain.prescreen``; docs/quality.md).
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
@@ -53,7 +59,9 @@ class Chain:
                  cooldowns: CooldownStore | None = None, capacity: CapacityStore | None = None,
                  budget: Budget | None = None,
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
-                 seed: int | None = None, log: bool = True) -> None:
+                 seed: int | None = None, log: bool = True,
+                 validators: Sequence[Validator | str] = (),
+                 prescreen: Screen | Sequence[Screen] | None = None) -> None:
         providers = _checked(providers)
         keys = [p.key for p in providers]
         policy = policy or Policy()
@@ -86,7 +94,8 @@ class Chain:
         self._router = Router(name, self._slots, policy, self.clock,
                               cooldowns or self._stores.cooldowns, self.events,
                               random.Random(seed), budget, order,
-                              capacity or self._stores.capacity)
+                              capacity or self._stores.capacity,
+                              _validators(validators), screens(prescreen))
         self._sync: LoopThread | None = None
         self._sync_lock = threading.Lock()
 
@@ -118,7 +127,8 @@ class Chain:
                 return s.breaker
         raise KeyError(name)
 
-    async def agenerate(self, request: ImageRequest | str | None = None, /,
+    async def agenerate(self, request: ImageRequest | str | None = None, /, *,
+                        validators: Sequence[Validator | str] = (),
                         **fields: Any) -> ChainResult:
         """Generate images: ``await chain.agenerate("a cat", size="1024x1024")`` or
         ``await chain.agenerate(ImageRequest(...))``.
@@ -126,18 +136,20 @@ class Chain:
         Raises ``RequestValidationError`` (nothing sent) for bad input,
         ``ContentPolicyError`` when a provider refuses on content grounds,
         ``DeadlineExceededError``, ``BudgetExceededError`` or ``ChainExhaustedError`` otherwise.
-        Every error carries ``.attempts``.
+        Every error carries ``.attempts``. ``validators`` are added to the chain's for this
+        request only (see ``fallback_chain.validators``).
         """
         req = _coerce(request, fields)
         # A request id only has to be unique, not secret: 64 random bits from the module's
         # generator (seeded from the OS, and reseeded in a forked child) cost a third of
         # ``secrets.token_hex(8)``, a measurable part of the router's overhead.
         run = RequestRun(self._router, req,
-                         req.idempotency_key or f"{random.getrandbits(64):016x}")
+                         req.idempotency_key or f"{random.getrandbits(64):016x}",
+                         _validators(validators) if validators else ())
         return await run.execute()
 
-    def generate(self, request: ImageRequest | str | None = None, /,
-                 **fields: Any) -> ChainResult:
+    def generate(self, request: ImageRequest | str | None = None, /, *,
+                 validators: Sequence[Validator | str] = (), **fields: Any) -> ChainResult:
         """Blocking form of :meth:`agenerate`, for scripts, notebooks and threaded servers.
 
         Safe from any number of threads at once: every blocking call runs on one private event
@@ -153,7 +165,8 @@ class Chain:
             raise RuntimeError(
                 "Chain.generate() blocks and cannot run inside a running event loop (it would "
                 "deadlock); use `await chain.agenerate(...)` instead")
-        return self._loop_thread().run(self.agenerate(request, **fields))
+        return self._loop_thread().run(self.agenerate(request, validators=validators,
+                                                      **fields))
 
     def _loop_thread(self) -> LoopThread:
         with self._sync_lock:
@@ -167,7 +180,8 @@ class Chain:
         Connections belong to the event loop that opened them (each loop gets its own pool),
         so await this before a loop of yours ends (``asyncio.run(main())``: at the end of
         ``main``); the chain stays usable and opens new connections when next called."""
-        await asyncio.gather(*(s.provider.aclose() for s in self._slots))
+        await asyncio.gather(*(s.provider.aclose() for s in self._slots),
+                             *(s.aclose() for s in self._router.screens if hasattr(s, "aclose")))
         await self.state.aclose()
 
     def close(self) -> None:
@@ -238,3 +252,12 @@ def _backend(state: StateBackend | str | None) -> StateBackend:
             f"state must be a state backend (MemoryState, RedisState) or a redis:// URL, "
             f"got {type(state).__name__}")
     return state
+
+
+def _validators(items: Sequence[Validator | str]) -> tuple[Validator, ...]:
+    """Validators given as callables or built-in names (``"not_blank"``, ...)."""
+    if not items:
+        return ()
+    from .validators import resolve
+
+    return tuple(resolve(items))

@@ -47,15 +47,29 @@ class ImageRecipe:
     fmt: str = "png"
     alpha: bool = False
     corrupt: bool = False
+    blank: bool = False  # one flat colour (the ``blank_image`` fault)
 
     @property
     def mime_type(self) -> str:
         return MIME_BY_FORMAT[self.fmt]
 
     def render(self) -> bytes:
+        if self.blank:
+            return _flat_image(self.width, self.height, self.fmt)
         data = placeholder_image(self.width, self.height, seed=self.seed, fmt=self.fmt,
                                  alpha=self.alpha)
         return data[: len(data) // 2] if self.corrupt else data
+
+
+def _flat_image(width: int, height: int, fmt: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (236, 236, 236)).save(
+        out, format={"jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}.get(fmt, "PNG"))
+    return out.getvalue()
 
 
 @dataclass(frozen=True, slots=True)

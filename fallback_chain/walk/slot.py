@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     from ..cost.budget import Budget
     from ..events import EventBus
     from ..policy import Policy
+    from ..prescreen import Screen
     from ..provider import Provider
     from ..resilience.breaker import CircuitBreaker
     from ..resilience.cooldown import CooldownStore
     from ..results import ImageOrigin
+    from ..validators import Validator
     from .admission import Check
 
 _P95_MIN_SAMPLES = 20
@@ -72,6 +74,8 @@ class Router:
     budget: Budget | None = None
     order: str = "given"
     capacity: CapacityStore = field(default_factory=MemoryCapacity)
+    validators: tuple[Validator, ...] = ()  # the chain's quality gate (``validators.py``)
+    screens: tuple[Screen, ...] = ()  # the prompt pre-screen (``prescreen.py``)
     hedging: bool = field(init=False, default=False)  # any provider hedges
 
     def __post_init__(self) -> None:

@@ -368,6 +368,10 @@ CASES = [
     Case("bad_image", R.MALFORMED_RESPONSE, 200, None, 2, "reported"),
     Case("fewer_images", R.MALFORMED_RESPONSE, 200, None, 2, "reported", n=3),
     Case("malformed", R.MALFORMED_RESPONSE, 200, None, 2, "any"),  # one of the four above
+    # a flat image is a success to the chain (a validator may reject it: tests/test_quality.py)
+    Case("blank_image", R.SUCCESS, None, None, 1, "reported"),
+    # flags moderation requests only (POST /v1/moderations); an image call is unaffected
+    Case("flagged", R.SUCCESS, None, None, 1, "reported"),
 ]
 
 
