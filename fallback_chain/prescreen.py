@@ -147,9 +147,10 @@ class OpenAIModeration:
     async def screen(self, request: ImageRequest) -> Screening:
         import openai
 
+        client = self._clients.get()  # made (SDK imported) before the clock starts
         try:
             async with asyncio.timeout(self.timeout_s):
-                response = await self._clients.get().moderations.create(
+                response = await client.moderations.create(
                     model=self.model, input=request.prompt, timeout=self.timeout_s)
         except (TimeoutError, openai.APITimeoutError):
             raise ScreenError(Outcome.TIMEOUT, f"no answer within {self.timeout_s:g}s") from None
