@@ -120,6 +120,17 @@ class Chain:
     def providers(self) -> list[Provider]:
         return [s.provider for s in self._slots]
 
+    @property
+    def order(self) -> Literal["given", "cost"]:
+        """``"given"`` or ``"cost"`` (cheapest expected cost per image first); settable."""
+        return self._router.order  # type: ignore[return-value]
+
+    @order.setter
+    def order(self, value: Literal["given", "cost"]) -> None:
+        if value not in ("given", "cost"):
+            raise ConfigurationError(f"order must be 'given' or 'cost' (got {value!r})")
+        self._router.order = value
+
     def breaker(self, name: str) -> CircuitBreaker:
         """The circuit breaker of the provider called ``name``."""
         for s in self._slots:

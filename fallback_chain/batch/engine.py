@@ -31,7 +31,7 @@ from .delivery import FatalStorageError, ItemServer
 from .failures import FailuresWriter
 from .index import BatchIndex
 from .items import BatchItem, RowError
-from .items_stream import iter_items
+from .items_stream import RowRewrite, iter_items
 from .manifest import Manifest
 from .progress import NullReporter, Reporter
 from .reader import Format, InputError, count_records, format_for, open_input
@@ -63,6 +63,7 @@ class BatchOptions:
     * ``storage_options``: fsspec options for the output (and the cache and failures file),
       e.g. ``{"client_kwargs": {"endpoint_url": ...}}``; ``input_options`` for the input.
     * ``handle_signals``: install the SIGINT/SIGTERM handlers (main thread only).
+    * ``rewrite``: a function rewriting each row before it is parsed (``--draft``).
     """
 
     concurrency: int = 8
@@ -77,6 +78,7 @@ class BatchOptions:
     input_options: dict[str, Any] = field(default_factory=dict)
     handle_signals: bool = True
     index_dir: str | None = None
+    rewrite: RowRewrite | None = None  # rows rewritten before parsing (``drafts.draft_row``)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -195,7 +197,7 @@ class BatchRun:
                              "concurrency": options.concurrency})
             self.stats.total = count_records(self.source, fmt)
             with open_input(self.source, options.input_options) as fh:
-                header, items = iter_items(fh, fmt, self.source, index)
+                header, items = iter_items(fh, fmt, self.source, index, options.rewrite)
                 failures = FailuresWriter(failures_url, fmt, header,
                                           storage_options=options.storage_options)
                 await asyncio.to_thread(failures.remove_stale)
