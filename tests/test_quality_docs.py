@@ -36,3 +36,31 @@ def test_every_example_prints_what_it_says(tmp_path: Path) -> None:
         promised = _promised(code)
         assert promised
         assert _run(code, tmp_path) == promised
+
+
+def test_the_drafts_commands_run_and_resume(tmp_path: Path, monkeypatch) -> None:
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from fallback_chain.cli import app
+
+    monkeypatch.delenv("FALLBACK_CHAIN_CONFIG", raising=False)
+    monkeypatch.delenv("FALLBACK_CHAIN_LEDGER", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").mkdir()
+    shutil.copy(DOC.parents[1] / "examples" / "briefs.csv", tmp_path / "examples")
+    (tmp_path / "picked.txt").write_text("hero-lighthouse\nsocial-fox\n")
+    block = re.findall(r"```console\n(.*?)```", DOC.read_text(), re.S)[0]
+    commands = [line.removeprefix("$ fallback-chain ").split() for line in block.splitlines()]
+    summaries = []
+    for args in commands:
+        done = CliRunner().invoke(app, [*args, "--json", "--concurrency", "1"]
+                                  if "--dry-run" not in args else [*args, "--json"])
+        assert done.exit_code == 0, done.output
+        summaries.append(json.loads(done.stdout))
+    priced, drafts, finals, again = summaries
+    assert priced["draft"]["priced"] == priced["final"]["priced"] == drafts["delivered"] == 12
+    assert finals["delivered"] == 2 and finals["cost_usd"] > 0
+    assert again["skipped"] == 2 and again["cost_usd"] == 0
