@@ -15,6 +15,7 @@ from .errors import ConfigurationError, RequestValidationError
 from .events import BreakerStateChanged, EventBus, Subscriber, log_events
 from .loopthread import LoopThread
 from .policy import Policy
+from .prescreen import screens
 from .provider import Provider
 from .request import ImageRequest
 from .resilience.breaker import CircuitBreaker
@@ -26,7 +27,9 @@ from .walk import RequestRun, Router, Slot
 
 if TYPE_CHECKING:
     from .cost.quotas import Quotas
+    from .prescreen import Screen
     from .state.backend import StateBackend
+    from .validators import Validator
 
 
 class Chain:
@@ -48,6 +51,9 @@ class Chain:
     ``fallback_chain.cost.Quotas``) caps each request's ``user`` and ``project`` per day and
     month, in images and USD, reserved and settled like the budget (``QuotaExceededError``
     when it leaves no provider; see docs/cost.md, "Quotas").
+    ``validators`` check every delivered image (a rejection is billed and advances to the next
+    provider; ``fallback_chain.validators``); ``prescreen`` checks the prompt before any
+    provider is called (``fallback_chain.prescreen``; docs/quality.md).
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
@@ -58,7 +64,10 @@ class Chain:
                  budget: Budget | None = None,
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
                  seed: int | None = None, log: bool = True,
-                 quotas: Quotas | None = None) -> None:
+                 quotas: Quotas | None = None,
+
+                 validators: Sequence[Validator | str] = (),
+                 prescreen: Screen | Sequence[Screen] | None = None) -> None:
         providers = _checked(providers)
         keys = [p.key for p in providers]
         policy = policy or Policy()
@@ -95,7 +104,8 @@ class Chain:
         self._router = Router(name, self._slots, policy, self.clock,
                               cooldowns or self._stores.cooldowns, self.events,
                               random.Random(seed), budget, order,
-                              capacity or self._stores.capacity, quotas=quotas)
+                              capacity or self._stores.capacity, quotas=quotas,
+                              validators=_validators(validators), screens=screens(prescreen))
         self._sync: LoopThread | None = None
         self._sync_lock = threading.Lock()
 
@@ -120,6 +130,17 @@ class Chain:
     def providers(self) -> list[Provider]:
         return [s.provider for s in self._slots]
 
+    @property
+    def order(self) -> Literal["given", "cost"]:
+        """``"given"`` or ``"cost"`` (cheapest expected cost per image first); settable."""
+        return self._router.order  # type: ignore[return-value]
+
+    @order.setter
+    def order(self, value: Literal["given", "cost"]) -> None:
+        if value not in ("given", "cost"):
+            raise ConfigurationError(f"order must be 'given' or 'cost' (got {value!r})")
+        self._router.order = value
+
     def breaker(self, name: str) -> CircuitBreaker:
         """The circuit breaker of the provider called ``name``."""
         for s in self._slots:
@@ -127,7 +148,8 @@ class Chain:
                 return s.breaker
         raise KeyError(name)
 
-    async def agenerate(self, request: ImageRequest | str | None = None, /,
+    async def agenerate(self, request: ImageRequest | str | None = None, /, *,
+                        validators: Sequence[Validator | str] = (),
                         **fields: Any) -> ChainResult:
         """Generate images: ``await chain.agenerate("a cat", size="1024x1024")`` or
         ``await chain.agenerate(ImageRequest(...))``.
@@ -135,18 +157,20 @@ class Chain:
         Raises ``RequestValidationError`` (nothing sent) for bad input,
         ``ContentPolicyError`` when a provider refuses on content grounds,
         ``DeadlineExceededError``, ``BudgetExceededError`` or ``ChainExhaustedError`` otherwise.
-        Every error carries ``.attempts``.
+        Every error carries ``.attempts``. ``validators`` are added to the chain's for this
+        request only (see ``fallback_chain.validators``).
         """
         req = _coerce(request, fields)
         # A request id only has to be unique, not secret: 64 random bits from the module's
         # generator (seeded from the OS, and reseeded in a forked child) cost a third of
         # ``secrets.token_hex(8)``, a measurable part of the router's overhead.
         run = RequestRun(self._router, req,
-                         req.idempotency_key or f"{random.getrandbits(64):016x}")
+                         req.idempotency_key or f"{random.getrandbits(64):016x}",
+                         _validators(validators) if validators else ())
         return await run.execute()
 
-    def generate(self, request: ImageRequest | str | None = None, /,
-                 **fields: Any) -> ChainResult:
+    def generate(self, request: ImageRequest | str | None = None, /, *,
+                 validators: Sequence[Validator | str] = (), **fields: Any) -> ChainResult:
         """Blocking form of :meth:`agenerate`, for scripts, notebooks and threaded servers.
 
         Safe from any number of threads at once: every blocking call runs on one private event
@@ -162,7 +186,8 @@ class Chain:
             raise RuntimeError(
                 "Chain.generate() blocks and cannot run inside a running event loop (it would "
                 "deadlock); use `await chain.agenerate(...)` instead")
-        return self._loop_thread().run(self.agenerate(request, **fields))
+        return self._loop_thread().run(self.agenerate(request, validators=validators,
+                                                      **fields))
 
     def _loop_thread(self) -> LoopThread:
         with self._sync_lock:
@@ -176,7 +201,8 @@ class Chain:
         Connections belong to the event loop that opened them (each loop gets its own pool),
         so await this before a loop of yours ends (``asyncio.run(main())``: at the end of
         ``main``); the chain stays usable and opens new connections when next called."""
-        await asyncio.gather(*(s.provider.aclose() for s in self._slots))
+        await asyncio.gather(*(s.provider.aclose() for s in self._slots),
+                             *(s.aclose() for s in self._router.screens if hasattr(s, "aclose")))
         await self.state.aclose()
 
     def close(self) -> None:
@@ -247,3 +273,12 @@ def _backend(state: StateBackend | str | None) -> StateBackend:
             f"state must be a state backend (MemoryState, RedisState) or a redis:// URL, "
             f"got {type(state).__name__}")
     return state
+
+
+def _validators(items: Sequence[Validator | str]) -> tuple[Validator, ...]:
+    """Validators given as callables or built-in names (``"not_blank"``, ...)."""
+    if not items:
+        return ()
+    from .validators import resolve
+
+    return tuple(resolve(items))

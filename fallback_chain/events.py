@@ -99,6 +99,17 @@ class TenantQuotaAlert(Event):
     cap: float
 
 
+@dataclass(frozen=True, slots=True)
+class PrescreenFailed(Event):
+    """A prompt pre-screen could not answer and ``on_error="allow"`` let the request through
+    (``fallback_chain.prescreen``)."""
+
+    request_id: str
+    model: str
+    outcome: str
+    message: str
+
+
 Subscriber = Callable[[Event], None]
 
 
@@ -146,6 +157,10 @@ def log_events(event: Event) -> None:
                  event.outcome)
     elif isinstance(event, QuotaAlert):
         log.warning("%s is out of quota: %s", event.provider, event.message)
+    elif isinstance(event, PrescreenFailed):
+        log.warning("[%s] pre-screen %s failed (%s: %s); the prompt was let through "
+                    "(on_error='allow')", event.request_id, event.model, event.outcome,
+                    event.message)
     elif isinstance(event, BudgetAlert):
         log.warning("budget %s at %.0f%%: $%.4f of $%.2f", event.budget, event.threshold * 100,
                     event.spent_usd, event.cap_usd)

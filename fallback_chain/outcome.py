@@ -28,6 +28,8 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
     BUDGET_EXCEEDED = "budget_exceeded"
     CANCELLED = "cancelled"
+    #: The provider delivered (and billed) images that a validator rejected.
+    REJECTED = "rejected"
 
     @property
     def was_called(self) -> bool:

@@ -33,7 +33,9 @@ from .storage import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from ..chain import Chain
+    from ..request import ImageRequest
     from ..results import ChainResult
+    from ..validators import Validator
     from .cache import ResultCache
     from .failures import FailuresWriter
     from .index import BatchIndex
@@ -82,6 +84,7 @@ class ItemServer:
                  on_fatal: Callable[[FatalStorageError], None] | None = None,
                  max_writes: int = 64) -> None:
         self.chain = chain
+        self._named: dict[str, Validator] = {}  # the rows' named validators, shared
         self.storage = storage
         self.manifest = manifest
         self.index = index
@@ -196,12 +199,25 @@ class ItemServer:
                 return Delivered(entry)
         return await self._generate(item)
 
+    def _validators(self, request: ImageRequest) -> tuple[Validator, ...]:
+        """The row's ``validators`` column: one instance per name for the whole batch (so
+        ``not_duplicate`` compares with every earlier image of the batch)."""
+        names = request.metadata.get("validators") or ()
+        if not names:
+            return ()
+        from ..validators import resolve
+
+        for name in names:
+            if name not in self._named:
+                self._named[name] = resolve([name])[0]
+        return tuple(self._named[n] for n in names)
+
     async def _generate(self, item: BatchItem) -> Outcome | _Writing:
         request = item.request.model_copy(update={"idempotency_key": item.name})
         started = time.time()
         self.live.add(item.name)
         try:
-            result = await self.chain.agenerate(request)
+            result = await self.chain.agenerate(request, validators=self._validators(request))
         except ChainError as exc:
             details = failure_details(exc)
             self._record_failure(item, details["reason"], str(exc), details)

@@ -31,7 +31,7 @@ from .delivery import FatalStorageError, ItemServer
 from .failures import FailuresWriter
 from .index import BatchIndex
 from .items import BatchItem, RowError
-from .items_stream import iter_items
+from .items_stream import RowRewrite, iter_items
 from .manifest import Manifest
 from .progress import NullReporter, Reporter
 from .reader import Format, InputError, count_records, format_for, open_input
@@ -65,6 +65,7 @@ class BatchOptions:
     * ``handle_signals``: install the SIGINT/SIGTERM handlers (main thread only).
     * ``user``, ``project``: the tenant of rows without ``user`` / ``project`` columns (quotas,
       see docs/cost.md).
+    * ``rewrite``: a function rewriting each row before it is parsed (``--draft``).
     """
 
     concurrency: int = 8
@@ -81,6 +82,7 @@ class BatchOptions:
     index_dir: str | None = None
     user: str | None = None
     project: str | None = None
+    rewrite: RowRewrite | None = None  # rows rewritten before parsing (``drafts.draft_row``)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -200,7 +202,8 @@ class BatchRun:
             self.stats.total = count_records(self.source, fmt)
             with open_input(self.source, options.input_options) as fh:
                 header, items = iter_items(fh, fmt, self.source, index,
-                                           {"user": options.user, "project": options.project})
+                                           {"user": options.user, "project": options.project},
+                                           options.rewrite)
                 failures = FailuresWriter(failures_url, fmt, header,
                                           storage_options=options.storage_options)
                 await asyncio.to_thread(failures.remove_stale)

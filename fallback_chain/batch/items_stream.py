@@ -3,8 +3,8 @@ content), refuse duplicate ids. A streaming pipeline: one row in memory at a tim
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import IO
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
 
 from .index import BatchIndex
 from .items import BatchItem, RowError
@@ -12,25 +12,32 @@ from .naming import safe_name
 from .reader import Format, RawRow, read_raw_rows
 from .rows import ParsedRow, parse_row
 
+#: Rewrites a row's values before they are parsed (``--draft``: draft quality, a fixed seed);
+#: its second argument says whether the row came from a CSV file (values are strings).
+RowRewrite = Callable[[dict[str, Any], bool], dict[str, Any]]
+
 
 def iter_items(fh: IO[bytes], fmt: Format, source: str, index: BatchIndex,
-               tenant: Mapping[str, str | None] | None = None
+               tenant: Mapping[str, str | None] | None = None,
+               rewrite: RowRewrite | None = None
                ) -> tuple[list[str], Iterator[BatchItem | RowError]]:
     """The input's header (CSV) and its rows as ``BatchItem`` or ``RowError``, in file order.
     ``tenant``: the ``user`` and ``project`` of rows that do not name their own."""
     header, rows = read_raw_rows(fh, fmt, source)
-    return header, _items(rows, fmt, source, index, tenant)
+    return header, _items(rows, fmt, source, index, tenant, rewrite)
 
 
 def _items(rows: Iterator[RawRow], fmt: Format, source: str, index: BatchIndex,
-           tenant: Mapping[str, str | None] | None = None) -> Iterator[BatchItem | RowError]:
+           tenant: Mapping[str, str | None] | None = None,
+           rewrite: RowRewrite | None = None) -> Iterator[BatchItem | RowError]:
     from_csv = fmt == "csv"
     for raw in rows:
         if raw.error is not None:
             yield raw.error
             continue
         assert raw.values is not None
-        parsed = parse_row(raw.values, from_csv=from_csv, tenant=tenant)
+        values = raw.values if rewrite is None else rewrite(raw.values, from_csv)
+        parsed = parse_row(values, from_csv=from_csv, tenant=tenant)
         if not isinstance(parsed, ParsedRow):
             field, _ = parsed[0]
             message = "; ".join(f"{f}: {p}" if f and f != field else p for f, p in parsed)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .engine import detect_format
 from .index import BatchIndex
 from .items import RowError
-from .items_stream import iter_items
+from .items_stream import RowRewrite, iter_items
 from .reader import open_input
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def dry_run(steps: Sequence[ChainStep | tuple[str, str | None]], source: str, *,
             storage_options: dict[str, Any] | None = None,
             failure_rates: Mapping[str, float] | None = None, failures_billed: float = 0.0,
             catalogue: PriceCatalogue | None = None, max_errors: int = 20,
-            index_dir: str | None = None) -> DryRunReport:
+            index_dir: str | None = None, rewrite: RowRewrite | None = None) -> DryRunReport:
     """Validate ``source`` and price what a run into ``out`` would generate (see module)."""
     from ..cost.batch import ChainStep, estimate_batch
 
@@ -68,7 +68,7 @@ def dry_run(steps: Sequence[ChainStep | tuple[str, str | None]], source: str, *,
         if out is not None:
             _load_delivered(out, storage_options, index)
         with open_input(source, input_options) as fh:
-            _, items = iter_items(fh, fmt, source, index)
+            _, items = iter_items(fh, fmt, source, index, rewrite=rewrite)
 
             def requests() -> Iterator[ImageRequest]:
                 for entry in items:

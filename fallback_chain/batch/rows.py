@@ -73,6 +73,12 @@ def parse_row(values: Mapping[str, Any], *, from_csv: bool,
                 problems.append(("metadata", problem))
             else:
                 metadata = parsed
+        elif name == "validators":
+            names, problem = _validator_names(value)
+            if problem:
+                problems.append(("validators", problem))
+            elif names:
+                extra["validators"] = names
         elif name in REQUEST_FIELDS or name in TENANT_FIELDS:
             fields[name] = value.strip() if from_csv and name != "prompt" else value
         else:
@@ -139,3 +145,17 @@ def _metadata(value: Any, from_csv: bool) -> tuple[dict[str, Any], str | None]:
     if not isinstance(value, dict):
         return {}, f"must be a JSON object (got {type(value).__name__})"
     return value, None
+
+
+def _validator_names(value: Any) -> tuple[list[str], str | None]:
+    """A row's ``validators``: built-in names, comma-separated (CSV) or a list (JSONL)."""
+    from ..validators import BUILTIN
+
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        return [], "expected validator names, e.g. \"not_blank,size\""
+    names = [v.strip() for v in items if v.strip()]
+    unknown = [n for n in names if n not in BUILTIN]
+    if unknown:
+        return [], f"unknown validator(s) {unknown}; built-ins: {', '.join(sorted(BUILTIN))}"
+    return names, None

@@ -23,6 +23,7 @@ import typer
 from ._metrics import MetricsPortOption, serve_metrics
 
 if TYPE_CHECKING:
+    from fallback_chain.batch.items_stream import RowRewrite
     from fallback_chain.chain import Chain
     from fallback_chain.config import Config
     from fallback_chain.cost.batch import ChainStep
@@ -115,6 +116,10 @@ def batch(
              "ledger records it.")] = None,
     project: Annotated[str | None, typer.Option(
         help="The project of rows without a 'project' column.")] = None,
+    draft: Annotated[bool, typer.Option(
+        "--draft", help="Drafts: every row at draft quality (a seed fixed per row), on the "
+                        "chain's cheapest expected order; then `fallback-chain finalize OUT`. "
+                        "With --dry-run, prices the drafts and the finals.")] = False,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -141,16 +146,26 @@ def batch(
         with _chain_source(config, chain, emulated, emulator, emulator_key, as_json,
                            need_chain=not dry_run) as source:
             target = out or source.storage
-            if dry_run:
+            if dry_run and draft:
+                code = _dry_run_drafts(source, input, target, input_format, options, rates,
+                                       as_json)
+            elif dry_run:
                 code = _dry_run(source, input, target, input_format, options, rates, as_json)
             elif target is None:
                 raise _fail("no output given: pass --out DIR_OR_URL (or set storage for the "
                             "chain in the config file)", as_json)
             else:
+                rewrite = None
+                if draft:
+                    from fallback_chain.batch.drafts import draft_row
+
+                    assert source.chain is not None
+                    source.chain.order = "cost"
+                    rewrite = draft_row
                 with serve_metrics(source.chain, metrics_port):
                     code = _run(source, input, target, concurrency, cache, input_format,
                                 failures, retry_failed, grace, options, fsync, progress, as_json,
-                                {"user": user, "project": project})
+                                {"user": user, "project": project}, rewrite=rewrite)
     except (InputError, StorageError, ConfigurationError, FileNotFoundError) as exc:
         raise _fail(str(exc), as_json) from None
     raise typer.Exit(code)
@@ -261,7 +276,8 @@ def _source(cfg: Config | None, name: str | None, url: str | None, key: str,
 def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: str | None,
          input_format: InputFormat | None, failures: str | None, retry_failed: bool,
          grace: float, options: dict[str, Any], fsync: bool, progress: ProgressMode,
-         as_json: bool, tenant: dict[str, str | None] | None = None) -> int:
+         as_json: bool, tenant: dict[str, str | None] | None = None, *,
+         rewrite: RowRewrite | None = None) -> int:
     from fallback_chain.batch.engine import BatchOptions, run_batch
     from fallback_chain.batch.progress import make_reporter
     from fallback_chain.batch.report import print_summary
@@ -275,7 +291,7 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
         cache=cache, failures=failures,
         input_format=input_format.value if input_format else None, retry_failed=retry_failed,
         fsync=fsync, grace_s=grace, storage_options=options,
-        input_options=options if "://" in input else {},
+        input_options=options if "://" in input else {}, rewrite=rewrite,
         user=(tenant or {}).get("user"), project=(tenant or {}).get("project"))
     reporter = make_reporter(progress.value)
 
@@ -308,18 +324,55 @@ def exit_code(summary: Any) -> int:
     return EXIT_FAILED
 
 
-def _dry_run(source: _Source, input: str, out: str | None,
-             input_format: InputFormat | None, options: dict[str, Any],
-             rates: dict[str, float], as_json: bool) -> int:
+def _price(source: _Source, input: str, out: str | None, input_format: InputFormat | None,
+           options: dict[str, Any], rates: dict[str, float],
+           rewrite: RowRewrite | None = None) -> Any:
     from fallback_chain.batch.pricing import dry_run
+
+    return dry_run(source.steps, input, out=out,
+                   input_format=input_format.value if input_format else None,
+                   input_options=options if "://" in input else {},
+                   storage_options=options, failure_rates=rates, rewrite=rewrite)
+
+
+def _dry_run_drafts(source: _Source, input: str, out: str | None,
+                    input_format: InputFormat | None, options: dict[str, Any],
+                    rates: dict[str, float], as_json: bool) -> int:
+    """``--draft --dry-run``: price the drafts (into ``out``) and the finals of every row."""
+    from fallback_chain.batch.drafts import draft_row, final_row
     from fallback_chain.batch.report import print_dry_run
 
     from ._output import print_json
 
-    report = dry_run(source.steps, input, out=out,
-                     input_format=input_format.value if input_format else None,
-                     input_options=options if "://" in input else {},
-                     storage_options=options, failure_rates=rates)
+    drafts = _price(source, input, out, input_format, options, rates, draft_row)
+    # drafts run on the cheapest expected order: each provider's price for all the drafts
+    cheapest = [step for step, _ in sorted(zip(source.steps, drafts.estimate.steps,
+                                               strict=True), key=lambda p: p[1].worst_usd)]
+    if cheapest != source.steps:
+        by_cost = _Source(source.chain, cheapest, source.storage, source.concurrency,
+                          source.label)
+        drafts = _price(by_cost, input, out, input_format, options, rates, draft_row)
+    # finals (`finalize`) run on the chain's own order
+    finals = _price(source, input, None, input_format, options, rates, final_row)
+    if as_json:
+        print_json({"chain": source.label, "dry_run": True, "draft": drafts.to_dict(),
+                    "final": finals.to_dict()})
+    else:
+        print("drafts (quality draft):")
+        print_dry_run(drafts)
+        print("\nfinals of every draft (quality final; `finalize --all`):")
+        print_dry_run(finals)
+    return EXIT_OK if not drafts.invalid else EXIT_FAILED
+
+
+def _dry_run(source: _Source, input: str, out: str | None,
+             input_format: InputFormat | None, options: dict[str, Any],
+             rates: dict[str, float], as_json: bool) -> int:
+    from fallback_chain.batch.report import print_dry_run
+
+    from ._output import print_json
+
+    report = _price(source, input, out, input_format, options, rates)
     if as_json:
         print_json({"chain": source.label, "dry_run": True, **report.to_dict()})
     else:

@@ -208,7 +208,8 @@ class Config:
             policy = self.policy(name)
             chain = Chain(providers, policy=policy, name=name, clock=clock,
                           budget=self.budget(name), order=spec.order, on_event=on_event,
-                          seed=seed, log=log, state=self.state(), quotas=self.quotas())
+                          seed=seed, log=log, state=self.state(), quotas=self.quotas(),
+                          validators=spec.validators)
         except ValueError as exc:  # ConfigurationError included
             raise self.error(("chains", name), str(exc)) from None
         book = self.ledger(name) if ledger else None

@@ -233,6 +233,8 @@ class ChainConfig(Strict):
     storage: str | None = None
     concurrency: int | None = Field(None, ge=1, le=MAX_CONCURRENCY)
     prices: str | None = None
+    #: built-in image validators by name (``fallback_chain.validators``; docs/quality.md)
+    validators: list[str] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> ChainConfig:

@@ -2,8 +2,8 @@
 
 * ``reported``: the vendor reported usage or credits (on success, or billed on failure).
 * ``estimated``: nothing reported, so the estimate made before the call stands. Used for a
-  success without a report, and for a timeout (the vendor may still finish and bill it) unless
-  the policy says timeouts are free.
+  success (or a delivery a validator rejected) without a report, and for a timeout (the
+  vendor may still finish and bill it) unless the policy says timeouts are free.
 * a failed call that still delivered some images (``delivered``, the share of the request it
   served) without a report is billed that share of the estimate, as ``estimated``.
 * ``none``: nothing was billed: skips, 429s, refusals and other errors without a reported bill.
@@ -20,6 +20,9 @@ import math
 from ..outcome import Outcome
 from ..results import CostSource
 
+#: Outcomes whose images were delivered (a rejected image was still made and billed).
+_DELIVERED = frozenset({Outcome.SUCCESS, Outcome.REJECTED})
+
 
 def settle_cost(outcome: Outcome, estimate: float | None, reported: float | None, *,
                 bill_timeouts: bool = True, delivered: float = 0.0) -> tuple[float, CostSource]:
@@ -28,6 +31,6 @@ def settle_cost(outcome: Outcome, estimate: float | None, reported: float | None
     if delivered > 0 and estimate is not None and outcome is not Outcome.SUCCESS:
         return estimate * min(delivered, 1.0), "estimated"
     if estimate is not None and (
-            outcome is Outcome.SUCCESS or (outcome is Outcome.TIMEOUT and bill_timeouts)):
+            outcome in _DELIVERED or (outcome is Outcome.TIMEOUT and bill_timeouts)):
         return estimate, "estimated"
     return 0.0, "none"

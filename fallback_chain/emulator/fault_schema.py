@@ -27,7 +27,7 @@ from .faults import (
 )
 
 RetryAfterFormat = Literal["seconds", "http-date", "ms", "both", "body", "none"]
-Endpoint = Literal["generate", "poll", "image", "meta"]
+Endpoint = Literal["generate", "poll", "image", "meta", "moderate"]
 Dist = Literal["fixed", "uniform", "normal", "lognormal", "exponential"]
 assert set(RetryAfterFormat.__args__) == RETRY_AFTER_FORMATS  # type: ignore[attr-defined]
 

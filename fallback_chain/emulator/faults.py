@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ENDPOINTS = frozenset({"generate", "poll", "image", "meta"})
+ENDPOINTS = frozenset({"generate", "poll", "image", "meta", "moderate"})
 
 #: Concrete fault kinds understood by every vendor (``VENDOR_KINDS`` adds each vendor's own).
 COMMON_KINDS = frozenset({

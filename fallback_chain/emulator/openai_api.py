@@ -14,6 +14,7 @@ from starlette.routing import Route
 from fallback_chain.imaging import InvalidImageError, inspect_image, seed_for
 
 from . import facts
+from . import openai_moderation as moderation
 from .common import (
     VendorAPI,
     bearer_token,
@@ -48,7 +49,7 @@ class OpenAIAPI(VendorAPI):
     fault_kinds = frozenset({
         "bad_base64", "bad_image", "fewer_images", "moderation_blocked",
         "content_policy_violation", "invalid_value", "unknown_parameter", "model_not_found",
-        "credit_balance_exhausted", "permission"})
+        "credit_balance_exhausted", "permission", "blank_image", "flagged"})
     #: What ``malformed`` picks from (seeded): a 200 the client cannot use.
     malformed_kinds = ("truncated", "html", "bad_base64", "bad_image")
     #: How a 429's Retry-After is given unless the fault configuration says otherwise.
@@ -61,6 +62,7 @@ class OpenAIAPI(VendorAPI):
         return [
             Route("/v1/images/generations", self.generations, methods=["POST"]),
             Route("/v1/images/edits", self.edits, methods=["POST"]),
+            Route("/v1/moderations", self.moderations, methods=["POST"]),
         ]
 
     # ------------------------------------------------------------------ errors
@@ -220,6 +222,33 @@ class OpenAIAPI(VendorAPI):
         return await self.guarded(request, endpoint="generate", model=model,
                                   prompt=texts.get("prompt"), params=params, handler=handle)
 
+    async def moderations(self, request: Request) -> Response:
+        """``POST /v1/moderations`` (see ``openai_moderation``): free, flags only by fault."""
+        self.note(request, "moderate")
+        if (denied := self.auth_error(request)) is not None:
+            return denied
+        body, problem = await json_body(request)
+        if problem is not None:
+            return self.error(400, "invalid_request_error", None,
+                              f"We could not parse the JSON body of your request. ({problem})")
+        model = body.get("model") if isinstance(body, dict) else None
+        model = model if isinstance(model, str) and model else moderation.DEFAULT_MODEL
+        texts = moderation.inputs_of(body)
+
+        async def handle(fault: Fault | None, rule: Rule) -> Response:
+            if texts is None:
+                return self.error(400, "invalid_request_error", None,
+                                  "'input' must be a string or a list of inputs.",
+                                  param="input")
+            rid = self.request_id()
+            return json_response(moderation.moderation_body(rid, model, texts, fault), 200,
+                                 {"x-request-id": rid})
+
+        return await self.guarded(request, endpoint="moderate", model=model,
+                                  prompt=texts[0] if texts else None,
+                                  params=body if isinstance(body, dict) else None,
+                                  handler=handle)
+
     async def list_models(self, request: Request) -> Response:
         self.note(request, "meta")
         if (denied := self.auth_error(request)) is not None:
@@ -261,7 +290,8 @@ class OpenAIAPI(VendorAPI):
                                  self.state.image_seed("openai", seed_for(f"{req.prompt}#{i}")),
                                  req.output_format, alpha=req.background == "transparent",
                                  corrupt=kind == "bad_image" or (
-                                     kind == "bad_base64" and req.response_format == "url"))
+                                     kind == "bad_base64" and req.response_format == "url"),
+                                 blank=kind == "blank_image")
             item: dict[str, Any] = {}
             if req.response_format == "url":
                 token = self.state.files.put(recipe, vendor="openai", model=req.model,

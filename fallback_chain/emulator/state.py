@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+import struct
 import threading
 import uuid
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
@@ -47,15 +50,41 @@ class ImageRecipe:
     fmt: str = "png"
     alpha: bool = False
     corrupt: bool = False
+    blank: bool = False  # one flat colour (the ``blank_image`` fault)
 
     @property
     def mime_type(self) -> str:
         return MIME_BY_FORMAT[self.fmt]
 
     def render(self) -> bytes:
+        if self.blank:
+            return _flat_image(self.width, self.height, self.fmt)
         data = placeholder_image(self.width, self.height, seed=self.seed, fmt=self.fmt,
                                  alpha=self.alpha)
         return data[: len(data) // 2] if self.corrupt else data
+
+
+@lru_cache(maxsize=16)
+def _flat_image(width: int, height: int, fmt: str) -> bytes:
+    """An image of one flat colour: a PNG written with zlib alone (fast, no Pillow import);
+    other formats converted with Pillow."""
+    row = b"\x00" + b"\xec" * (3 * width)  # filter byte 0, then light grey RGB pixels
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    png = (b"\x89PNG\r\n\x1a\n"
+           + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(row * height, 6)) + chunk(b"IEND", b""))
+    if fmt == "png":
+        return png
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(png)) as img:
+        img.save(out, format={"jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}.get(fmt, "PNG"))
+    return out.getvalue()
 
 
 @dataclass(frozen=True, slots=True)

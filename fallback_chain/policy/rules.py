@@ -37,6 +37,8 @@ DEFAULT_RULES: dict[Outcome, Rule] = {
     Outcome.INVALID_REQUEST: Rule(),
     Outcome.AUTH_ERROR: Rule(cooldown_s=3600.0),
     Outcome.NOT_FOUND: Rule(cooldown_s=86400.0),
+    # a validator rejected the delivered images: advance (``retries={"rejected": n}`` retries)
+    Outcome.REJECTED: Rule(),
 }
 
 ADVANCE = Rule()

@@ -30,8 +30,9 @@ async def account(run: RequestRun, slot: Slot, grant: Grant, number: int, starte
     policy, outcome, error = slot.policy, called.outcome, called.error
     if outcome is Outcome.SUCCESS:
         healthy: bool | None = True
-    else:
-        healthy = False if outcome in policy.breaker_outcomes else None
+    else:  # a rejected image says nothing about the provider's health: breaker untouched
+        unhealthy = outcome in policy.breaker_outcomes and outcome is not Outcome.REJECTED
+        healthy = False if unhealthy else None
     reply = called.reply
     reported = reply.cost_usd if reply is not None else (error.cost_usd if error else None)
     if reported is None and called.partial is not None:

@@ -19,6 +19,7 @@ from ..secrets import redact
 if TYPE_CHECKING:
     from ..provider import Provider, ProviderReply
     from ..request import ImageRequest
+    from ..validators import Validator
 
 log = logging.getLogger("fallback_chain")
 
@@ -58,3 +59,17 @@ async def call_provider(provider: Provider, request: ImageRequest, timeout: floa
         return Called(Outcome.MALFORMED_RESPONSE, reply,
                       message=f"asked for {request.n} image(s), got {len(reply.images)}")
     return Called(Outcome.SUCCESS, reply)
+
+
+async def validated(called: Called, validators: tuple[Validator, ...],
+                    request: ImageRequest) -> Called:
+    """A successful call whose images a validator rejects becomes ``rejected`` (the reply,
+    and so the vendor's bill, is kept; the images are not delivered)."""
+    if not validators or called.outcome is not Outcome.SUCCESS or called.reply is None:
+        return called
+    from ..validators import check_images
+
+    reason = await check_images(validators, called.reply.images, request)
+    if reason is None:
+        return called
+    return Called(Outcome.REJECTED, called.reply, message=f"rejected: {reason}"[:500])

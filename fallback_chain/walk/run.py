@@ -30,14 +30,16 @@ from ..resilience.hedging import LOST_THE_RACE, Race
 from ..results import Attempt, ChainResult, trusted
 from .accounting import account, account_cancelled, skip
 from .admission import Grant, Refusal, admit
-from .call import call_provider
+from .call import call_provider, validated
 from .delivery import Delivered
+from .screening import prescreen
 from .slot import Router, Slot
 
 if TYPE_CHECKING:
     from ..cost.quotas import QuotaRefused
     from ..provider import ProviderReply
     from ..request import ImageRequest
+    from ..validators import Validator
 
 # What to do with a provider after its turn in one pass over the chain.
 _DONE, _WAIT = 0, 1
@@ -47,10 +49,12 @@ _UNKNOWN = object()
 class RequestRun:
     __slots__ = ("_estimates", "attempts", "calls", "cost", "deadline", "delivered",
                  "hedge_spent", "hedged", "quota_refused", "r", "ready_at", "request",
-                 "request_id", "started", "tries", "waited")
+                 "request_id", "started", "tries", "validators", "waited")
 
-    def __init__(self, router: Router, request: ImageRequest, request_id: str) -> None:
+    def __init__(self, router: Router, request: ImageRequest, request_id: str,
+                 validators: tuple[Validator, ...] = ()) -> None:
         self.r = router
+        self.validators = router.validators + validators
         self.request = request
         self.request_id = request_id
         self.attempts: list[Attempt] = []
@@ -84,6 +88,8 @@ class RequestRun:
 
     async def execute(self) -> ChainResult:
         try:
+            if self.r.screens:
+                await prescreen(self)
             result = await self._walk()
         except ChainError as exc:
             exc.request_id = self.request_id
@@ -218,9 +224,11 @@ class RequestRun:
             return DeadlineExceededError(
                 f"deadline of {self.r.policy.deadline_s:g}s passed before any provider "
                 "delivered", self.attempts)
+        rejected = [f"{a.provider}: {a.message}" for a in called if a.outcome is Outcome.REJECTED]
+        why = f"; images rejected: {'; '.join(rejected)}" if rejected else ""
         return ChainExhaustedError(
             f"no provider delivered ({len(called)} call(s), "
-            f"{len(self.attempts) - len(called)} skip(s))", self.attempts)
+            f"{len(self.attempts) - len(called)} skip(s)){why}", self.attempts)
 
     # --------------------------------------------------------------------- one provider
 
@@ -277,6 +285,8 @@ class RequestRun:
         t0 = clock.now()
         try:
             called = await call_provider(slot.provider, self.request, timeout)
+            if self.validators:
+                called = await validated(called, self.validators, self.request)
         except asyncio.CancelledError as exc:
             await account_cancelled(self, slot, granted, number, started_wall,
                                     clock.now() - t0, lost=LOST_THE_RACE in exc.args)

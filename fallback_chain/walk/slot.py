@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from ..cost.quotas import Quotas
     from ..events import EventBus
     from ..policy import Policy
+    from ..prescreen import Screen
     from ..provider import Provider
     from ..resilience.breaker import CircuitBreaker
     from ..resilience.cooldown import CooldownStore
     from ..results import ImageOrigin
+    from ..validators import Validator
     from .admission import Check
 
 _P95_MIN_SAMPLES = 20
@@ -74,6 +76,8 @@ class Router:
     order: str = "given"
     capacity: CapacityStore = field(default_factory=MemoryCapacity)
     quotas: Quotas | None = None
+    validators: tuple[Validator, ...] = ()  # the chain's quality gate (``validators.py``)
+    screens: tuple[Screen, ...] = ()  # the prompt pre-screen (``prescreen.py``)
     hedging: bool = field(init=False, default=False)  # any provider hedges
 
     def __post_init__(self) -> None:

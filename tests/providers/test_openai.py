@@ -368,6 +368,10 @@ CASES = [
     Case("bad_image", R.MALFORMED_RESPONSE, 200, None, 2, "reported"),
     Case("fewer_images", R.MALFORMED_RESPONSE, 200, None, 2, "reported", n=3),
     Case("malformed", R.MALFORMED_RESPONSE, 200, None, 2, "any"),  # one of the four above
+    # a flat image is a success to the chain (a validator may reject it: tests/test_quality.py)
+    Case("blank_image", R.SUCCESS, None, None, 1, "reported"),
+    # flags moderation requests only (POST /v1/moderations); an image call is unaffected
+    Case("flagged", R.SUCCESS, None, None, 1, "reported"),
 ]
 
 
@@ -511,7 +515,9 @@ def test_fewer_images_than_asked_is_malformed_and_billed(emu):
 
 
 def test_every_failure_is_a_provider_error_never_a_vendor_exception(emu):
-    kinds = sorted(OPENAI_KINDS - {"ok", "hang"})
+    # blank_image and flagged answer with images (the quality gate and the moderation
+    # endpoint use them), so they are no failure of the provider
+    kinds = sorted(OPENAI_KINDS - {"ok", "hang", "blank_image", "flagged"})
 
     async def body(h: Harness) -> None:
         p = h.provider("gpt-image-2")
