@@ -374,6 +374,8 @@ class OpenAIProvider(Provider):
         extra = {k: v for k, v in (("size", response.size), ("quality", response.quality),
                                    ("output_format", response.output_format),
                                    ("background", response.background)) if v is not None}
+        if len(response.data or ()) > request.n:  # never decoded: the walk records them
+            extra["surplus_images"] = len(response.data or ()) - request.n
         return ProviderReply(images=images, revised_prompt=revised, usage=usage, cost_usd=cost,
                              model=self.model, vendor_request_id=request_id, extra=extra)
 

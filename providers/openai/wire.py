@@ -294,7 +294,9 @@ def read_images(data: object, n: int
                 ) -> tuple[list[GeneratedImage | None], list[tuple[int, str]], str | None]:
     """The ``data`` list of a 200: verified images from ``b64_json`` (``None`` in the slots of
     ``url`` items, which are returned with their index for download) and the first
-    ``revised_prompt``. Fewer than ``n`` items, or an item without either, is malformed."""
+    ``revised_prompt``. Fewer than ``n`` items, or an item without either, is malformed. Items
+    beyond the first ``n`` are neither decoded nor downloaded (the caller records the
+    surplus)."""
     if not isinstance(data, list) or len(data) < n:
         got = len(data) if isinstance(data, list) else 0
         raise ProviderError(Outcome.MALFORMED_RESPONSE,
@@ -302,7 +304,7 @@ def read_images(data: object, n: int
     slots: list[GeneratedImage | None] = []
     urls: list[tuple[int, str]] = []
     revised: str | None = None
-    for i, item in enumerate(data):
+    for i, item in enumerate(data[:n]):
         text = getattr(item, "revised_prompt", None)
         revised = revised or (text if isinstance(text, str) else None)
         b64 = getattr(item, "b64_json", None)

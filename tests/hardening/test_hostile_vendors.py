@@ -1,0 +1,74 @@
+"""Issue 27 (hardening, round 2): what a hostile vendor can send after the money is spent.
+
+Surplus images are dropped (finding 4), answers are capped while they stream (finding 1),
+``compare`` survives images it cannot draw (finding 3), a cache entry is verified when it is
+read (finding 8), and the smaller ones: cross-origin redirects of API calls, credentials in a
+``base_url``, and the emulator's multipart edits (finding 12)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import httpx2
+import pytest
+from hostile_helpers import BASE, KEY, PROMPT, attempt, png
+
+from fallback_chain import ImageRequest
+from fallback_chain.clock import FastForwardClock
+from fallback_chain.provider import ProviderReply
+from fallback_chain.providers import OpenAIProvider
+from fallback_chain.providers.fake import FakeProvider
+from fallback_chain.results import GeneratedImage
+
+# ------------------------------------------------------------------ finding 4: surplus images
+
+
+class _Flood(FakeProvider):
+    """Answers every request with ``count`` images, whatever ``n`` was."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__("flood")
+        self.count = count
+
+    async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
+        image = GeneratedImage.from_bytes(png(16, 16))
+        return ProviderReply(images=[image] * self.count, cost_usd=0.01)
+
+
+def test_an_answer_with_more_images_than_asked_delivers_n_and_records_the_surplus() -> None:
+    result, error = asyncio.run(attempt([_Flood(3000)], ImageRequest(prompt=PROMPT, n=1),
+                                        clock=FastForwardClock()))
+    assert error is None and result is not None
+    assert len(result.images) == 1
+    assert len(result.origins) == 1
+    message = result.attempts[-1].message or ""
+    assert "3000" in message and "dropped 2999" in message
+
+
+def test_openai_decodes_only_the_images_asked_for() -> None:
+    """50 images for n=2: two are read, the rest are neither decoded nor delivered."""
+    b64 = base64.b64encode(png(16, 16)).decode()
+    decoded: list[int] = []
+    api = httpx2.MockTransport(lambda _r: httpx2.Response(200, json={
+        "created": 1, "data": [{"b64_json": b64}] * 50,
+        "usage": {"input_tokens": 10, "output_tokens": 100, "total_tokens": 110,
+                  "input_tokens_details": {"text_tokens": 10, "image_tokens": 0}}}))
+    provider = OpenAIProvider("gpt-image-2", api_key=KEY, base_url=f"{BASE}/v1",
+                              http_client=httpx2.AsyncClient(transport=api))
+    original = GeneratedImage.from_bytes.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, data: bytes, *args: Any, **kw: Any) -> GeneratedImage:
+        decoded.append(len(data))
+        return original(cls, data, *args, **kw)  # type: ignore[no-any-return]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GeneratedImage, "from_bytes", classmethod(counting))
+        result, error = asyncio.run(attempt(
+            [provider], ImageRequest(prompt=PROMPT, n=2, size="1024x1024"),
+            clock=FastForwardClock()))
+    assert error is None and result is not None
+    assert len(result.images) == 2
+    assert len(decoded) == 2
+    assert "dropped 48" in (result.attempts[-1].message or "")
