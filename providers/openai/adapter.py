@@ -371,9 +371,10 @@ class OpenAIProvider(Provider):
             if err.cost_usd is None:
                 err.cost_usd = cost  # a 200 with usage was billed even if we cannot use it
             raise
-        extra = {k: v for k, v in (("size", response.size), ("quality", response.quality),
-                                   ("output_format", response.output_format),
-                                   ("background", response.background)) if v is not None}
+        extra: dict[str, Any] = {
+            k: v for k, v in (("size", response.size), ("quality", response.quality),
+                              ("output_format", response.output_format),
+                              ("background", response.background)) if v is not None}
         if len(response.data or ()) > request.n:  # never decoded: the walk records them
             extra["surplus_images"] = len(response.data or ()) - request.n
         return ProviderReply(images=images, revised_prompt=revised, usage=usage, cost_usd=cost,

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 from hostile_helpers import BASE, KEY, PROMPT, attempt, png
 
-from fallback_chain import ImageRequest
+from fallback_chain import Chain, ImageRequest
+from fallback_chain.batch.engine import BatchOptions, run_batch
+from fallback_chain.batch.stats import BatchSummary
 from fallback_chain.clock import FastForwardClock
 from fallback_chain.provider import ProviderReply
 from fallback_chain.providers import OpenAIProvider
@@ -72,3 +77,53 @@ def test_openai_decodes_only_the_images_asked_for() -> None:
     assert len(result.images) == 2
     assert len(decoded) == 2
     assert "dropped 48" in (result.attempts[-1].message or "")
+
+
+# ------------------------------------------------------------- finding 8: cache hits verified
+
+
+def _batch(provider: FakeProvider, source: Path, out: Path, cache: Path) -> BatchSummary:
+    chain = Chain([provider], log=False)
+    options = BatchOptions(cache=str(cache), handle_signals=False, fsync=False)
+    return asyncio.run(run_batch(chain, str(source), str(out), options))
+
+
+@pytest.mark.parametrize("damage", ["html", "other_image", "truncated", "entry_sha"])
+def test_a_damaged_cache_entry_is_a_miss_and_never_delivered(tmp_path: Path,
+                                                             damage: str) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "c1", "prompt": PROMPT}) + "\n", encoding="utf-8")
+    cache = tmp_path / "cache"
+    first = FakeProvider("p", image_size=(32, 32))
+    _batch(first, source, tmp_path / "out1", cache)
+    [image] = [p for p in cache.rglob("*") if p.suffix == ".png"]
+    [entry] = list(cache.rglob("*.json"))
+    if damage == "html":
+        image.write_bytes(b"<html><body>pwned</body></html>")
+    elif damage == "other_image":
+        image.write_bytes(png(32, 32, seed=99))  # a whole image, but not the one recorded
+    elif damage == "truncated":
+        image.write_bytes(image.read_bytes()[:100])
+    else:  # the entry's own record rewritten to match nothing
+        data = json.loads(entry.read_text())
+        data["images"][0]["sha256"] = "0" * 64
+        entry.write_text(json.dumps(data))
+    second = FakeProvider("p", image_size=(32, 32))
+    summary = _batch(second, source, tmp_path / "out2", cache)
+    assert second.calls == 1 and summary.from_cache == 0 and summary.generated == 1
+    delivered = (tmp_path / "out2" / "c1.png").read_bytes()
+    car = json.loads((tmp_path / "out2" / "c1.json").read_text())
+    assert hashlib.sha256(delivered).hexdigest() == car["images"][0]["sha256"]
+    assert "shared" not in car or car["shared"] is None
+
+
+def test_a_sound_cache_entry_is_still_a_hit(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "c1", "prompt": PROMPT}) + "\n", encoding="utf-8")
+    cache = tmp_path / "cache"
+    _batch(FakeProvider("p", image_size=(32, 32)), source, tmp_path / "out1", cache)
+    second = FakeProvider("p", image_size=(32, 32))
+    summary = _batch(second, source, tmp_path / "out2", cache)
+    assert second.calls == 0 and summary.from_cache == 1
+    assert ((tmp_path / "out2" / "c1.png").read_bytes()
+            == (tmp_path / "out1" / "c1.png").read_bytes())
