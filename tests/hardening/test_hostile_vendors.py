@@ -11,12 +11,14 @@ import asyncio
 import base64
 import hashlib
 import json
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from hostile_helpers import BASE, KEY, PROMPT, attempt, png
+from hostile_helpers import BASE, KEY, PROMPT, attempt, chunk, png
 
 from fallback_chain import Chain, ImageRequest
 from fallback_chain.batch.engine import BatchOptions, run_batch
@@ -127,3 +129,48 @@ def test_a_sound_cache_entry_is_still_a_hit(tmp_path: Path) -> None:
     assert second.calls == 0 and summary.from_cache == 1
     assert ((tmp_path / "out2" / "c1.png").read_bytes()
             == (tmp_path / "out1" / "c1.png").read_bytes())
+
+
+# --------------------------------------------------------- finding 3: compare never crashes
+
+
+def bomb_png(side: int = 14_000) -> bytes:
+    """A valid 1-bit greyscale PNG of ``side``² pixels (196 MP: Pillow refuses to open it with
+    ``DecompressionBombError``), a few kilobytes on the wire."""
+    row = b"\x00" + b"\x00" * ((side + 7) // 8)
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(
+        b"IEND", b"")
+
+
+class _Sends(FakeProvider):
+    """Answers with the given image bytes (already accepted by ``inspect_image``)."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        super().__init__(name)
+        self.data = data
+
+    async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
+        return ProviderReply(images=[GeneratedImage.from_bytes(self.data)], cost_usd=0.04)
+
+
+def test_compare_writes_the_comparison_when_an_image_cannot_be_decoded(tmp_path: Path) -> None:
+    from fallback_chain.compare import compare
+    from fallback_chain.compare.output import write_outputs
+    from fallback_chain.compare.tables import cross_table, summary_table
+
+    bomb = bomb_png()
+    providers = [_Sends("bomb", bomb), _Sends("fine", png(64, 64)), _Sends("fine2", png(64, 64))]
+    comparison = asyncio.run(compare(providers, ImageRequest(prompt=PROMPT), runs=2,
+                                     concurrency=1))
+    outputs = write_outputs(comparison, tmp_path / "out", thumb_px=64)
+    doc = json.loads(outputs.json.read_text())
+    bombs = [c for c in doc["cells"] if c["label"] == "bomb"]
+    # whatever else happens to such an image, the paid run is in the comparison, marked
+    assert len(bombs) == 2 and all(c["decodable"] is False or not c["delivered"] for c in bombs)
+    assert all(c["decodable"] is True for c in doc["cells"] if c["label"] != "bomb")
+    assert outputs.sheet.exists() and outputs.sheet.stat().st_size > 0
+    assert doc["cost_usd"] > 0
+    assert cross_table(comparison) is not None and summary_table(comparison) is not None
