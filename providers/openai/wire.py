@@ -248,8 +248,13 @@ def error_from_exception(exc: BaseException) -> ProviderError:
     import openai
     import pydantic
 
+    from ..answer_cap import found_in
+
     if isinstance(exc, ProviderError):
         return exc
+    capped = found_in(exc)
+    if capped is not None:  # the answer cap or the redirect check (``..answer_cap``)
+        return ProviderError(Outcome.MALFORMED_RESPONSE, str(capped), status_code=capped.status)
     if isinstance(exc, openai.APIStatusError):
         return error_from_status(exc.status_code, exc.body, exc.response.headers,
                                  exc.request_id)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from fallback_chain.batch.engine import BatchOptions, run_batch
 from fallback_chain.batch.stats import BatchSummary
 from fallback_chain.clock import FastForwardClock
 from fallback_chain.provider import ProviderReply
-from fallback_chain.providers import OpenAIProvider
+from fallback_chain.providers import GeminiProvider, OpenAIProvider
+from fallback_chain.providers.answer_cap import answer_budget
 from fallback_chain.providers.fake import FakeProvider
 from fallback_chain.results import GeneratedImage
 
@@ -174,3 +176,140 @@ def test_compare_writes_the_comparison_when_an_image_cannot_be_decoded(tmp_path:
     assert outputs.sheet.exists() and outputs.sheet.stat().st_size > 0
     assert doc["cost_usd"] > 0
     assert cross_table(comparison) is not None and summary_table(comparison) is not None
+
+
+# ---------------------------------------------------- finding 1: answers capped as they stream
+
+
+class HugeAnswer:
+    """A loopback HTTP server whose every answer is ``size`` bytes of (the start of) a JSON
+    image answer, streamed without a length; it counts what it managed to send before the
+    client hung up."""
+
+    def __init__(self, size: int, *, status: int = 200, gzip_body: bool = False,
+                 headers: dict[str, str] | None = None) -> None:
+        self.size = size
+        self.status = status
+        self.gzip_body = gzip_body
+        self.headers = headers or {}
+        self.sent = 0
+        self.requests: list[str] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> HugeAnswer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.requests.append(head.decode("latin-1"))
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
+            encoding = "Content-Encoding: gzip\r\n" if self.gzip_body else ""
+            writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"
+                         f"{encoding}{extra}Connection: close\r\n\r\n".encode())
+            for piece in self._body():
+                writer.write(piece)
+                await writer.drain()
+                self.sent += len(piece)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    def _body(self) -> Iterator[bytes]:
+        block = b"A" * (1024 * 1024)
+        if self.gzip_body:  # a compression bomb: ``size`` bytes once inflated
+            z = zlib.compressobj(9, zlib.DEFLATED, 31)
+            yield z.compress(b'{"created":1,"data":[{"b64_json":"')
+            for _ in range(self.size // len(block)):
+                out = z.compress(block)
+                if out:
+                    yield out
+            yield z.flush()
+            return
+        yield b'{"created":1,"data":[{"b64_json":"'
+        for _ in range(self.size // len(block)):
+            yield block
+
+
+def _openai(port: int, **kw: Any) -> OpenAIProvider:
+    return OpenAIProvider("gpt-image-2", api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1",
+                          **kw)
+
+
+def _gemini(port: int, **kw: Any) -> GeminiProvider:
+    return GeminiProvider("gemini-2.5-flash-image", api_key=KEY,
+                          base_url=f"http://127.0.0.1:{port}", **kw)
+
+
+async def _against(server: HugeAnswer, make: Any, **kw: Any) -> tuple[Any, Any, float]:
+    async with server:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result, error = await attempt([make(server.port, **kw)],
+                                      ImageRequest(prompt=PROMPT, size="1024x1024"),
+                                      clock=FastForwardClock(), timeout=30)
+        return result, error, loop.time() - started
+
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize("make", [_openai, _gemini], ids=["openai", "gemini"])
+def test_a_huge_answer_is_cut_off_at_the_cap_while_it_streams(make: Any) -> None:
+    server = HugeAnswer(128 * MiB)
+    result, error, _ = asyncio.run(_against(server, make, max_answer_bytes=4 * MiB))
+    assert result is None and error is not None
+    last = error.attempts[-1]
+    assert last.outcome.value == "malformed_response"
+    assert "cap for this call is 4,194,304 bytes" in (last.message or "")
+    assert server.sent < 32 * MiB  # the client hung up soon after the cap, not at the end
+
+
+def test_the_default_cap_cuts_off_a_huge_answer() -> None:
+    """No option set: gpt-image-2, n=1 reads at most its budget (about 43 MiB) of 160 MiB."""
+    server = HugeAnswer(160 * MiB)
+    result, error, _ = asyncio.run(_against(server, _openai))
+    assert result is None and error is not None
+    assert "cap for this call" in (error.attempts[-1].message or "")
+    assert server.sent < 100 * MiB
+
+
+@pytest.mark.parametrize("make", [_openai, _gemini], ids=["openai", "gemini"])
+def test_a_compression_bomb_is_capped_on_its_decoded_size(make: Any) -> None:
+    server = HugeAnswer(256 * MiB, gzip_body=True)
+    result, error, _ = asyncio.run(_against(server, make, max_answer_bytes=4 * MiB))
+    assert result is None and error is not None
+    assert "cap for this call" in (error.attempts[-1].message or "")
+    assert "accept-encoding: gzip, deflate" in server.requests[0].lower()
+
+
+@pytest.mark.parametrize("make", [_openai, _gemini], ids=["openai", "gemini"])
+def test_a_declared_length_over_the_cap_is_refused_before_reading(make: Any) -> None:
+    server = HugeAnswer(64 * MiB, headers={"Content-Length": str(64 * MiB + 34)})
+    result, error, _ = asyncio.run(_against(server, make, max_answer_bytes=4 * MiB))
+    assert result is None and error is not None
+    assert "declares 67,108,898 bytes" in (error.attempts[-1].message or "")
+
+
+def test_the_default_cap_fits_the_largest_legitimate_answer() -> None:
+    """n images of the model's largest size, as base64 of an uncompressed RGBA PNG, fit."""
+    for provider in (_openai(1), _gemini(1)):
+        caps = provider.capabilities
+        sizes = caps.sizes or ((caps.max_side, caps.max_pixels // caps.max_side),)
+        w, h = max(sizes, key=lambda s: s[0] * s[1])
+        largest_png = w * h * 4 + h + 1024  # raw RGBA rows with filter bytes, stored
+        for n in (1, 4):
+            assert answer_budget(caps, n) >= n * (largest_png * 4 // 3) + 64 * 1024
+        assert answer_budget(caps, 1) < 256 * MiB  # and a 1 GiB answer is still refused
