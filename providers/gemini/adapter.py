@@ -55,7 +55,13 @@ from fallback_chain.imaging import inspect_image
 from fallback_chain.outcome import Outcome
 from fallback_chain.perloop import PerLoop
 
-from ..base import CheckResult, Provider, ProviderReply, resolve_api_key
+from ..base import (
+    CheckResult,
+    Provider,
+    ProviderReply,
+    refuse_credentials_in_url,
+    resolve_api_key,
+)
 from ..catalogue import lookup, warn_if_retired
 from .parse import (
     CallResult,
@@ -109,6 +115,7 @@ class GeminiProvider(Provider):
         self.name = name
         self.model = model.strip()
         self._api_key = resolve_api_key(api_key, ENV_VARS, name)
+        refuse_credentials_in_url(base_url, name)
         if base_url:
             base_url = base_url.rstrip("/")
             m = _VERSION_SUFFIX.match(base_url)

@@ -345,6 +345,9 @@ def check_base_url(base_url: str | None) -> str | None:
     """``base_url`` if it is an http(s) URL with a path (the API root includes ``/v1``)."""
     if base_url is None:
         return None
+    from ..base import refuse_credentials_in_url
+
+    refuse_credentials_in_url(base_url, "openai")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(f"openai: base_url {base_url!r} is not an http(s) URL")

@@ -313,3 +313,73 @@ def test_the_default_cap_fits_the_largest_legitimate_answer() -> None:
         for n in (1, 4):
             assert answer_budget(caps, n) >= n * (largest_png * 4 // 3) + 64 * 1024
         assert answer_budget(caps, 1) < 256 * MiB  # and a 1 GiB answer is still refused
+
+
+# ------------------------------------------------ finding 12: redirects and credentials in URLs
+
+
+class Redirects(HugeAnswer):
+    """Answers every request with a 307 to ``target`` (a path on another origin, or this
+    one's): the SDKs follow redirects, and a 307 re-sends the body."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(0, status=307)
+        self.target = target
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.requests.append(head.decode("latin-1"))
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        location = self.target.replace("{port}", str(self.port))
+        writer.write(f"HTTP/1.1 307 Moved\r\nLocation: {location}\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+
+async def _redirected(make: Any) -> tuple[Any, HugeAnswer]:
+    elsewhere = HugeAnswer(0)
+    async with elsewhere:
+        server = Redirects(f"http://127.0.0.1:{elsewhere.port}/collect")
+        result, error, _ = await _against(server, make)
+    assert result is None
+    return error, elsewhere
+
+
+@pytest.mark.parametrize("make", [_openai, _gemini], ids=["openai", "gemini"])
+def test_an_api_call_never_follows_a_redirect_to_another_origin(make: Any) -> None:
+    error, elsewhere = asyncio.run(_redirected(make))
+    assert elsewhere.requests == []  # the prompt was never re-sent to the other origin
+    message = error.attempts[-1].message or ""
+    assert "redirect to another origin" in message
+
+
+def test_a_redirect_within_the_origin_is_still_followed() -> None:
+    async def go() -> tuple[Any, Redirects]:
+        server = Redirects("http://127.0.0.1:{port}/v1/images/other")
+        async with server:  # it redirects to itself forever: the client gives up
+            result, error = await attempt([_openai(server.port)],
+                                          ImageRequest(prompt=PROMPT, size="1024x1024"),
+                                          clock=FastForwardClock(), timeout=30)
+        return error, server
+
+    error, server = asyncio.run(go())
+    assert len(server.requests) > 1  # followed (until the client's redirect limit)
+    assert "another origin" not in (error.attempts[-1].message or "")
+
+
+@pytest.mark.parametrize("vendor", ["openai", "gemini", "leonardo"])
+def test_credentials_in_base_url_are_refused_and_never_repeated(vendor: str) -> None:
+    from fallback_chain.errors import ConfigurationError
+    from fallback_chain.providers import LeonardoProvider
+
+    url = "http://alice:hunter2-very-secret@127.0.0.1:9/v1"
+    make = {"openai": lambda: OpenAIProvider("gpt-image-2", api_key=KEY, base_url=url),
+            "gemini": lambda: GeminiProvider(api_key=KEY, base_url=url),
+            "leonardo": lambda: LeonardoProvider(api_key=KEY, base_url=url)}[vendor]
+    with pytest.raises(ConfigurationError) as info:
+        make()
+    assert "hunter2" not in str(info.value) and "alice" not in str(info.value)
+    assert "carries credentials" in str(info.value)
