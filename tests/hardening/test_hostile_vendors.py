@@ -27,7 +27,6 @@ from fallback_chain.batch.stats import BatchSummary
 from fallback_chain.clock import FastForwardClock
 from fallback_chain.provider import ProviderReply
 from fallback_chain.providers import GeminiProvider, OpenAIProvider
-from fallback_chain.providers.answer_cap import answer_budget
 from fallback_chain.providers.fake import FakeProvider
 from fallback_chain.results import GeneratedImage
 
@@ -305,6 +304,8 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(make: Any) -> 
 
 def test_the_default_cap_fits_the_largest_legitimate_answer() -> None:
     """n images of the model's largest size, as base64 of an uncompressed RGBA PNG, fit."""
+    from fallback_chain.providers.answer_cap import answer_budget
+
     for provider in (_openai(1), _gemini(1)):
         caps = provider.capabilities
         sizes = caps.sizes or ((caps.max_side, caps.max_pixels // caps.max_side),)
