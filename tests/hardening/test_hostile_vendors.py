@@ -361,7 +361,7 @@ def test_a_redirect_within_the_origin_is_still_followed() -> None:
     async def go() -> tuple[Any, Redirects]:
         server = Redirects("http://127.0.0.1:{port}/v1/images/other")
         async with server:  # it redirects to itself forever: the client gives up
-            result, error = await attempt([_openai(server.port)],
+            _result, error = await attempt([_openai(server.port)],
                                           ImageRequest(prompt=PROMPT, size="1024x1024"),
                                           clock=FastForwardClock(), timeout=30)
         return error, server
@@ -384,3 +384,33 @@ def test_credentials_in_base_url_are_refused_and_never_repeated(vendor: str) -> 
         make()
     assert "hunter2" not in str(info.value) and "alice" not in str(info.value)
     assert "carries credentials" in str(info.value)
+
+
+def _edit_body(size: int, parts: int = 1) -> tuple[bytes, str]:
+    boundary = "b0undary"
+    body = f"--{boundary}\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nx\r\n"
+    image = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image[]\"; "
+             f"filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n").encode()
+    return (body.encode() + (image + b"\0" * size + b"\r\n") * parts
+            + f"--{boundary}--\r\n".encode()), boundary
+
+
+def test_the_emulator_refuses_an_oversized_edit_before_reading_it() -> None:
+    from fallback_chain.emulator import Emulator
+
+    emu = Emulator()
+    # two 33 MiB images: each under the API's 50 MB limit, together more than the emulator
+    # reads (it used to read up to 64 parts of 64 MiB, each costing its size in memory)
+    body, boundary = _edit_body(33 * MiB, parts=2)
+    with httpx2.Client(transport=emu.httpx2_sync_transport(),
+                       base_url="http://emulator.test") as http:
+        response = http.post("/v1/images/edits", content=body, headers={
+            "authorization": f"Bearer {KEY}",
+            "content-type": f"multipart/form-data; boundary={boundary}"})
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "request_too_large"
+        small, boundary = _edit_body(1024)  # a small (bad) image is still read and judged
+        response = http.post("/v1/images/edits", content=small, headers={
+            "authorization": f"Bearer {KEY}",
+            "content-type": f"multipart/form-data; boundary={boundary}"})
+        assert response.status_code == 400
