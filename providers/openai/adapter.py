@@ -336,10 +336,14 @@ class OpenAIProvider(Provider):
 
         http_client = self._http_client
         if http_client is None:  # ours: answers capped, no redirect to another origin
+            import httpx2
+
             from ..answer_cap import CappedTransport
 
-            http_client = openai.DefaultAsyncHttpxClient(
-                transport=CappedTransport(self._transport))
+            # the SDK's own pool limits (a transport passed in ignores the client's ``limits``)
+            inner = self._transport or httpx2.AsyncHTTPTransport(limits=httpx2.Limits(
+                max_connections=1000, max_keepalive_connections=100))
+            http_client = openai.DefaultAsyncHttpxClient(transport=CappedTransport(inner))
         return openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self._base_url,
             organization=self._organization, project=self._project,
