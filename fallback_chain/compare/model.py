@@ -58,7 +58,11 @@ class Cell:
         return sum(1 for a in self.attempts if a.outcome.was_called)
 
     def to_dict(self, files: Sequence[str] = ()) -> dict[str, Any]:
-        """JSON-ready; image bytes are left out (``files`` names the saved images)."""
+        """JSON-ready; image bytes are left out (``files`` names the saved images).
+        ``decodable`` is false for a delivered image the sheet and the spreads could not
+        decode (it is still saved: it was paid for)."""
+        from .stats import signature
+
         image = self.image
         return {
             "label": self.label, "provider": self.provider, "model": self.model,
@@ -71,6 +75,7 @@ class Cell:
             "height": image.height if image else None,
             "mime_type": image.mime_type if image else None,
             "sha256": image.sha256 if image else None,
+            "decodable": signature(image.data) is not None if image else None,
             "request_id": self.result.request_id if self.result is not None else None,
             "attempts": [a.model_dump(mode="json") for a in self.attempts],
         }

@@ -7,13 +7,13 @@ model and figures) and one column per run. Each cell is the image's thumbnail, o
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .decode import decoded
 from .tables import secs, usd
 from .text import fit, font, wrap
 
@@ -240,17 +240,18 @@ def _failed_tile(draw: ImageDraw.ImageDraw, cell: Cell, lay: Layout, x: int, top
 
 
 def _thumbnail(data: bytes, size: int) -> Image.Image | None:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.draft("RGB", (size, size))
-            has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-            out = img.convert("RGBA" if has_alpha else "RGB")
-    except (OSError, UnidentifiedImageError, ValueError):
+    out = decoded(data, draft=("RGB", size), mode=_sheet_mode)
+    if out is None:
         return None
     out.thumbnail((size, size), Image.Resampling.LANCZOS)
     return out
+
+
+def _sheet_mode(img: Image.Image) -> str:
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    return "RGBA" if has_alpha else "RGB"
 
 
 def _checker(draw: ImageDraw.ImageDraw, x: int, y: int, size: int, step: int) -> None:

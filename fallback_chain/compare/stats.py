@@ -12,7 +12,6 @@ Use it to spot a provider whose runs swing wildly, not to rank quality.
 
 from __future__ import annotations
 
-import io
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -21,6 +20,7 @@ from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
+from .decode import decoded
 from .model import Row
 
 SIGNATURE_PX = 32
@@ -92,15 +92,20 @@ def _first_images(row: Row) -> list[bytes]:
 
 
 @lru_cache(maxsize=256)
-def signature(data: bytes) -> bytes:
+def signature(data: bytes) -> bytes | None:
     """The 32x32 greyscale thumbnail the spread is measured on (1,024 bytes); cached, as the
-    per-provider and cross-provider figures measure the same images."""
+    per-provider and cross-provider figures measure the same images. ``None`` for an image
+    that cannot be decoded (see ``decode``): it is left out of the spreads."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as img:
-        img.draft("L", (SIGNATURE_PX * 4, SIGNATURE_PX * 4))  # JPEG: decode small, fast
-        grey = img.convert("L").resize((SIGNATURE_PX, SIGNATURE_PX), Image.Resampling.BOX)
-        return grey.tobytes()
+    grey = decoded(data, draft=("L", SIGNATURE_PX * 4), mode=lambda _img: "L")
+    if grey is None:
+        return None
+    return grey.resize((SIGNATURE_PX, SIGNATURE_PX), Image.Resampling.BOX).tobytes()
+
+
+def _signatures(images: Iterable[bytes]) -> list[bytes]:
+    return [s for s in map(signature, images) if s is not None]
 
 
 def difference(a: bytes, b: bytes) -> float:
@@ -113,7 +118,7 @@ def difference(a: bytes, b: bytes) -> float:
 def image_spread(images: Iterable[bytes]) -> float | None:
     """Mean pairwise difference between images (see the module doc); ``None`` for fewer
     than two images."""
-    sigs = [signature(d) for d in images]
+    sigs = _signatures(images)
     pairs = list(combinations(sigs, 2))
     if not pairs:
         return None
@@ -123,7 +128,7 @@ def image_spread(images: Iterable[bytes]) -> float | None:
 def cross_spread(rows: Sequence[Row]) -> dict[tuple[int, int], float | None]:
     """Mean difference between the images of each pair of rows (every image of one against
     every image of the other)."""
-    sigs = [[signature(d) for d in _first_images(r)] for r in rows]
+    sigs = [_signatures(_first_images(r)) for r in rows]
     out: dict[tuple[int, int], float | None] = {}
     for i, j in combinations(range(len(rows)), 2):
         pairs = [(a, b) for a in sigs[i] for b in sigs[j]]

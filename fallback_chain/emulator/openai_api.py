@@ -35,6 +35,10 @@ from .openai_rules import (
 from .state import ImageRecipe
 
 _CREATED_EPOCH = 1_767_225_600  # models' "created" field (2026-01-01)
+#: The API's documented limits on edit inputs: up to 16 images, each less than 50 MB
+#: (https://platform.openai.com/docs/api-reference/images/createEdit).
+MAX_EDIT_IMAGES = 16
+MAX_EDIT_PART_BYTES = 50 * 1024 * 1024
 
 
 def corrupt_base64(data: str) -> str:
@@ -54,6 +58,9 @@ class OpenAIAPI(VendorAPI):
     malformed_kinds = ("truncated", "html", "bad_base64", "bad_image")
     #: How a 429's Retry-After is given unless the fault configuration says otherwise.
     retry_after_format = "seconds"
+    #: The largest image-edit body the emulator reads (refused with 413 before parsing): a
+    #: test double needs no more, and each request costs about its size in memory.
+    max_edit_body_bytes = 64 * 1024 * 1024
 
     def claims_models_route(self, request: Request, model: str = "") -> bool:
         return True  # asked after Gemini: every other GET /v1/models[/{m}] is OpenAI's
@@ -186,11 +193,14 @@ class OpenAIAPI(VendorAPI):
             return self.error(400, "invalid_request_error", None, (
                 "The emulator accepts image edits as multipart/form-data (what the Python SDK "
                 "sends)."))
+        if (refused := self._edit_size_refusal(request)) is not None:
+            return refused
         texts: dict[str, str] = {}
         images: list[bytes] = []
         mask: bytes | None = None
         params: dict[str, Any] = {}
-        async with request.form(max_files=64, max_part_size=64 * 1024 * 1024) as form:
+        async with request.form(max_files=MAX_EDIT_IMAGES + 1,
+                                max_part_size=MAX_EDIT_PART_BYTES) as form:
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
                     data = await value.read()
@@ -248,6 +258,20 @@ class OpenAIAPI(VendorAPI):
                                   prompt=texts[0] if texts else None,
                                   params=body if isinstance(body, dict) else None,
                                   handler=handle)
+
+    def _edit_size_refusal(self, request: Request) -> Response | None:
+        """A 411/413 for an edit whose body is unbounded or larger than
+        ``max_edit_body_bytes``, before a byte of it is parsed."""
+        declared = request.headers.get("content-length", "").strip()
+        if not declared.isdigit():
+            return self.error(411, "invalid_request_error", None, (
+                "The emulator needs a Content-Length on image edits (the Python SDK always "
+                "sends one)."))
+        if int(declared) > self.max_edit_body_bytes:
+            return self.error(413, "invalid_request_error", "request_too_large", (
+                f"The request body is {int(declared):,} bytes; the emulator accepts image "
+                f"edits of up to {self.max_edit_body_bytes:,} bytes."))
+        return None
 
     async def list_models(self, request: Request) -> Response:
         self.note(request, "meta")

@@ -44,6 +44,8 @@ async def call_provider(provider: Provider, request: ImageRequest, timeout: floa
         # failed attempt leaves no reference cycle for the garbage collector
         exc.__traceback__ = exc.__context__ = exc.__cause__ = None
         partial = exc.partial if exc.partial is not None and exc.partial.images else None
+        if partial is not None:
+            _drop_surplus(partial, request.n)
         return Called(exc.outcome, None, exc, exc.message, partial)
     except TimeoutError:
         return Called(Outcome.TIMEOUT, message=f"no answer within {timeout:.3g}s")
@@ -58,7 +60,7 @@ async def call_provider(provider: Provider, request: ImageRequest, timeout: floa
     if len(reply.images) < request.n:
         return Called(Outcome.MALFORMED_RESPONSE, reply,
                       message=f"asked for {request.n} image(s), got {len(reply.images)}")
-    return Called(Outcome.SUCCESS, reply)
+    return Called(Outcome.SUCCESS, reply, message=_drop_surplus(reply, request.n))
 
 
 async def validated(called: Called, validators: tuple[Validator, ...],
@@ -73,3 +75,17 @@ async def validated(called: Called, validators: tuple[Validator, ...],
     if reason is None:
         return called
     return Called(Outcome.REJECTED, called.reply, message=f"rejected: {reason}"[:500])
+
+
+def _drop_surplus(reply: ProviderReply, n: int) -> str | None:
+    """Keep the first ``n`` images of an answer that has more (a vendor that sends 3000 for
+    one asked is never delivered, written or cached beyond ``n``); the surplus is recorded in
+    the attempt's message and in ``reply.extra["surplus_images"]``."""
+    extra = reply.extra.get("surplus_images")  # an adapter that did not even read them
+    surplus = max(len(reply.images) - n, 0) + (extra if isinstance(extra, int) else 0)
+    if surplus <= 0:
+        return None
+    del reply.images[n:]
+    reply.extra["surplus_images"] = surplus
+    return (f"asked for {n} image(s), the answer had {n + surplus}: kept {n}, "
+            f"dropped {surplus}")

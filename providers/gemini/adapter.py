@@ -13,7 +13,11 @@
   and its own retries stay off (``retry_options`` is never set). One pooled client per provider
   and event loop, created on first use, closed by ``aclose``. ``transport=`` plugs in any
   httpx2 transport (the emulator's in-process one in tests); ``http_client=`` lends a client
-  the caller owns.
+  the caller owns. The client the adapter makes reads every answer through
+  ``providers/answer_cap.py``: at most ``max_answer_bytes`` per call (by default one image of
+  the largest size the model makes, plus ``THOUGHT_IMAGES`` drafts for a Gemini 3 model, as
+  base64 of uncompressed RGBA), streamed, so a huge answer is cut off before it is held in
+  memory; a redirect to another origin is refused.
 * **URL and API version**: ``base_url`` is the API root (``http://127.0.0.1:8000``); calls go
   to ``{base_url}/{api_version}/models/{model}:generateContent``. ``api_version`` defaults to
   ``"v1beta"``, the surface Google documents for image generation (every ``generateContent``
@@ -51,7 +55,13 @@ from fallback_chain.imaging import inspect_image
 from fallback_chain.outcome import Outcome
 from fallback_chain.perloop import PerLoop
 
-from ..base import CheckResult, Provider, ProviderReply, resolve_api_key
+from ..base import (
+    CheckResult,
+    Provider,
+    ProviderReply,
+    refuse_credentials_in_url,
+    resolve_api_key,
+)
 from ..catalogue import lookup, warn_if_retired
 from .parse import (
     CallResult,
@@ -71,6 +81,9 @@ if TYPE_CHECKING:
 
 ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 DEFAULT_MODEL = "gemini-2.5-flash-image"
+#: Interim "thought" images a Gemini 3 image model may send before its answer (the cap
+#: makes room for them).
+THOUGHT_IMAGES = 2
 #: The Gemini API surface documented for image generation (see the module docstring).
 DEFAULT_API_VERSION = "v1beta"
 _VERSION = re.compile(r"^v\d+(?:alpha|beta)?\d*$")
@@ -83,7 +96,8 @@ class GeminiProvider(Provider):
     vendor = "gemini"
     env_vars = ENV_VARS
     default_model = DEFAULT_MODEL
-    config_options = ("api_version", "check_timeout_s", "image_size", "response_modalities")
+    config_options = ("api_version", "check_timeout_s", "image_size", "response_modalities",
+                      "max_answer_bytes")
     emulator_api = "fallback_chain.emulator.gemini_api:GeminiAPI"
     cost_module = "fallback_chain.providers.gemini.cost"
 
@@ -94,12 +108,14 @@ class GeminiProvider(Provider):
                  response_modalities: Sequence[str] = ("IMAGE",),
                  transport: httpx2.AsyncBaseTransport | None = None,
                  http_client: httpx2.AsyncClient | None = None,
-                 check_timeout_s: float = 10.0, clock: Clock | None = None) -> None:
+                 check_timeout_s: float = 10.0, clock: Clock | None = None,
+                 max_answer_bytes: int | None = None) -> None:
         if not model or not model.strip():
             raise ConfigurationError(f"{name}: model must not be empty")
         self.name = name
         self.model = model.strip()
         self._api_key = resolve_api_key(api_key, ENV_VARS, name)
+        refuse_credentials_in_url(base_url, name)
         if base_url:
             base_url = base_url.rstrip("/")
             m = _VERSION_SUFFIX.match(base_url)
@@ -117,6 +133,9 @@ class GeminiProvider(Provider):
         self.check_timeout_s = check_timeout_s
         self._prices = prices
         self._transport = transport
+        if max_answer_bytes is not None and max_answer_bytes <= 0:
+            raise ConfigurationError(f"{name}: max_answer_bytes must be a positive byte count")
+        self._max_answer_bytes = max_answer_bytes
         self._lent_client = http_client
         # per event loop (a connection pool belongs to the loop that opened it): the SDK
         # client and the pool we made for it (None when the caller lent one)
@@ -212,8 +231,10 @@ class GeminiProvider(Provider):
         from google import genai
         from google.genai import types
 
+        from ..answer_cap import CappedTransport
+
         own = None if self._lent_client is not None else httpx2.AsyncClient(
-            transport=self._transport)
+            transport=CappedTransport(self._transport))
         options = types.HttpOptions(base_url=self.base_url, api_version=self.api_version,
                                     httpx_async_client=own or self._lent_client)
         return genai.Client(api_key=self._api_key, vertexai=False, http_options=options), own
@@ -249,10 +270,16 @@ class GeminiProvider(Provider):
     async def _call(self, client: genai.Client, contents: list[types.Content],
                     config: types.GenerateContentConfig, timeout: float
                     ) -> CallResult | ProviderError:
+        from ..answer_cap import answer_budget, answer_limit
+
+        # one image per call, and room for the thought drafts a Gemini 3 model may send
+        drafts = THOUGHT_IMAGES if self.info.family == "gemini-3-image" else 0
+        cap = self._max_answer_bytes or answer_budget(self.capabilities, 1 + drafts)
         try:
             async with asyncio.timeout(timeout):
-                response = await client.aio.models.generate_content(
-                    model=self.model, contents=contents, config=config)
+                with answer_limit(cap):
+                    response = await client.aio.models.generate_content(
+                        model=self.model, contents=contents, config=config)
         except TimeoutError:
             return ProviderError(Outcome.TIMEOUT, f"Gemini gave no answer within {timeout:g}s")
         except Exception as exc:

@@ -104,6 +104,11 @@ def error_from_exception(exc: Exception) -> ProviderError:
     import httpx2
     from google.genai import errors
 
+    from ..answer_cap import found_in
+
+    capped = found_in(exc)
+    if capped is not None:  # the answer cap or the redirect check (``..answer_cap``)
+        return ProviderError(Outcome.MALFORMED_RESPONSE, str(capped), status_code=capped.status)
     if isinstance(exc, errors.APIError):
         return error_from_api(exc)
     if isinstance(exc, httpx2.TimeoutException | TimeoutError):

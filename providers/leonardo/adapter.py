@@ -88,7 +88,7 @@ from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 
 from .. import catalogue
-from ..base import resolve_api_key
+from ..base import refuse_credentials_in_url, resolve_api_key
 from ..download import AllowList, fetch_all, guarded_transport
 from .wire import (
     API_PREFIX,
@@ -540,6 +540,7 @@ def _oversized(what: str, size: int) -> ProviderError:
 
 
 def _normalise_base_url(url: str) -> str:
+    refuse_credentials_in_url(url, "leonardo")
     url = url.strip().rstrip("/")
     url = url.removesuffix(API_PREFIX).rstrip("/")
     parts = urlsplit(url)

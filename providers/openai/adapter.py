@@ -42,7 +42,11 @@ Decisions worth knowing:
   its own breaker and cooldown, as OpenAI's rate limits are per model).
 * **Clients**: one ``AsyncOpenAI`` per provider and event loop (a connection pool belongs to
   the loop that opened it), created on first use and closed by ``aclose()``; likewise one
-  ``httpx.AsyncClient`` for URL downloads. Clients passed in
+  ``httpx.AsyncClient`` for URL downloads. The SDK's client reads every answer through
+  ``providers/answer_cap.py``: at most ``max_answer_bytes`` (by default ``n`` images of the
+  largest size the model makes, as base64 of uncompressed RGBA), streamed, so a huge answer is
+  cut off before it is held in memory; and a redirect to another origin is refused.
+  ``transport=`` (an ``httpx2.AsyncBaseTransport``) is wrapped the same way. Clients passed in
   (``http_client=`` an ``httpx2.AsyncClient`` for the SDK, ``download_client=`` an
   ``httpx.AsyncClient``) are used as they are and left for the caller to close.
 * ``check()`` calls ``GET /v1/models/{model}``: free; reports a rejected key (401/403) or an
@@ -119,7 +123,7 @@ class OpenAIProvider(Provider):
     env_vars = ENV_VARS
     default_model = "gpt-image-2"
     config_options = ("allow_url_hosts", "check_timeout_s", "dalle_response_format",
-                      "organization", "project", "quality_tiers")
+                      "organization", "project", "quality_tiers", "max_answer_bytes")
     emulator_path = "/v1"
     emulator_api = "fallback_chain.emulator.openai_api:OpenAIAPI"
     cost_module = "fallback_chain.providers.openai.cost"
@@ -146,6 +150,8 @@ class OpenAIProvider(Provider):
         download_client: httpx.AsyncClient | None = None,
         check_timeout_s: float = 10.0,
         clock: Clock | None = None,
+        max_answer_bytes: int | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         if not model or not model.strip():
             raise ConfigurationError("openai: model must be a non-empty model id")
@@ -172,6 +178,10 @@ class OpenAIProvider(Provider):
         self._http_client = http_client
         self._download_client = download_client
         self._check_timeout_s = check_timeout_s
+        if max_answer_bytes is not None and max_answer_bytes <= 0:
+            raise ConfigurationError("openai: max_answer_bytes must be a positive byte count")
+        self._max_answer_bytes = max_answer_bytes
+        self._transport = transport
         # one SDK client and one download pool per event loop (their sockets are bound to it)
         self._clients: PerLoop[openai.AsyncOpenAI] = PerLoop(self._new_sdk)
         self._downloaders: PerLoop[httpx.AsyncClient] = PerLoop(self._new_downloader)
@@ -217,12 +227,16 @@ class OpenAIProvider(Provider):
             params["image"] = images[0] if len(images) == 1 else images
             if mask is not None:
                 params["mask"] = mask
+        from ..answer_cap import answer_budget, answer_limit
+
         client = self._sdk()
+        cap = self._max_answer_bytes or answer_budget(self.capabilities, request.n)
         try:
-            if request.images:
-                response: object = await client.images.edit(**params, timeout=timeout)
-            else:
-                response = await client.images.generate(**params, timeout=timeout)
+            with answer_limit(cap):
+                if request.images:
+                    response: object = await client.images.edit(**params, timeout=timeout)
+                else:
+                    response = await client.images.generate(**params, timeout=timeout)
         except Exception as exc:  # every vendor/SDK/transport failure becomes a ProviderError
             raise error_from_exception(exc) from None
         return await self._reply(response, request, deadline, plan.prices)
@@ -320,10 +334,20 @@ class OpenAIProvider(Provider):
     def _new_sdk(self) -> openai.AsyncOpenAI:
         import openai  # the SDK, not this module: absolute import inside a package
 
+        http_client = self._http_client
+        if http_client is None:  # ours: answers capped, no redirect to another origin
+            import httpx2
+
+            from ..answer_cap import CappedTransport
+
+            # the SDK's own pool limits (a transport passed in ignores the client's ``limits``)
+            inner = self._transport or httpx2.AsyncHTTPTransport(limits=httpx2.Limits(
+                max_connections=1000, max_keepalive_connections=100))
+            http_client = openai.DefaultAsyncHttpxClient(transport=CappedTransport(inner))
         return openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self._base_url,
             organization=self._organization, project=self._project,
-            max_retries=0, http_client=self._http_client)
+            max_retries=0, http_client=http_client)
 
     def _new_downloader(self) -> httpx.AsyncClient:
         if self._download_client is not None:
@@ -371,9 +395,12 @@ class OpenAIProvider(Provider):
             if err.cost_usd is None:
                 err.cost_usd = cost  # a 200 with usage was billed even if we cannot use it
             raise
-        extra = {k: v for k, v in (("size", response.size), ("quality", response.quality),
-                                   ("output_format", response.output_format),
-                                   ("background", response.background)) if v is not None}
+        extra: dict[str, Any] = {
+            k: v for k, v in (("size", response.size), ("quality", response.quality),
+                              ("output_format", response.output_format),
+                              ("background", response.background)) if v is not None}
+        if len(response.data or ()) > request.n:  # never decoded: the walk records them
+            extra["surplus_images"] = len(response.data or ()) - request.n
         return ProviderReply(images=images, revised_prompt=revised, usage=usage, cost_usd=cost,
                              model=self.model, vendor_request_id=request_id, extra=extra)
 

@@ -249,8 +249,13 @@ def error_from_exception(exc: BaseException) -> ProviderError:
     import openai
     import pydantic
 
+    from ..answer_cap import found_in
+
     if isinstance(exc, ProviderError):
         return exc
+    capped = found_in(exc)
+    if capped is not None:  # the answer cap or the redirect check (``..answer_cap``)
+        return ProviderError(Outcome.MALFORMED_RESPONSE, str(capped), status_code=capped.status)
     if isinstance(exc, openai.APIStatusError):
         return error_from_status(exc.status_code, exc.body, exc.response.headers,
                                  exc.request_id)
@@ -295,7 +300,9 @@ async def read_images(data: object, n: int
                 ) -> tuple[list[GeneratedImage | None], list[tuple[int, str]], str | None]:
     """The ``data`` list of a 200: verified images from ``b64_json`` (``None`` in the slots of
     ``url`` items, which are returned with their index for download) and the first
-    ``revised_prompt``. Fewer than ``n`` items, or an item without either, is malformed."""
+    ``revised_prompt``. Fewer than ``n`` items, or an item without either, is malformed. Items
+    beyond the first ``n`` are neither decoded nor downloaded (the caller records the
+    surplus)."""
     if not isinstance(data, list) or len(data) < n:
         got = len(data) if isinstance(data, list) else 0
         raise ProviderError(Outcome.MALFORMED_RESPONSE,
@@ -303,7 +310,7 @@ async def read_images(data: object, n: int
     slots: list[GeneratedImage | None] = []
     urls: list[tuple[int, str]] = []
     revised: str | None = None
-    for i, item in enumerate(data):
+    for i, item in enumerate(data[:n]):
         text = getattr(item, "revised_prompt", None)
         revised = revised or (text if isinstance(text, str) else None)
         b64 = getattr(item, "b64_json", None)
@@ -339,6 +346,9 @@ def check_base_url(base_url: str | None) -> str | None:
     """``base_url`` if it is an http(s) URL with a path (the API root includes ``/v1``)."""
     if base_url is None:
         return None
+    from ..base import refuse_credentials_in_url
+
+    refuse_credentials_in_url(base_url, "openai")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(f"openai: base_url {base_url!r} is not an http(s) URL")
