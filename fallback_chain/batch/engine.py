@@ -301,8 +301,12 @@ class BatchRun:
                         self.reporter.message(f"skipped: {entry}")
                         continue
                     await queue.put(entry)
-        except (InputError, OSError) as exc:
-            self.error = redact(f"reading {self.source} failed: {exc}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a reader crash ends the run, never hangs it
+            why = exc if isinstance(exc, InputError | OSError) else (
+                f"{type(exc).__name__}: {exc}")
+            self.error = redact(f"reading {self.source} failed: {why}")
             self.reporter.message(self.error)
             self.request_stop("input error")
             return
