@@ -108,6 +108,10 @@ def _id(value: Any) -> tuple[str | None, str | None]:
         return None, None
     if len(text) > MAX_ID_CHARS:
         return None, f"is {len(text):,} characters; at most {MAX_ID_CHARS:,}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "is not valid Unicode (a lone surrogate such as \\ud800)"
     return text, None
 
 
