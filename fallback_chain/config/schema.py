@@ -251,8 +251,12 @@ class StateConfig(Strict):
         parts = urlsplit(v)
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
-        if parts.password:
-            raise ValueError("holds a password: put the URL in FALLBACK_CHAIN_REDIS_URL (in the "
+        from ..state.redis.urls import secret_params
+
+        params = secret_params(v)
+        if parts.password or params:
+            where = f"a credential in ?{params[0]}=" if params else "a password"
+            raise ValueError(f"holds {where}: put the URL in FALLBACK_CHAIN_REDIS_URL (in the "
                              "environment or the secrets file) instead")
         return v
 
