@@ -221,6 +221,8 @@ class BatchRun:
                 self._grace.cancel()
             try:
                 await manifest.close()
+            except OSError as exc:  # the last fsync on a full disk: an error, not a traceback
+                self.error = self.error or redact(f"writing the manifest failed: {exc}")
             finally:
                 with contextlib.suppress(OSError):
                     await storage.run_in_pool(lock.release)
