@@ -146,9 +146,10 @@ class ItemServer:
             error = task.exception()
             if error is None:
                 outcome = task.result()
-            elif isinstance(error, FatalStorageError):
+            elif isinstance(error, FatalStorageError | OSError):  # OSError: the manifest's
                 if self.on_fatal is not None:
-                    self.on_fatal(error)
+                    self.on_fatal(error if isinstance(error, FatalStorageError)
+                                  else FatalStorageError(str(error)))
             else:
                 log.error("writing a result failed: %r", error)
         self._release(key, future, outcome)

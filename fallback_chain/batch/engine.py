@@ -32,11 +32,12 @@ from .failures import FailuresWriter
 from .index import BatchIndex
 from .items import BatchItem, RowError
 from .items_stream import RowRewrite, iter_items
+from .lock import OutputLock
 from .manifest import Manifest
 from .progress import NullReporter, Reporter
 from .reader import Format, InputError, count_records, format_for, open_input
 from .stats import BatchStats, BatchSummary
-from .storage import Storage
+from .storage import Storage, StorageError
 
 if TYPE_CHECKING:
     from ..chain import Chain
@@ -130,6 +131,8 @@ class BatchRun:
         self._reader: asyncio.Task[None] | None = None
         self._server: ItemServer | None = None
         self._grace: asyncio.TimerHandle | None = None
+        self._lock: OutputLock | None = None
+        self._cache: ResultCache | None = None
 
     # ------------------------------------------------------------------ stopping
 
@@ -178,27 +181,22 @@ class BatchRun:
         remote = "://" in self.out and not self.out.startswith("file://")
         storage = Storage(self.out, options.storage_options, fsync=options.fsync,
                           threads=min(32, max(4, options.concurrency)) if remote else 4)
-        cache: ResultCache | None = None
         index = BatchIndex(options.index_dir)
         manifest = Manifest(storage)
+        lock = self._lock = OutputLock(storage, manifest.run_id)
         failures_url = options.failures or storage.display(f"failures.{fmt}")
         interrupted = False
         try:
             # the input first: a missing or unreadable input writes nothing at all
             with open_input(self.source, options.input_options):
                 pass
-            await storage.prepare()
-            if options.cache:
-                from .cache import ResultCache
-
-                cache = ResultCache(options.cache, options.storage_options, fsync=options.fsync)
-                await cache.prepare()
-            await storage.run_in_pool(lambda: index.load(manifest.records()))
-            probe = await storage.run_in_pool(storage.may_hold_outputs)
-            manifest.open()
-            manifest.append({"type": "run", "run": manifest.run_id, "input": self.source,
-                             "chain": self.chain.name, "started_at": time.time(),
-                             "concurrency": options.concurrency})
+            try:
+                cache, probe = await self._setup(storage, lock, index, manifest)
+            except OSError as exc:  # a disk already full, no permission...: nothing generated
+                if isinstance(exc, StorageError):
+                    raise
+                raise StorageError(f"{self.out}: cannot write the output "
+                                   f"({exc.strerror or exc})") from None
             self.stats.total = count_records(self.source, fmt)
             with open_input(self.source, options.input_options) as fh:
                 header, items = iter_items(fh, fmt, self.source, index,
@@ -223,16 +221,22 @@ class BatchRun:
                     unsubscribe()
                     await self._server.drain()
                     failures.close()
-            interrupted = (self.stopping and self.error is None) or self.stats.interrupted > 0
+            # a stop for an error (disk full, unreadable input) is a failure (exit 1), even
+            # though the items in flight were cancelled: not an interruption (exit 130)
+            interrupted = self.error is None and (self.stopping or self.stats.interrupted > 0)
         finally:
             if self._grace is not None:
                 self._grace.cancel()
             try:
                 await manifest.close()
+            except OSError as exc:  # the last fsync on a full disk: an error, not a traceback
+                self.error = self.error or redact(f"writing the manifest failed: {exc}")
             finally:
+                with contextlib.suppress(OSError):
+                    await storage.run_in_pool(lock.release)
                 storage.close()
-                if cache is not None:
-                    cache.close()
+                if self._cache is not None:
+                    self._cache.close()
                 index.close()
         failures_file = failures_url if self.stats.failed + self.stats.invalid_rows else None
         self.reporter.stop(self.stats)
@@ -240,6 +244,28 @@ class BatchRun:
             self.stats, input=self.source, output=self.out, manifest=manifest.location,
             failures_file=failures_file, elapsed_s=time.monotonic() - started,
             interrupted=interrupted, error=self.error)
+
+    async def _setup(self, storage: Storage, lock: OutputLock, index: BatchIndex,
+                     manifest: Manifest) -> tuple[ResultCache | None, bool]:
+        """Prepare the output: its lock, the cache, the index from the manifest, the run
+        record. Raises ``StorageError`` or ``OSError`` before anything is generated."""
+        options = self.options
+        await storage.prepare()
+        await storage.run_in_pool(lock.acquire)  # one run per output at a time
+        cache: ResultCache | None = None
+        if options.cache:
+            from .cache import ResultCache
+
+            cache = self._cache = ResultCache(options.cache, options.storage_options,
+                                              fsync=options.fsync)
+            await cache.prepare()
+        await storage.run_in_pool(lambda: index.load(manifest.records()))
+        probe = await storage.run_in_pool(storage.may_hold_outputs)
+        manifest.open()
+        manifest.append({"type": "run", "run": manifest.run_id, "input": self.source,
+                         "chain": self.chain.name, "started_at": time.time(),
+                         "concurrency": options.concurrency})
+        return cache, probe
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -309,8 +335,12 @@ class BatchRun:
                         self.reporter.message(f"skipped: {entry}")
                         continue
                     await queue.put(entry)
-        except (InputError, OSError) as exc:
-            self.error = redact(f"reading {self.source} failed: {exc}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a reader crash ends the run, never hangs it
+            why = exc if isinstance(exc, InputError | OSError) else (
+                f"{type(exc).__name__}: {exc}")
+            self.error = redact(f"reading {self.source} failed: {why}")
             self.reporter.message(self.error)
             self.request_stop("input error")
             return
@@ -334,19 +364,35 @@ class BatchRun:
                 raise
             except FatalStorageError as exc:
                 self._fatal(exc)
-            except Exception as exc:  # a bug or an I/O error on one item: record, go on
+            except OSError as exc:  # the manifest or failures file cannot be written
+                self._fatal(FatalStorageError(str(exc)))
+            except Exception as exc:  # a bug on one item: record, go on
                 log.exception("item %s failed unexpectedly", item.id)
-                server.fail_unexpectedly(item, exc)
+                try:
+                    server.fail_unexpectedly(item, exc)
+                except OSError as again:
+                    self._fatal(FatalStorageError(str(again)))
             finally:
                 self._busy.discard(task)
             self.reporter.update(self.stats)
             await server.room_to_write()
 
+    def _renew(self, lock: OutputLock) -> None:
+        assert self._server is not None
+        self._server.storage.run_in_pool(lock.renew).add_done_callback(_renewed)
+
     async def _tick(self, manifest: Manifest) -> None:
         while True:
             await asyncio.sleep(0.25)
             manifest.tick()
+            if self._lock is not None and self._lock.renew_due():
+                self._renew(self._lock)
             self.reporter.update(self.stats)
+
+
+def _renewed(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("renewing the output lock failed: %s", future.exception())
 
 
 def _take(items: Iterator[BatchItem | RowError], count: int) -> list[BatchItem | RowError]:

@@ -1,7 +1,8 @@
 """The failures file: every item not delivered, in the input's own format, with its id filled in
 and an ``error`` column (CSV) or field (JSONL), ready to be fed back as input (the reader
 ignores ``error``). Written row by row as failures happen; it lists this run's failures only
-(a stale file from an earlier run is removed at the start).
+(a stale file from an earlier run is removed at the start). Text that is not valid Unicode (a
+lone surrogate) is written as its escape, ``\\ud800``.
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ class FailuresWriter:
         if self._local:
             path = self.url.removeprefix("file://")
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            fh: IO[str] = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            fh: IO[str] = open(_create_replacing(path), "w", newline="",  # noqa: SIM115
+                               encoding="utf-8", errors="backslashreplace")
         else:
             import fsspec
 
             fh = fsspec.open(self.url, "w", newline="", encoding="utf-8",
-                             **self._options).open()
+                             errors="backslashreplace", **self._options).open()
         if self.fmt == "csv":
             self._csv = csv.writer(fh)
             self._csv.writerow(self._columns)
@@ -79,6 +81,17 @@ class FailuresWriter:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _create_replacing(path: str) -> int:
+    """A new file at ``path`` (a descriptor): anything there (a symbolic link planted since the
+    start of the run, above all) is replaced, never followed, never truncated."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    while True:
+        try:
+            return os.open(path, flags, 0o666)
+        except FileExistsError:
+            os.unlink(path)  # removes a link itself, not its target
 
 
 def _cell(value: Any) -> str:

@@ -7,6 +7,7 @@ It is rebuilt from the manifest at every start; losing it loses nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -27,6 +28,7 @@ CREATE TABLE refused (key TEXT PRIMARY KEY, id TEXT NOT NULL, reason TEXT NOT NU
     error TEXT NOT NULL) WITHOUT ROWID;
 """
 _COMMIT_EVERY = 2000
+log = logging.getLogger("fallback_chain.batch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,9 @@ class BatchIndex:
             item_id = record.get("id")
             if record.get("type") != "item" or not isinstance(item_id, str):
                 continue
+            if not _storable(record):  # a lone surrogate: SQLite takes UTF-8 text only
+                log.warning("manifest record %.80r skipped: not valid Unicode", item_id)
+                continue
             count += 1
             if record.get("status") == "delivered":
                 delivered += 1
@@ -180,6 +185,19 @@ class BatchIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _storable(record: dict[str, Any]) -> bool:
+    """Whether the record's strings encode to UTF-8 (a hand-edited manifest may hold
+    ``"\\ud800"``, which decodes to a lone surrogate)."""
+    try:
+        for name in ("id", "key", "sidecar", "reason", "error"):
+            value = record.get(name)
+            if isinstance(value, str):
+                value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(value: object) -> str | None:

@@ -36,8 +36,14 @@ def _items(rows: Iterator[RawRow], fmt: Format, source: str, index: BatchIndex,
             yield raw.error
             continue
         assert raw.values is not None
-        values = raw.values if rewrite is None else rewrite(raw.values, from_csv)
-        parsed = parse_row(values, from_csv=from_csv, tenant=tenant)
+        try:
+            values = raw.values if rewrite is None else rewrite(raw.values, from_csv)
+            parsed = parse_row(values, from_csv=from_csv, tenant=tenant)
+        except Exception as exc:  # one hostile row never ends the read
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            yield RowError(source, raw.line, None, f"cannot read this row ({why})",
+                           row=raw.values, id=_given_id(raw.values), end_line=raw.end_line)
+            continue
         if not isinstance(parsed, ParsedRow):
             field, _ = parsed[0]
             message = "; ".join(f"{f}: {p}" if f and f != field else p for f, p in parsed)

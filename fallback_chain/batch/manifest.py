@@ -26,12 +26,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .storage import Storage
+from .storage import Storage, StorageError
 
 log = logging.getLogger("fallback_chain.batch")
 
 LOCAL_NAME = "manifest.jsonl"
 SEGMENT_DIR = "manifest"
+#: The longest record read back (ids are at most 1,000 characters; records are small).
+MAX_RECORD_BYTES = 1 << 20
 
 
 class Manifest:
@@ -64,21 +66,21 @@ class Manifest:
         """Every readable record, oldest first (blocking; call before the run starts)."""
         if self.storage.local:
             path = self.storage.path(LOCAL_NAME)
-            if os.path.exists(path):
-                with open(path, "rb") as fh:
+            if os.path.lexists(path):
+                with os.fdopen(_open_nofollow(path, os.O_RDONLY), "rb") as fh:
                     yield from self._parse(fh, path)
             return
         for name in self.storage.list_sync(SEGMENT_DIR):
             if name.endswith(".jsonl"):
-                data = self.storage.read_sync(SEGMENT_DIR, name)
-                yield from self._parse(iter(data.splitlines(keepends=True)), name)
+                with self.storage.fs.open(self.storage.path(SEGMENT_DIR, name), "rb") as fh:
+                    yield from self._parse(fh, name)
 
-    def _parse(self, lines: Any, where: str) -> Iterator[dict[str, Any]]:
-        for n, raw in enumerate(lines, start=1):
-            if not raw.strip():
+    def _parse(self, fh: Any, where: str) -> Iterator[dict[str, Any]]:
+        for n, raw in enumerate(_lines(fh), start=1):
+            if raw is not None and not raw.strip():
                 continue
             try:
-                record = json.loads(raw)
+                record = None if raw is None else json.loads(raw)
             except ValueError:
                 record = None
             if not isinstance(record, dict):
@@ -94,7 +96,7 @@ class Manifest:
         if not self.storage.local:
             return
         path = self.storage.path(LOCAL_NAME)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        fd = _open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         size = os.fstat(fd).st_size
         if size:
             with open(path, "rb") as fh:
@@ -186,6 +188,32 @@ class Manifest:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _lines(fh: Any) -> Iterator[bytes | None]:
+    """The lines of a binary file, each read with a bounded buffer: a line longer than
+    ``MAX_RECORD_BYTES`` (no record of ours is) comes out as ``None`` and is skipped in
+    pieces, so a hostile 1 GiB line costs no more memory than a normal one."""
+    while raw := fh.readline(MAX_RECORD_BYTES + 1):
+        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+            while (more := fh.readline(MAX_RECORD_BYTES)) and not more.endswith(b"\n"):
+                pass
+            yield None
+            continue
+        yield raw
+
+
+def _open_nofollow(path: str, flags: int) -> int:
+    """Open the local manifest, refusing a symbolic link (records appended through a link
+    would land in whatever file it points to)."""
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise StorageError(f"{path} is a symbolic link; refusing to follow it (remove it, "
+                               "or pass another --out)") from None
+        raise StorageError(f"{path}: cannot open the manifest ({exc.strerror or exc})"
+                           ) from None
 
 
 def _report(future: asyncio.Future[None]) -> None:

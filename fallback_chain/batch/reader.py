@@ -153,6 +153,11 @@ def _jsonl_rows(lines: _Lines, source: str) -> Iterator[RawRow]:
                 source, n, None, f"not valid JSON: {exc.msg} at column {exc.pos + 1}",
                 raw=text))
             continue
+        except (ValueError, RecursionError) as exc:  # digits beyond int's limit, deep nesting
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            yield RawRow(n, n, None, RowError(source, n, None, f"not valid JSON: {why}",
+                                              raw=text))
+            continue
         if not isinstance(value, dict):
             yield RawRow(n, n, None, RowError(
                 source, n, None, f"expected a JSON object, got {type(value).__name__}",

@@ -133,6 +133,10 @@ def _id(value: Any) -> tuple[str | None, str | None]:
         return None, None
     if len(text) > MAX_ID_CHARS:
         return None, f"is {len(text):,} characters; at most {MAX_ID_CHARS:,}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "is not valid Unicode (a lone surrogate such as \\ud800)"
     return text, None
 
 
@@ -142,6 +146,10 @@ def _metadata(value: Any, from_csv: bool) -> tuple[dict[str, Any], str | None]:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             return {}, f"is not valid JSON ({exc.msg} at character {exc.pos + 1})"
+        except RecursionError:
+            return {}, "is nested too deeply to read"
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            return {}, f"is not valid JSON ({exc})"
     if not isinstance(value, dict):
         return {}, f"must be a JSON object (got {type(value).__name__})"
     return value, None

@@ -9,7 +9,9 @@ pool, so the event loop never waits on them; small local reads, existence checks
 page-cache writes (``fsync=False``) run inline, which is cheaper than a trip to a thread.
 
 Names are path components made by :mod:`.naming`; :func:`~.naming.check_part` refuses anything
-else, so nothing is ever written outside the root.
+else, so nothing is ever written outside the root. Symbolic links are never followed for a
+write: a file is renamed over a link (replacing it), a sub-folder that is a link is refused,
+and the manifest, failures file and lock are opened with ``O_NOFOLLOW`` or replaced.
 """
 
 from __future__ import annotations
@@ -165,6 +167,8 @@ class Storage:
         folder = os.path.dirname(path)
         if len(parts) > 1:
             os.makedirs(folder, exist_ok=True)
+            if os.path.islink(folder):  # writes below a link would land outside the root
+                raise StorageError(f"{folder} is a symbolic link; refusing to write through it")
         while True:  # our own temporary name: O_EXCL, and the umask applies (no chmod)
             tmp = os.path.join(folder, f".{parts[-1][:100]}.{os.getpid()}-{next(_SEQ)}.tmp")
             try:

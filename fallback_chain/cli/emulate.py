@@ -20,6 +20,10 @@ def emulate(
     seed: Annotated[int | None, typer.Option(
         help="Seed for faults and ids (overrides the file's).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    admin_token: Annotated[str | None, typer.Option(
+        envvar="FALLBACK_CHAIN_EMULATOR_ADMIN_TOKEN",
+        help="Require this token (header X-Emulator-Token) on the /_emulator admin API; "
+             "without one it answers loopback requests only.")] = None,
 ) -> None:
     """Serve the emulated vendor APIs on HOST:PORT until interrupted."""
     from fallback_chain.emulator.app import Emulator
@@ -27,7 +31,8 @@ def emulate(
     from fallback_chain.emulator.server import serve
 
     try:
-        emu = Emulator(faults, api_keys=None if api_key == "*" else api_key, seed=seed)
+        emu = Emulator(faults, api_keys=None if api_key == "*" else api_key, seed=seed,
+                       admin_token=admin_token or None)
     except FaultConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -1,5 +1,6 @@
-"""Where the config file is when ``--config`` is not given: ``./fallback-chain.toml``, then the
-file named by ``$FALLBACK_CHAIN_CONFIG``. No pydantic here (the CLI calls it first)."""
+"""Where the config file is when ``--config`` is not given: the file named by
+``$FALLBACK_CHAIN_CONFIG`` (set by the user, outside any project), then
+``./fallback-chain.toml``. No pydantic here (the CLI calls it first)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ HOW_TO = (f"pass --config PATH, create ./{DEFAULT_NAME} (start from "
 
 def find_config(explicit: str | os.PathLike[str] | None = None, *,
                 cwd: str | os.PathLike[str] | None = None) -> Path:
-    """The config file to use: ``explicit`` if given, else ``./fallback-chain.toml`` (in
-    ``cwd``), else ``$FALLBACK_CHAIN_CONFIG``.
+    """The config file to use: ``explicit`` if given, else ``$FALLBACK_CHAIN_CONFIG``, else
+    ``./fallback-chain.toml`` (in ``cwd``). The variable wins over the current folder: a
+    folder may be a cloned repository, and its file should not replace the one you chose
+    (a file found there that sends a vendor's requests elsewhere is warned about).
 
     Raises ``ConfigNotFoundError`` saying where it looked and what to do.
     """
@@ -29,14 +32,14 @@ def find_config(explicit: str | os.PathLike[str] | None = None, *,
         if not path.is_file():
             raise ConfigNotFoundError(f"config file {path} does not exist (given with --config)")
         return path
-    local = Path(cwd or ".") / DEFAULT_NAME
-    if local.is_file():
-        return local
     named = os.environ.get(ENV_VAR, "").strip()
     if named:
         path = Path(named).expanduser()
         if not path.is_file():
             raise ConfigNotFoundError(f"{ENV_VAR} names {path}, which does not exist")
         return path
+    local = Path(cwd or ".") / DEFAULT_NAME
+    if local.is_file():
+        return local
     raise ConfigNotFoundError(f"no config file: no ./{DEFAULT_NAME} and {ENV_VAR} is not set; "
                               + HOW_TO)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from .config import Config
+from .discover import ENV_VAR
 from .errors import ConfigError, ConfigWarning, Loc, Problem
 from .guard import find_secrets
 from .hints import did_you_mean
@@ -165,6 +166,7 @@ def _notes(config: Config) -> Iterator[Problem]:
             note = _model_note(provider)
             if note:
                 yield Problem(config.positions.line(loc), loc, note)
+    yield from _foreign_base_urls(config)
     secrets = config.secrets_file
     if secrets is not None:
         loc = ("secrets", "file")
@@ -174,6 +176,27 @@ def _notes(config: Config) -> Iterator[Problem]:
                                      "environment only")
         elif secrets.loose_permissions():
             yield Problem(line, loc, f"{secrets.path} can be read by other users; chmod 600 it")
+
+
+def _foreign_base_urls(config: Config) -> Iterator[Problem]:
+    """A file in the current folder (a cloned repository, say) that points a real vendor at
+    another ``base_url`` would send your key for that vendor there: say so."""
+    try:
+        here = Path(config.path).resolve().parent == Path.cwd().resolve()
+    except OSError:
+        return
+    if not here:
+        return
+    for chain_name, chain in config.file.chains.items():
+        for i, provider in enumerate(chain.providers):
+            if provider.base_url is None or not provider.vendor_info.needs_key:
+                continue
+            loc: Loc = ("chains", chain_name, "providers", i, "base_url")
+            yield Problem(config.positions.line(loc), loc, (
+                f"this config file is in the current folder and sends {provider.vendor} "
+                f"requests, with your {provider.vendor} key, to {provider.base_url}; make sure "
+                f"you trust it (a cloned repository's file can name any host), or use your own "
+                f"file with --config or ${ENV_VAR}"))
 
 
 def _model_note(provider: ProviderConfig) -> str | None:

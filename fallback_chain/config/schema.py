@@ -9,6 +9,7 @@ a message naming the file, the line and the field.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import typing
 from collections.abc import Mapping
@@ -26,6 +27,32 @@ from .vendors import VENDORS
 MAX_CONCURRENCY = 1024
 CHAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+#: Extra variable names ``key_env`` may use, comma-separated, set by the user outside any
+#: config file (see :func:`key_env_allowed`).
+KEY_ENV_ALLOW = "FALLBACK_CHAIN_KEY_ENV"
+
+
+def _vendor_words(vendor: str) -> list[str]:
+    """The words that mark a vendor's key variables: ``OPENAI``; ``GEMINI``, ``GOOGLE``."""
+    words = [name.split("_", 1)[0] for name in VENDORS[vendor].env_vars]
+    return list(dict.fromkeys([*words, vendor.upper()]))
+
+
+def key_env_allowed(vendor: str, name: str) -> bool:
+    """Whether a config file may name ``name`` as ``vendor``'s ``key_env``: one of the
+    vendor's documented variables, a variant of them (a ``_``-separated word naming the vendor
+    and one that is ``KEY``: ``TEAM_B_OPENAI_KEY``, ``OPENAI_API_KEY_2``), or a name the user
+    lists in ``$FALLBACK_CHAIN_KEY_ENV``. Anything else (``AWS_SECRET_ACCESS_KEY``) could send
+    an unrelated secret to whatever ``base_url`` the file names."""
+    if name in VENDORS[vendor].env_vars:
+        return True
+    words = name.upper().split("_")
+    if "KEY" in words and any(w in words for w in _vendor_words(vendor)):
+        return True
+    allowed = os.environ.get(KEY_ENV_ALLOW, "")
+    return name in {n.strip() for n in allowed.replace(" ", ",").split(",") if n.strip()}
 
 
 def problem(message: str, *at: str | int) -> PydanticCustomError:
@@ -133,6 +160,13 @@ class ProviderConfig(Strict):
                 if getattr(self, field) is not None:
                     raise problem(f"the {self.vendor} provider calls no API; remove {field}",
                                   field)
+        if self.key_env is not None and not key_env_allowed(self.vendor, self.key_env):
+            raise problem(
+                f"{self.key_env} is not a {self.vendor} key variable: key_env may name "
+                f"{' or '.join(vendor.env_vars)}, a name with {_vendor_words(self.vendor)[0]} "
+                f"and KEY in it (TEAM_B_{_vendor_words(self.vendor)[0]}_KEY), or a name listed "
+                f"in ${KEY_ENV_ALLOW} (set outside the project: a config file may not send any "
+                "variable of yours to any host)", "key_env")
         allowed = vendor.options
         for option in self.options:
             if option not in allowed:
@@ -281,8 +315,12 @@ class StateConfig(Strict):
         parts = urlsplit(v)
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
-        if parts.password:
-            raise ValueError("holds a password: put the URL in FALLBACK_CHAIN_REDIS_URL (in the "
+        from ..state.redis.urls import secret_params
+
+        params = secret_params(v)
+        if parts.password or params:
+            where = f"a credential in ?{params[0]}=" if params else "a password"
+            raise ValueError(f"holds {where}: put the URL in FALLBACK_CHAIN_REDIS_URL (in the "
                              "environment or the secrets file) instead")
         return v
 

@@ -1,6 +1,11 @@
 """Emulator-only routes: image files behind expiring URLs, and the ``/_emulator`` admin API.
 
-Admin endpoints (no auth; the emulator is meant for loopback):
+Admin endpoints (docs/security.md): a body is data (TOML or JSON), never a path. Every one
+but ``health`` answers only a request that names a loopback host (``Host: 127.0.0.1``,
+``localhost``, ``[::1]``; and the reserved ``*.test`` names in-process tests use) and carries
+no cross-origin ``Origin`` (a web page cannot drive it, nor rebind a name of its own onto
+127.0.0.1); with an admin token (``Emulator(admin_token=...)``, ``emulate --admin-token``),
+any host is accepted from a request with ``X-Emulator-Token: <token>``, and no other:
 
 * ``GET  /_emulator/health``  -> ``{"ok": true}``
 * ``GET  /_emulator/faults``  -> the current fault configuration
@@ -11,6 +16,11 @@ Admin endpoints (no auth; the emulator is meant for loopback):
 """
 
 from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -58,18 +68,67 @@ class FilesAPI(VendorAPI):
                                   handler=handle, vendor=stored.vendor)
 
 
+TOKEN_HEADER = "x-emulator-token"
+
+
+def _hostname(netloc: str) -> str:
+    """The host of a ``Host`` header or an origin's netloc, without port or brackets."""
+    host = urlsplit(f"//{netloc}").hostname
+    return (host or "").lower()
+
+
+def _local_name(host: str) -> bool:
+    if host in ("localhost", "testserver") or host.endswith((".localhost", ".test")):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class AdminAPI:
-    def __init__(self, state: EmulatorState) -> None:
+    def __init__(self, state: EmulatorState, token: str | None = None) -> None:
         self.state = state
+        self.token = token
 
     def routes(self) -> list[Route]:
         return [
             Route("/_emulator/health", self.health, methods=["GET"]),
-            Route("/_emulator/faults", self.get_faults, methods=["GET"]),
-            Route("/_emulator/faults", self.set_faults, methods=["POST", "PUT"]),
-            Route("/_emulator/log", self.get_log, methods=["GET"]),
-            Route("/_emulator/reset", self.reset, methods=["POST"]),
+            Route("/_emulator/faults", self._guard(self.get_faults), methods=["GET"]),
+            Route("/_emulator/faults", self._guard(self.set_faults), methods=["POST", "PUT"]),
+            Route("/_emulator/log", self._guard(self.get_log), methods=["GET"]),
+            Route("/_emulator/reset", self._guard(self.reset), methods=["POST"]),
         ]
+
+    def refusal(self, request: Request) -> Response | None:
+        """Why ``request`` may not use the admin API (a 401/403 answer), or None."""
+        host = request.headers.get("host", "")
+        origin = request.headers.get("origin")
+        if origin is not None and (urlsplit(origin).netloc.lower() != host.lower()
+                                   or not _local_name(_hostname(host))):
+            return json_response({"error": "cross-origin requests to the admin API are "
+                                           "refused"}, 403)
+        if self.token is not None:
+            given = request.headers.get(TOKEN_HEADER, "")
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return json_response({"error": f"the admin API needs the {TOKEN_HEADER} "
+                                               "header with the emulator's admin token"}, 401)
+            return None
+        if not _local_name(_hostname(host)):
+            return json_response({"error": "the admin API answers requests to a loopback "
+                                           "host only; start the emulator with an admin token "
+                                           "(emulate --admin-token) to use it from elsewhere"},
+                                 403)
+        return None
+
+    def _guard(self, handler: Any) -> Any:
+        async def guarded(request: Request) -> Response:
+            refused = self.refusal(request)
+            if refused is not None:
+                return refused
+            response: Response = await handler(request)
+            return response
+        return guarded
 
     async def health(self, request: Request) -> Response:
         return json_response({"ok": True})
@@ -79,8 +138,8 @@ class AdminAPI:
 
     async def set_faults(self, request: Request) -> Response:
         text = (await request.body()).decode("utf-8", "replace")
-        try:
-            config = FaultConfig.load(text if text.strip() else {})
+        try:  # the body is data, never a path to read
+            config = FaultConfig.from_text(text) if text.strip() else FaultConfig.load({})
         except FaultConfigError as exc:
             return json_response({"error": str(exc)}, 400)
         self.state.faults.configure(config)

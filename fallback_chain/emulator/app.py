@@ -53,14 +53,16 @@ class Emulator:
     request log, the Leonardo jobs and the images kept behind URLs (oldest forgotten first).
     ``vary_images``: draw a different placeholder on every call, per vendor, as the real
     services do without a seed (``compare --emulated`` uses it); by default the same prompt
-    always gives the same bytes.
+    always gives the same bytes. ``admin_token``: require it (``X-Emulator-Token``) on the
+    ``/_emulator`` admin API, which otherwise answers loopback requests only (docs/security.md).
     """
 
     def __init__(self, faults: FaultSource = None, *,
                  api_keys: str | Mapping[str, str] | None = DEFAULT_API_KEY,
                  clock: Clock | None = None, seed: int | None = None,
                  max_log_entries: int = 100_000, max_jobs: int = 50_000,
-                 max_files: int = 50_000, vary_images: bool = False) -> None:
+                 max_files: int = 50_000, vary_images: bool = False,
+                 admin_token: str | None = None) -> None:
         config = self._with_seed(FaultConfig.load(faults), seed)
         self.state = EmulatorState(
             api_keys=normalise_keys(api_keys), faults=FaultEngine(config),
@@ -76,7 +78,7 @@ class Emulator:
             Route("/v1/models", self._list_models, methods=["GET"]),
             Route("/v1/models/{model}", self._get_model, methods=["GET"]),
             *FilesAPI(self.state).routes(),
-            *AdminAPI(self.state).routes(),
+            *AdminAPI(self.state, admin_token).routes(),
         ]
         self._router = Router(routes=routes, default=self._not_found)
 

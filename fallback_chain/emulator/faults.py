@@ -323,10 +323,18 @@ class FaultConfig:
                 raise FaultConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
             is_json = Path(source).suffix == ".json"
         else:
-            text = source.strip()
-            is_json = text.startswith("{")
+            return cls.from_text(source)
         data = _parse(text, name, is_json)
         _validate(data, None if is_json else text, name)
+        return cls(data)
+
+    @classmethod
+    def from_text(cls, source: str) -> FaultConfig:
+        """From TOML or JSON text only: never read as a path (the admin API's bodies)."""
+        text = source.strip()
+        is_json = text.startswith("{")
+        data = _parse(text, None, is_json)
+        _validate(data, None if is_json else text, None)
         return cls(data)
 
     def rule(self, vendor: str, model: str | None) -> Rule:

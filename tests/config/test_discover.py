@@ -1,4 +1,4 @@
-"""Where the config file is found: --config, ./fallback-chain.toml, $FALLBACK_CHAIN_CONFIG."""
+"""Where the config file is found: --config, $FALLBACK_CHAIN_CONFIG, ./fallback-chain.toml."""
 
 from __future__ import annotations
 
@@ -15,15 +15,17 @@ def test_explicit_path_wins(tmp_path, monkeypatch):
     assert find_config(tmp_path / "fallback-chain.toml") == tmp_path / "fallback-chain.toml"
 
 
-def test_local_file_then_environment(tmp_path, monkeypatch):
+def test_environment_then_local_file(tmp_path, monkeypatch):
+    # issue 27: the variable the user set wins over a file in the current folder (a cloned
+    # repository's), which is used only when the variable is not set
     named = tmp_path / "named.toml"
     named.write_text("")
-    monkeypatch.setenv("FALLBACK_CHAIN_CONFIG", str(named))
     here = tmp_path / "project"
     here.mkdir()
-    assert find_config(cwd=here) == named
     (here / "fallback-chain.toml").write_text("")
     assert find_config(cwd=here) == here / "fallback-chain.toml"
+    monkeypatch.setenv("FALLBACK_CHAIN_CONFIG", str(named))
+    assert find_config(cwd=here) == named
 
 
 def test_nothing_found_says_what_to_do(tmp_path):

@@ -434,6 +434,7 @@ def cli(server: tuple[Emulator, str], tmp_path: Path, monkeypatch: pytest.Monkey
     for var in ("FALLBACK_CHAIN_CONFIG", "FALLBACK_CHAIN_LEDGER", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(CLI_KEY_VAR, KEY)
+    monkeypatch.setenv("FALLBACK_CHAIN_KEY_ENV", CLI_KEY_VAR)  # one variable, three vendors
     monkeypatch.setenv("COLUMNS", "400")  # no wrapped lines in what is asserted
     monkeypatch.chdir(tmp_path)
     config = _chain_config(url, tmp_path)

@@ -24,10 +24,11 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ...errors import ConfigurationError, SharedStateUnavailableError
 from ...secrets import register_secret
+from .urls import safe_url, secrets_in
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -38,17 +39,6 @@ log = logging.getLogger("fallback_chain.state")
 T = TypeVar("T")
 OnUnavailable = Literal["local", "fail"]
 ENV_URL = "FALLBACK_CHAIN_REDIS_URL"
-
-
-def safe_url(url: str) -> str:
-    """``url`` without its password (for logs, errors and reprs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 class Link:
@@ -68,9 +58,8 @@ class Link:
         if client_factory is None and importlib.util.find_spec("redis") is None:
             raise ConfigurationError(
                 "shared state in Redis needs redis-py: pip install 'fallback-chain[redis]'")
-        password = urlsplit(url).password
-        if password:
-            register_secret(password)
+        for secret in secrets_in(url):  # the userinfo's and the query string's
+            register_secret(secret)
         self.url = url
         self.shown_url = safe_url(url)
         self.on_unavailable: OnUnavailable = on_unavailable
