@@ -44,6 +44,8 @@ class Chain:
     order that minimises the expected cost per delivered image (estimate per attempt, observed
     success rate, money lost on failures); the default keeps the given order. Subscribe to
     what happens with ``chain.events.subscribe(fn)`` or pass ``on_event=fn``.
+    ``recorder`` (a ``fallback_chain.cassette.Recorder``) writes every vendor exchange of the
+    adapters that support recording to a cassette folder (``docs/testing.md``).
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
@@ -53,8 +55,9 @@ class Chain:
                  cooldowns: CooldownStore | None = None, capacity: CapacityStore | None = None,
                  budget: Budget | None = None,
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
-                 seed: int | None = None, log: bool = True) -> None:
+                 seed: int | None = None, log: bool = True, recorder: Any = None) -> None:
         providers = _checked(providers)
+        _attach_recorder(providers, recorder)
         keys = [p.key for p in providers]
         policy = policy or Policy()
         shortcuts = {k: v for k, v in (("deadline_s", deadline_s),
@@ -238,3 +241,13 @@ def _backend(state: StateBackend | str | None) -> StateBackend:
             f"state must be a state backend (MemoryState, RedisState) or a redis:// URL, "
             f"got {type(state).__name__}")
     return state
+
+
+def _attach_recorder(providers: Sequence[Provider], recorder: Any) -> None:
+    """Hand ``recorder`` to every adapter with a ``record_with`` hook (the HTTP adapters)."""
+    if recorder is None:
+        return
+    for provider in providers:
+        hook = getattr(provider, "record_with", None)
+        if hook is not None:
+            hook(recorder)

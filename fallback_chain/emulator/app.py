@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import httpx
     import httpx2
 
+    from .replay import Replay
+
 FaultSource = FaultConfig | Mapping[str, Any] | str | Path | None
 
 DEFAULT_API_KEY = "test-key"
@@ -53,14 +55,17 @@ class Emulator:
     request log, the Leonardo jobs and the images kept behind URLs (oldest forgotten first).
     ``vary_images``: draw a different placeholder on every call, per vendor, as the real
     services do without a seed (``compare --emulated`` uses it); by default the same prompt
-    always gives the same bytes.
+    always gives the same bytes. ``replay``: a cassette folder written by
+    ``fallback_chain.cassette.Recorder``; vendor requests are answered with the recorded
+    responses, in order (``fallback_chain.emulator.replay``).
     """
 
     def __init__(self, faults: FaultSource = None, *,
                  api_keys: str | Mapping[str, str] | None = DEFAULT_API_KEY,
                  clock: Clock | None = None, seed: int | None = None,
                  max_log_entries: int = 100_000, max_jobs: int = 50_000,
-                 max_files: int = 50_000, vary_images: bool = False) -> None:
+                 max_files: int = 50_000, vary_images: bool = False,
+                 replay: str | Path | None = None) -> None:
         config = self._with_seed(FaultConfig.load(faults), seed)
         self.state = EmulatorState(
             api_keys=normalise_keys(api_keys), faults=FaultEngine(config),
@@ -79,6 +84,10 @@ class Emulator:
             *AdminAPI(self.state).routes(),
         ]
         self._router = Router(routes=routes, default=self._not_found)
+        self.replay: Replay | None = None
+        if replay is not None:
+            from .replay import Replay
+            self.replay = Replay(replay)
 
     # ------------------------------------------------------------------ ASGI
 
@@ -108,7 +117,10 @@ class Emulator:
             await send(message)
 
         try:
-            await self._router(scope, receive, capture)
+            if self.replay is not None:
+                await self.replay.serve(scope, receive, capture, self._router)
+            else:
+                await self._router(scope, receive, capture)
         except EmulatedDisconnect as exc:
             record()
             if not await _drop_connection(send, exc.kind):
@@ -163,6 +175,8 @@ class Emulator:
     def reset(self) -> None:
         """Forget requests, jobs and image files; restart scripts (configuration kept)."""
         self.state.reset()
+        if self.replay is not None:
+            self.replay.rewind()
 
     # ------------------------------------------------------------------ in-process transports
 

@@ -177,6 +177,7 @@ class OpenAIProvider(Provider):
         self._downloaders: PerLoop[httpx.AsyncClient] = PerLoop(self._new_downloader)
         self._plans: dict[tuple[str, str, int], _Plan] = {}
         self._plans_prices: PriceCatalogue | None = None
+        self._recorder: Any = None
 
     @property
     def key(self) -> str:
@@ -246,6 +247,11 @@ class OpenAIProvider(Provider):
             return CheckResult(self.name, self.model, False,
                                f"preflight failed: {describe_non_json(found)}")
         return CheckResult(self.name, self.model, True, self._check_detail())
+
+    def record_with(self, recorder: Any) -> None:
+        """Record every exchange with the API through ``recorder`` (a
+        ``fallback_chain.cassette.Recorder``; ``Chain(recorder=...)`` calls this)."""
+        self._recorder = recorder
 
     async def aclose(self) -> None:
         if self._http_client is None:
@@ -320,10 +326,13 @@ class OpenAIProvider(Provider):
     def _new_sdk(self) -> openai.AsyncOpenAI:
         import openai  # the SDK, not this module: absolute import inside a package
 
-        return openai.AsyncOpenAI(
+        client = openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self._base_url,
             organization=self._organization, project=self._project,
             max_retries=0, http_client=self._http_client)
+        if self._recorder is not None:  # the SDK's own httpx2 client (or the lent one)
+            self._recorder.wrap_client(client._client, VENDOR)
+        return client
 
     def _new_downloader(self) -> httpx.AsyncClient:
         if self._download_client is not None:
