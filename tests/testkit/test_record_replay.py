@@ -124,7 +124,7 @@ def test_a_planted_key_and_a_planted_signed_url_never_reach_a_cassette(tmp_path:
     backup = OpenAIProvider("dall-e-3", name="again", api_key=PLANTED_KEY,
                             base_url="http://emulator.test/v1", dalle_response_format="url",
                             download_client=download,
-                            http_client=httpx2.AsyncClient(transport=live.httpx2_transport()))
+                            http_client=httpx2.AsyncClient(transport=_Spy(live, seen)))
     chain = Chain([openai, backup], policy=FAST, log=False,
                   recorder=Recorder(tmp_path))
     results = _run(chain, ["a harbour"])
