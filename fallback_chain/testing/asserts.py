@@ -1,7 +1,7 @@
 """Assertions about a chain's result (or its error) whose failure message shows every attempt.
 
     assert_attempts(result, ["rate_limited", "server_error", "success"])
-    assert_attempts(result, [("openai/gpt-image-1", "rate_limited"), ("gemini", "success")])
+    assert_attempts(result, [("openai/gpt-image-2", "rate_limited"), ("gemini", "success")])
     assert_served_by(result, "gemini")
     assert_cost(result, 0.039)
 """
@@ -10,12 +10,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from ..results import Attempt, ChainResult
+from ..results import Attempt
 
 
-def _attempts_of(outcome: ChainResult | BaseException) -> list[Attempt]:
+class Served(Protocol):
+    """A ``ChainResult``, or anything of yours that carries its ``provider`` and
+    ``attempts``."""
+
+    @property
+    def provider(self) -> str | None: ...
+
+    @property
+    def attempts(self) -> Sequence[Attempt]: ...
+
+
+#: A ``ChainResult``, a fallback-chain error (``.attempts``), or any object with ``attempts``.
+Outcome = Any
+
+
+def _attempts_of(outcome: Outcome) -> list[Attempt]:
     attempts = getattr(outcome, "attempts", None)
     if attempts is None:
         raise TypeError(f"expected a ChainResult or a fallback-chain error with .attempts, "
@@ -23,7 +38,7 @@ def _attempts_of(outcome: ChainResult | BaseException) -> list[Attempt]:
     return list(attempts)
 
 
-def describe_attempts(outcome: ChainResult | BaseException) -> str:
+def describe_attempts(outcome: Outcome) -> str:
     """One line per attempt: number, provider, outcome, status, cost and message."""
     lines = []
     for i, a in enumerate(_attempts_of(outcome), 1):
@@ -47,7 +62,7 @@ def _wanted(want: Any) -> Any:
     return str(getattr(want, "value", want))
 
 
-def assert_attempts(outcome: ChainResult | BaseException, expected: Sequence[Any]) -> None:
+def assert_attempts(outcome: Outcome, expected: Sequence[Any]) -> None:
     """The attempts' outcomes, in order: ``["rate_limited", "success"]``, or
     ``(provider, outcome)`` pairs to check who was asked too."""
     attempts = _attempts_of(outcome)
@@ -60,16 +75,17 @@ def assert_attempts(outcome: ChainResult | BaseException, expected: Sequence[Any
             f"attempts:\n{describe_attempts(outcome)}")
 
 
-def assert_served_by(result: ChainResult, provider: str) -> None:
-    """The provider (its key, e.g. ``openai/gpt-image-1``, or its name) that delivered."""
-    served = {result.provider}
-    served.update(a.provider for a in result.attempts if a.outcome.value == "success")
-    if provider not in served and not result.provider.startswith(provider + "/"):
+def assert_served_by(result: Served, provider: str) -> None:
+    """The provider (its key, e.g. ``openai/gpt-image-2``, or its name) that delivered."""
+    served = {a.provider for a in result.attempts if a.outcome.value == "success"}
+    if result.provider:
+        served.add(result.provider)
+    if provider not in served and not any(s.startswith(provider + "/") for s in served):
         raise AssertionError(f"served by {result.provider!r}, not {provider!r}\n"
                              f"attempts:\n{describe_attempts(result)}")
 
 
-def assert_cost(outcome: ChainResult | BaseException, usd: float, *,
+def assert_cost(outcome: Outcome, usd: float, *,
                 abs_tol: float = 1e-9) -> None:
     """The money spent on every attempt of the request (failed ones included), in USD."""
     spent = sum(a.cost_usd for a in _attempts_of(outcome))
