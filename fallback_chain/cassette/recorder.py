@@ -48,6 +48,15 @@ class Recorder:
         self._lock = threading.Lock()
         self.written: list[Path] = []
 
+    def attach(self, chain: Any) -> Any:
+        """Record an already built chain's exchanges (what ``Chain(recorder=...)`` does);
+        call it before the chain's first request. Returns the chain."""
+        for provider in chain.providers:
+            hook = getattr(provider, "record_with", None)
+            if hook is not None:
+                hook(self)
+        return chain
+
     # ------------------------------------------------------------------ the adapters' hook
 
     def wrap_client(self, client: Any, vendor: str) -> Any:

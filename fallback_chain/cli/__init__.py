@@ -12,6 +12,7 @@ import typer  # noqa: E402
 from .batch import batch  # noqa: E402
 from .check import check  # noqa: E402
 from .compare import compare as compare_command  # noqa: E402
+from .cassette import cassette_app  # noqa: E402
 from .cost import cost_app  # noqa: E402
 from .demo import demo  # noqa: E402
 from .emulate import emulate as emulate_command  # noqa: E402
@@ -44,6 +45,8 @@ app.command("simulate", short_help="Compare chain configurations on simulated or
 app.command("emulate", short_help="Serve the emulated vendor APIs on a loopback port.")(
     emulate_command)
 app.add_typer(cost_app, name="cost")
+app.add_typer(cassette_app, name="cassette",
+              short_help="Work with recorded vendor exchanges: turn one into a corpus file.")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._metrics import MetricsPortOption, serve_metrics
+from ._record import RecordOption, attach_recorder
 
 if TYPE_CHECKING:
     from fallback_chain.chain import Chain
@@ -110,6 +111,7 @@ def batch(
         hidden=True, help="The key that emulator accepts.")] = "test-key",
     fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", hidden=True)] = True,
     metrics_port: MetricsPortOption = None,
+    record: RecordOption = None,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -142,6 +144,7 @@ def batch(
                 raise _fail("no output given: pass --out DIR_OR_URL (or set storage for the "
                             "chain in the config file)", as_json)
             else:
+                attach_recorder(source.chain, record)
                 with serve_metrics(source.chain, metrics_port):
                     code = _run(source, input, target, concurrency, cache, input_format,
                                 failures, retry_failed, grace, options, fsync, progress, as_json)
