@@ -92,4 +92,4 @@ def endpoint_of(vendor: str, method: str, path: str) -> str:
         return "submit" if method == "POST" else "poll"
     if "/models" in path:
         return "models"
-    return "download" if vendor == "leonardo" else "other"
+    return "download" if method == "GET" else "other"

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections import defaultdict, deque
 from pathlib import Path
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,6 +27,7 @@ from fallback_chain.cassette.scrub import expand, image_for
 from .common import SCOPE_KEY, EmulatedDisconnect
 
 _HANG_S = 3600.0
+_URL = re.compile(r"^https?://[^/?#]+(?P<path>/[^?#]*)")
 
 
 class Replay:
@@ -50,7 +53,11 @@ class Replay:
             return queue.popleft() if queue else None
 
     def claims(self, path: str) -> bool:
-        return not path.startswith("/_emulator") and not path.startswith("/_files")
+        return not path.startswith("/_emulator")
+
+    def recorded_paths(self) -> frozenset[str]:
+        """Paths of recorded GETs (image downloads), so URLs to them can point here."""
+        return frozenset(c.path_key for c in self.cassettes if c.method == "GET")
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> None:
         method, path = scope["method"], scope["path"]
@@ -59,6 +66,9 @@ class Replay:
             return
         cassette = self.take(method, path)
         info = scope.get(SCOPE_KEY)
+        if cassette is None and path.startswith("/_files"):
+            await fallback(scope, receive, send)
+            return
         if cassette is None:
             body = {"error": {"message": f"fallback-chain replay: no recorded exchange left for "
                                          f"{method} {path}", "code": "not_recorded"}}
@@ -70,10 +80,29 @@ class Replay:
             info.fault = f"replay:{cassette.path.name}"
         while (await receive()).get("more_body"):
             pass  # read the request body before answering
-        await _answer(cassette, scope, receive, send)
+        await _answer(cassette, scope, receive, send, self.recorded_paths())
 
 
-async def _answer(cassette: Cassette, scope: Scope, receive: Receive, send: Send) -> None:
+def _origin(scope: Scope) -> str:
+    host = dict(scope.get("headers") or []).get(b"host", b"emulator.test").decode("latin-1")
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def _here(value: Any, origin: str, paths: frozenset[str]) -> Any:
+    """Recorded URLs of recorded downloads, pointed at this emulator (the CDN's were
+    scrubbed of their signatures, and the recording's host may be gone)."""
+    if isinstance(value, str):
+        m = _URL.match(value)
+        return origin + m["path"] if m is not None and m["path"] in paths else value
+    if isinstance(value, list):
+        return [_here(v, origin, paths) for v in value]
+    if isinstance(value, dict):
+        return {k: _here(v, origin, paths) for k, v in value.items()}
+    return value
+
+
+async def _answer(cassette: Cassette, scope: Scope, receive: Receive, send: Send,
+                  paths: frozenset[str]) -> None:
     if cassette.error == "timeout":
         await asyncio.sleep(_HANG_S)
         raise EmulatedDisconnect("reset")
@@ -84,7 +113,7 @@ async def _answer(cassette: Cassette, scope: Scope, receive: Receive, send: Send
     if "body_image" in recorded:
         content = image_for(str(recorded["body_image"])) or b""
     elif "body" in recorded:
-        content = json.dumps(expand(recorded["body"])).encode()
+        content = json.dumps(_here(expand(recorded["body"]), _origin(scope), paths)).encode()
     else:
         content = str(recorded.get("body_text", "")).encode()
     headers.pop("content-length", None)

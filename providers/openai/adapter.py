@@ -335,11 +335,15 @@ class OpenAIProvider(Provider):
         return client
 
     def _new_downloader(self) -> httpx.AsyncClient:
-        if self._download_client is not None:
-            return self._download_client
-        import httpx
+        client = self._download_client
+        if client is None:
+            import httpx
 
-        return httpx.AsyncClient(follow_redirects=False, transport=guarded_transport(self._allow))
+            client = httpx.AsyncClient(follow_redirects=False,
+                                       transport=guarded_transport(self._allow))
+        if self._recorder is not None:  # image downloads of response_format="url"
+            self._recorder.wrap_client(client, VENDOR)
+        return client
 
     def _params(self, request: ImageRequest, plan: _Plan) -> dict[str, Any]:
         """Keyword arguments for ``images.generate``/``images.edit`` (files added later)."""

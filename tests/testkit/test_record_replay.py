@@ -130,8 +130,10 @@ def test_a_planted_key_and_a_planted_signed_url_never_reach_a_cassette(tmp_path:
     results = _run(chain, ["a harbour"])
     assert results[0].images
     blob = b"".join(p.read_bytes() for p in sorted(tmp_path.iterdir()))
-    assert len(list(tmp_path.iterdir())) == 2
-    served = json.loads((sorted(tmp_path.iterdir())[1]).read_text())
+    kinds = [c.endpoint for c in load_cassettes(tmp_path)]
+    assert kinds == ["generate", "generate", "download"]  # the image fetched from its URL too
+    served = load_cassettes(tmp_path)[1].data
+    assert load_cassettes(tmp_path)[2].data["response"]["body_image"].endswith("1024x1024")
     url = served["response"]["body"]["data"][0]["url"]
     assert url.endswith("?scrubbed") and "sig=" not in url
     raw = b"".join(seen)
@@ -139,3 +141,34 @@ def test_a_planted_key_and_a_planted_signed_url_never_reach_a_cassette(tmp_path:
     for planted in (PLANTED_KEY, PLANTED_KEY[11:27], "deadbeefcafe0123", "X-Amz-Signature",
                     "sig=emulated"):
         assert planted.encode() not in blob, planted
+
+
+def test_the_demo_chain_of_three_vendors_replays_over_a_real_socket(tmp_path: Path) -> None:
+    """Gemini, Leonardo (submit, polls, CDN download) and OpenAI, with faults,
+    recorded through `--record`'s code path and replayed by a served replay emulator."""
+    import warnings
+
+    from fallback_chain.demo import KEY, build_demo_chain, demo_emulator
+    from fallback_chain.emulator import serve_in_thread
+
+    prompts = [f"demo picture {i}" for i in range(4)]
+
+    def run(base_url: str, record: bool) -> list[Any]:
+        chain = build_demo_chain(base_url, api_key=KEY, policy=FAST)
+        if record:
+            Recorder(tmp_path).attach(chain)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _summary(_run(chain, prompts))
+
+    faults = {"gemini": {"script": "503,503,ok,503,503,ok"},
+              "leonardo": {"script": "500,500,ok", "job_delay_s": 0.05}}
+    with serve_in_thread(demo_emulator(faults=faults)) as url:
+        recorded = run(url, record=True)
+    vendors = {c.vendor for c in load_cassettes(tmp_path)}
+    assert vendors == {"gemini", "leonardo", "openai"}
+    assert {c.endpoint for c in load_cassettes(tmp_path) if c.vendor == "leonardo"} >= {
+        "submit", "poll", "download"}
+    with serve_in_thread(Emulator(replay=tmp_path, api_keys=None)) as url:
+        replayed = run(url, record=False)
+    assert replayed == recorded
