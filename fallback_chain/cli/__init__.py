@@ -10,9 +10,9 @@ require("cli", "the fallback-chain command line")
 import typer  # noqa: E402
 
 from .batch import batch  # noqa: E402
+from .cassette import cassette_app  # noqa: E402
 from .check import check  # noqa: E402
 from .compare import compare as compare_command  # noqa: E402
-from .cassette import cassette_app  # noqa: E402
 from .cost import cost_app  # noqa: E402
 from .demo import demo  # noqa: E402
 from .emulate import emulate as emulate_command  # noqa: E402

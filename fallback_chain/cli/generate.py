@@ -20,7 +20,6 @@ import typer
 from fallback_chain.richtable import print_table
 
 from ._metrics import MetricsPortOption, serve_metrics
-from ._record import RecordOption, attach_recorder
 from ._output import (
     ChainOption,
     ConfigOption,
@@ -38,6 +37,7 @@ from ._output import (
     save_images,
     usd,
 )
+from ._record import RecordOption, attach_recorder
 
 if TYPE_CHECKING:
     from fallback_chain.chain import Chain

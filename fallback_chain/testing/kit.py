@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from ..chain import Chain
     from ..emulator import Emulator
+    from ..provider import Provider
     from ..providers.fake import FakeProvider
     from ..providers.gemini import GeminiProvider
     from ..providers.leonardo import LeonardoProvider
     from ..providers.openai import OpenAIProvider
-    from ..provider import Provider
     from ..vtime import VirtualClock, VirtualTimeLoop
 
 T = TypeVar("T")

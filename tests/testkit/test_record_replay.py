@@ -19,7 +19,6 @@ from fallback_chain.providers.gemini import GeminiProvider
 from fallback_chain.providers.openai import OpenAIProvider
 from fallback_chain.results import ChainResult
 
-
 PLANTED_KEY = "sk-planted-" + "Zq7Xw3Rk" * 6  # a key as long as a real one
 FAST = Policy(backoff_initial_s=0.0, backoff_jitter=0.0, wait_for_cooldown=False,
               attempt_timeout_s=30.0)
