@@ -54,6 +54,8 @@ class Chain:
     ``validators`` check every delivered image (a rejection is billed and advances to the next
     provider; ``fallback_chain.validators``); ``prescreen`` checks the prompt before any
     provider is called (``fallback_chain.prescreen``; docs/quality.md).
+    ``recorder`` (a ``fallback_chain.cassette.Recorder``) writes every vendor exchange of the
+    adapters that support recording to a cassette folder (``docs/testing.md``).
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,
@@ -65,10 +67,11 @@ class Chain:
                  order: Literal["given", "cost"] = "given", on_event: Subscriber | None = None,
                  seed: int | None = None, log: bool = True,
                  quotas: Quotas | None = None,
-
                  validators: Sequence[Validator | str] = (),
-                 prescreen: Screen | Sequence[Screen] | None = None) -> None:
+                 prescreen: Screen | Sequence[Screen] | None = None,
+                 recorder: Any = None) -> None:
         providers = _checked(providers)
+        _attach_recorder(providers, recorder)
         keys = [p.key for p in providers]
         policy = policy or Policy()
         shortcuts = {k: v for k, v in (("deadline_s", deadline_s),
@@ -282,3 +285,13 @@ def _validators(items: Sequence[Validator | str]) -> tuple[Validator, ...]:
     from .validators import resolve
 
     return tuple(resolve(items))
+
+
+def _attach_recorder(providers: Sequence[Provider], recorder: Any) -> None:
+    """Hand ``recorder`` to every adapter with a ``record_with`` hook (the HTTP adapters)."""
+    if recorder is None:
+        return
+    for provider in providers:
+        hook = getattr(provider, "record_with", None)
+        if hook is not None:
+            hook(recorder)

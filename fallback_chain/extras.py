@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     # parents before their sub-packages: find_spec of a dotted name imports the parent
     "otel": ("opentelemetry", "opentelemetry.sdk", "opentelemetry.exporter",
              "opentelemetry.exporter.prometheus", "prometheus_client"),
+    "testing": ("pytest", "starlette", "uvicorn", "multipart", "httpx2"),
 }
 
 

@@ -10,6 +10,7 @@ require("cli", "the fallback-chain command line")
 import typer  # noqa: E402
 
 from .batch import batch  # noqa: E402
+from .cassette import cassette_app  # noqa: E402
 from .check import check  # noqa: E402
 from .compare import compare as compare_command  # noqa: E402
 from .cost import cost_app  # noqa: E402
@@ -47,6 +48,8 @@ app.command("emulate", short_help="Serve the emulated vendor APIs on a loopback 
 app.add_typer(cost_app, name="cost")
 app.command("finalize", short_help="Make finals of chosen drafts (batch --draft), "
             "resumably.")(finalize)
+app.add_typer(cassette_app, name="cassette",
+              short_help="Work with recorded vendor exchanges: turn one into a corpus file.")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._metrics import MetricsPortOption, serve_metrics
+from ._record import RecordOption, attach_recorder
 
 if TYPE_CHECKING:
     from fallback_chain.batch.items_stream import RowRewrite
@@ -120,6 +121,7 @@ def batch(
         "--draft", help="Drafts: every row at draft quality (a seed fixed per row), on the "
                         "chain's cheapest expected order; then `fallback-chain finalize OUT`. "
                         "With --dry-run, prices the drafts and the finals.")] = False,
+    record: RecordOption = None,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -162,6 +164,7 @@ def batch(
                     assert source.chain is not None
                     source.chain.order = "cost"
                     rewrite = draft_row
+                attach_recorder(source.chain, record)
                 with serve_metrics(source.chain, metrics_port):
                     code = _run(source, input, target, concurrency, cache, input_format,
                                 failures, retry_failed, grace, options, fsync, progress, as_json,

@@ -24,16 +24,21 @@ def emulate(
         envvar="FALLBACK_CHAIN_EMULATOR_ADMIN_TOKEN",
         help="Require this token (header X-Emulator-Token) on the /_emulator admin API; "
              "without one it answers loopback requests only.")] = None,
+    replay: Annotated[Path | None, typer.Option(
+        help="Answer vendor requests with the responses recorded in this cassette folder "
+             "(`--record DIR`), in order; see docs/testing.md.",
+        exists=True, file_okay=False)] = None,
 ) -> None:
     """Serve the emulated vendor APIs on HOST:PORT until interrupted."""
+    from fallback_chain.cassette.format import CassetteError
     from fallback_chain.emulator.app import Emulator
     from fallback_chain.emulator.faults import FaultConfigError
     from fallback_chain.emulator.server import serve
 
     try:
         emu = Emulator(faults, api_keys=None if api_key == "*" else api_key, seed=seed,
-                       admin_token=admin_token or None)
-    except FaultConfigError as exc:
+                       admin_token=admin_token or None, replay=replay)
+    except (FaultConfigError, CassetteError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     base = f"http://{host}:{port}"

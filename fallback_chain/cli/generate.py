@@ -37,6 +37,7 @@ from ._output import (
     save_images,
     usd,
 )
+from ._record import RecordOption, attach_recorder
 
 if TYPE_CHECKING:
     from fallback_chain.chain import Chain
@@ -90,6 +91,7 @@ def generate(
     = None,
     project: Annotated[str | None, typer.Option(
         help="The project asking (its quota applies too).")] = None,
+    record: RecordOption = None,
 ) -> None:
     """Generate images for PROMPT through the configured chain, trying providers in order."""
     from fallback_chain.config import ConfigError
@@ -98,7 +100,7 @@ def generate(
 
     if emulated and config is None and chain is None and _no_config():
         _generate_on_demo_chain(prompt, size, quality, n, seed, negative_prompt, output_format,
-                                out, as_json, {"user": user, "project": project})
+                                out, as_json, {"user": user, "project": project}, record)
         return
     cfg = open_config(config, as_json=as_json, chains=[chain], emulated=emulated)
     try:
@@ -121,6 +123,7 @@ def generate(
                 raise fail(str(exc), as_json=as_json, kind="config") from None
             if target is not None:
                 built.events.subscribe(stack.enter_context(_emulated_ledger()))
+            attach_recorder(built, record)
             started = time.time()
             with serve_metrics(built, metrics_port):
                 outcome = _run(built, request, quiet=as_json)
@@ -148,7 +151,8 @@ def _no_config() -> bool:
 def _generate_on_demo_chain(prompt: str, size: str, quality: Quality, n: int, seed: int | None,
                             negative_prompt: str | None, output_format: Format,
                             out: Path | None, as_json: bool,
-                            tenant: dict[str, str | None] | None = None) -> None:
+                            tenant: dict[str, str | None] | None = None,
+                            record: Path | None = None) -> None:
     """``--emulated`` with no config file: the demo chain on the built-in emulator, exactly as
     ``batch --emulated`` and ``compare --emulated`` do."""
     from fallback_chain.demo import KEY, build_demo_chain
@@ -167,6 +171,7 @@ def _generate_on_demo_chain(prompt: str, size: str, quality: Quality, n: int, se
     emulator = Emulator(faults={"leonardo": {"job_delay_s": 0.2}}, api_keys=KEY)
     with serve_in_thread(emulator) as base_url, _emulated_ledger() as ledger:
         built = build_demo_chain(base_url, api_key=KEY, name="demo", on_event=ledger)
+        attach_recorder(built, record)
         started = time.time()
         outcome = _run(built, request, quiet=as_json)
     if isinstance(outcome, ChainError):

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import httpx
     import httpx2
 
+    from .replay import Replay
+
 FaultSource = FaultConfig | Mapping[str, Any] | str | Path | None
 
 DEFAULT_API_KEY = "test-key"
@@ -55,6 +57,9 @@ class Emulator:
     services do without a seed (``compare --emulated`` uses it); by default the same prompt
     always gives the same bytes. ``admin_token``: require it (``X-Emulator-Token``) on the
     ``/_emulator`` admin API, which otherwise answers loopback requests only (docs/security.md).
+    ``replay``: a cassette folder written by
+    ``fallback_chain.cassette.Recorder``; vendor requests are answered with the recorded
+    responses, in order (``fallback_chain.emulator.replay``).
     """
 
     def __init__(self, faults: FaultSource = None, *,
@@ -62,7 +67,8 @@ class Emulator:
                  clock: Clock | None = None, seed: int | None = None,
                  max_log_entries: int = 100_000, max_jobs: int = 50_000,
                  max_files: int = 50_000, vary_images: bool = False,
-                 admin_token: str | None = None) -> None:
+                 admin_token: str | None = None,
+                 replay: str | Path | None = None) -> None:
         config = self._with_seed(FaultConfig.load(faults), seed)
         self.state = EmulatorState(
             api_keys=normalise_keys(api_keys), faults=FaultEngine(config),
@@ -81,6 +87,10 @@ class Emulator:
             *AdminAPI(self.state, admin_token).routes(),
         ]
         self._router = Router(routes=routes, default=self._not_found)
+        self.replay: Replay | None = None
+        if replay is not None:
+            from .replay import Replay
+            self.replay = Replay(replay)
 
     # ------------------------------------------------------------------ ASGI
 
@@ -110,7 +120,10 @@ class Emulator:
             await send(message)
 
         try:
-            await self._router(scope, receive, capture)
+            if self.replay is not None:
+                await self.replay.serve(scope, receive, capture, self._router)
+            else:
+                await self._router(scope, receive, capture)
         except EmulatedDisconnect as exc:
             record()
             if not await _drop_connection(send, exc.kind):
@@ -165,6 +178,8 @@ class Emulator:
     def reset(self) -> None:
         """Forget requests, jobs and image files; restart scripts (configuration kept)."""
         self.state.reset()
+        if self.replay is not None:
+            self.replay.rewind()
 
     # ------------------------------------------------------------------ in-process transports
 

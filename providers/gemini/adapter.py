@@ -137,6 +137,7 @@ class GeminiProvider(Provider):
             raise ConfigurationError(f"{name}: max_answer_bytes must be a positive byte count")
         self._max_answer_bytes = max_answer_bytes
         self._lent_client = http_client
+        self._recorder: Any = None
         # per event loop (a connection pool belongs to the loop that opened it): the SDK
         # client and the pool we made for it (None when the caller lent one)
         self._clients: PerLoop[tuple[genai.Client, httpx2.AsyncClient | None]] = \
@@ -217,6 +218,11 @@ class GeminiProvider(Provider):
         return CheckResult(self.name, self.model, True,
                            f"key accepted; {found.name or self.model} is available")
 
+    def record_with(self, recorder: Any) -> None:
+        """Record every exchange with the API through ``recorder`` (a
+        ``fallback_chain.cassette.Recorder``; ``Chain(recorder=...)`` calls this)."""
+        self._recorder = recorder
+
     async def aclose(self) -> None:
         await self._clients.aclose(_close_client)
 
@@ -235,6 +241,8 @@ class GeminiProvider(Provider):
 
         own = None if self._lent_client is not None else httpx2.AsyncClient(
             transport=CappedTransport(self._transport))
+        if self._recorder is not None:
+            self._recorder.wrap_client(own or self._lent_client, self.vendor)
         options = types.HttpOptions(base_url=self.base_url, api_version=self.api_version,
                                     httpx_async_client=own or self._lent_client)
         return genai.Client(api_key=self._api_key, vertexai=False, http_options=options), own

@@ -241,6 +241,7 @@ class LeonardoProvider(Provider):
         self._clock: Clock = clock or SYSTEM_CLOCK
         self._transport = transport
         self._given_client = http_client
+        self._recorder: Any = None
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] \
             = weakref.WeakKeyDictionary()
 
@@ -308,6 +309,13 @@ class LeonardoProvider(Provider):
         return CheckResult(self.name, self.model, True,
                            f"authenticated as {user.get('username') or user.get('id') or '?'}; "
                            f"{credits:,.0f} API credits")
+
+    def record_with(self, recorder: Any) -> None:
+        """Record every exchange with the API and its CDN through ``recorder`` (a
+        ``fallback_chain.cassette.Recorder``; ``Chain(recorder=...)`` calls this)."""
+        self._recorder = recorder
+        if self._given_client is not None:
+            recorder.wrap_client(self._given_client, self.vendor)
 
     async def aclose(self) -> None:
         """Close the connection pools this provider opened (never a client passed in)."""
@@ -467,6 +475,8 @@ class LeonardoProvider(Provider):
                 transport=transport, timeout=self.request_timeout_s,
                 follow_redirects=False, headers={"user-agent": "fallback-chain (leonardo)"},
                 limits=limits)
+            if self._recorder is not None:
+                self._recorder.wrap_client(client, self.vendor)
             self._clients[loop] = client
         return client
 

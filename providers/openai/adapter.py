@@ -187,6 +187,7 @@ class OpenAIProvider(Provider):
         self._downloaders: PerLoop[httpx.AsyncClient] = PerLoop(self._new_downloader)
         self._plans: dict[tuple[str, str, int], _Plan] = {}
         self._plans_prices: PriceCatalogue | None = None
+        self._recorder: Any = None
 
     @property
     def key(self) -> str:
@@ -260,6 +261,11 @@ class OpenAIProvider(Provider):
             return CheckResult(self.name, self.model, False,
                                f"preflight failed: {describe_non_json(found)}")
         return CheckResult(self.name, self.model, True, self._check_detail())
+
+    def record_with(self, recorder: Any) -> None:
+        """Record every exchange with the API through ``recorder`` (a
+        ``fallback_chain.cassette.Recorder``; ``Chain(recorder=...)`` calls this)."""
+        self._recorder = recorder
 
     async def aclose(self) -> None:
         if self._http_client is None:
@@ -344,17 +350,24 @@ class OpenAIProvider(Provider):
             inner = self._transport or httpx2.AsyncHTTPTransport(limits=httpx2.Limits(
                 max_connections=1000, max_keepalive_connections=100))
             http_client = openai.DefaultAsyncHttpxClient(transport=CappedTransport(inner))
-        return openai.AsyncOpenAI(
+        client = openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self._base_url,
             organization=self._organization, project=self._project,
             max_retries=0, http_client=http_client)
+        if self._recorder is not None:  # the SDK's own httpx2 client (or the lent one)
+            self._recorder.wrap_client(client._client, VENDOR)
+        return client
 
     def _new_downloader(self) -> httpx.AsyncClient:
-        if self._download_client is not None:
-            return self._download_client
-        import httpx
+        client = self._download_client
+        if client is None:
+            import httpx
 
-        return httpx.AsyncClient(follow_redirects=False, transport=guarded_transport(self._allow))
+            client = httpx.AsyncClient(follow_redirects=False,
+                                       transport=guarded_transport(self._allow))
+        if self._recorder is not None:  # image downloads of response_format="url"
+            self._recorder.wrap_client(client, VENDOR)
+        return client
 
     def _params(self, request: ImageRequest, plan: _Plan) -> dict[str, Any]:
         """Keyword arguments for ``images.generate``/``images.edit`` (files added later)."""
