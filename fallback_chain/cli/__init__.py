@@ -17,6 +17,8 @@ from .demo import demo  # noqa: E402
 from .emulate import emulate as emulate_command  # noqa: E402
 from .generate import generate  # noqa: E402
 from .providers_cmd import providers_command  # noqa: E402
+from .report import report as report_command  # noqa: E402
+from .report import review as review_command  # noqa: E402
 from .simulate import simulate  # noqa: E402
 
 app = typer.Typer(name="fallback-chain", no_args_is_help=True, add_completion=False,
@@ -44,6 +46,10 @@ app.command("simulate", short_help="Compare chain configurations on simulated or
 app.command("emulate", short_help="Serve the emulated vendor APIs on a loopback port.")(
     emulate_command)
 app.add_typer(cost_app, name="cost")
+app.command("report", short_help="Write one self-contained HTML report of a batch folder.")(
+    report_command)
+app.command("review", short_help="Tick a batch's images on a loopback page; write the "
+            "selection file.")(review_command)
 
 
 def main() -> None:
