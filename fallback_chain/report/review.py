@@ -32,9 +32,11 @@ class ReviewServer:
         register_environment_secrets()
         self.view = load_batch(storage)
         self.ids = [item.id for item in self.view.delivered]
-        self._httpd = ThreadingHTTPServer((HOST, port), _handler(self))
+        handler = type("Handler", (_Handler,), {"review": self, "hosts": frozenset()})
+        self._httpd = ThreadingHTTPServer((HOST, port), handler)
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])
+        handler.hosts = frozenset({f"{HOST}:{self.port}", f"localhost:{self.port}"})
         self._thread: threading.Thread | None = None
 
     @property
@@ -72,11 +74,6 @@ class ReviewServer:
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join()
-
-
-def _handler(server: ReviewServer) -> type[BaseHTTPRequestHandler]:
-    hosts = frozenset({f"{HOST}:{server.port}", f"localhost:{server.port}"})
-    return type("Handler", (_Handler,), {"review": server, "hosts": hosts})
 
 
 class _Handler(BaseHTTPRequestHandler):
