@@ -32,7 +32,8 @@ class ReviewServer:
         register_environment_secrets()
         self.view = load_batch(storage)
         self.ids = [item.id for item in self.view.delivered]
-        handler = type("Handler", (_Handler,), {"review": self, "hosts": frozenset()})
+        handler: type[_Handler] = type("Handler", (_Handler,),
+                                       {"review": self, "hosts": frozenset()})
         self._httpd = ThreadingHTTPServer((HOST, port), handler)
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])

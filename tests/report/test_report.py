@@ -148,3 +148,24 @@ def test_the_cli_writes_the_report(folder: Path, tmp_path: Path) -> None:
     assert f"report: {out}" in result.output and out.read_text().startswith("<!doctype html>")
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a batch output folder" in result.output
+
+
+def test_batch_writes_the_report_unless_told_not_to(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the emulated ledger goes to the working folder
+    for name in ("FALLBACK_CHAIN_CONFIG", "FALLBACK_CHAIN_LEDGER", "OPENAI_API_KEY",
+                 "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "in.csv").write_text("id,prompt\nboat,a boat\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["batch", "in.csv", "--out", "quiet", "--emulated",
+                                 "--progress", "none", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "quiet" / "boat.json").exists()
+    assert not (tmp_path / "quiet" / "report.html").exists() and "report:" not in result.output
+    result = runner.invoke(app, ["batch", "in.csv", "--out", "loud", "--emulated",
+                                 "--progress", "none"])
+    assert result.exit_code == 0, result.output
+    assert "report: loud/report.html" in result.output
+    html = (tmp_path / "loud" / "report.html").read_text(encoding="utf-8")
+    assert html.count('class="item card"') == 1 and 'data-id="boat"' in html
