@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from fallback_chain.batch.storage import Storage
 
 StorageOption = Annotated[list[str] | None, typer.Option(
     "--storage-option", help="KEY=VALUE passed to fsspec for an s3:// folder (repeatable).")]
 
 
-def _open(folder: str, storage_option: list[str] | None) -> object:
+def _open(folder: str, storage_option: list[str] | None) -> Storage:
     from fallback_chain.batch.manifest import LOCAL_NAME, SEGMENT_DIR
     from fallback_chain.batch.storage import Storage
 
@@ -49,11 +52,9 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a batch: thumbnails, filters, attempts,
     refusals, spend and latency by provider. It loads nothing from the network."""
-    from fallback_chain.batch.storage import Storage
     from fallback_chain.report import write_report
 
     storage = _open(folder, storage_option)
-    assert isinstance(storage, Storage)
     try:
         where = write_report(storage, out)
     finally:
@@ -75,11 +76,9 @@ def review(
 ) -> None:
     """Tick drafts in a local page (127.0.0.1 only) and save the selection file that
     `finalize --select` reads. Keys: arrows move, space ticks, enter opens, s saves."""
-    from fallback_chain.batch.storage import Storage
     from fallback_chain.report.review import ReviewServer
 
     storage = _open(folder, storage_option)
-    assert isinstance(storage, Storage)
     if selection is None:
         if not storage.local:
             raise _usage("DIR is not a local folder: pass --selection FILE")
@@ -88,7 +87,7 @@ def review(
         server = ReviewServer(storage, selection, port=port)
     except OSError as exc:
         raise _usage(f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from None
-    print(f"review: {server.url}  (selection file: {selection}; Ctrl-C to stop)")
+    print(f"review: {server.url}  (selection file: {selection}; Ctrl-C to stop)", flush=True)
     if open_browser:
         import webbrowser
 

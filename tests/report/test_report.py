@@ -169,3 +169,27 @@ def test_batch_writes_the_report_unless_told_not_to(tmp_path: Path,
     assert "report: loud/report.html" in result.output
     html = (tmp_path / "loud" / "report.html").read_text(encoding="utf-8")
     assert html.count('class="item card"') == 1 and 'data-id="boat"' in html
+
+
+def test_the_review_command_serves_on_loopback_until_interrupted(folder: Path,
+                                                                 tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    selection = tmp_path / "picked.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fallback_chain.cli", "review", str(folder), "--no-open",
+         "--selection", str(selection)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("review: http://127.0.0.1:"), line + (proc.stderr.read()
+                                                                     if proc.stderr else "")
+        url = line.split()[1]
+        assert _post(url, {"ids": ["b-dog"]}) == (200, {"count": 1, "path": str(selection)})
+        assert selection.read_text(encoding="utf-8") == "b-dog\n"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
