@@ -19,6 +19,8 @@ from .emulate import emulate as emulate_command  # noqa: E402
 from .finalize import finalize  # noqa: E402
 from .generate import generate  # noqa: E402
 from .providers_cmd import providers_command  # noqa: E402
+from .report import report as report_command  # noqa: E402
+from .report import review as review_command  # noqa: E402
 from .simulate import simulate  # noqa: E402
 
 app = typer.Typer(name="fallback-chain", no_args_is_help=True, add_completion=False,
@@ -50,6 +52,10 @@ app.command("finalize", short_help="Make finals of chosen drafts (batch --draft)
             "resumably.")(finalize)
 app.add_typer(cassette_app, name="cassette",
               short_help="Work with recorded vendor exchanges: turn one into a corpus file.")
+app.command("report", short_help="Write one self-contained HTML report of a batch folder.")(
+    report_command)
+app.command("review", short_help="Tick a batch's images on a loopback page; write the "
+            "selection file.")(review_command)
 
 
 def main() -> None:

@@ -122,6 +122,9 @@ def batch(
                         "chain's cheapest expected order; then `fallback-chain finalize OUT`. "
                         "With --dry-run, prices the drafts and the finals.")] = False,
     record: RecordOption = None,
+    report: Annotated[bool, typer.Option(
+        "--report/--no-report", help="Write report.html (see `fallback-chain report`) in OUT "
+                                     "at the end.")] = True,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -169,6 +172,8 @@ def batch(
                     code = _run(source, input, target, concurrency, cache, input_format,
                                 failures, retry_failed, grace, options, fsync, progress, as_json,
                                 {"user": user, "project": project}, rewrite=rewrite)
+                if report and code != EXIT_INTERRUPTED:
+                    _write_report(target, options, as_json)
     except (InputError, StorageError, ConfigurationError, FileNotFoundError) as exc:
         raise _fail(str(exc), as_json) from None
     raise typer.Exit(code)
@@ -313,6 +318,24 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
             print(f"attempts (emulated ledger): ./{EMULATED_LEDGER}\n"
                   "  see them with: fallback-chain cost report --emulated")
     return exit_code(summary)
+
+
+def _write_report(out: str, options: dict[str, Any], as_json: bool) -> None:
+    """The HTML report of the run's folder; a failure to write it is reported, never fatal
+    (the images and the manifest are what counts)."""
+    from fallback_chain.batch.storage import Storage
+    from fallback_chain.report import write_report
+
+    storage = Storage(out, options)
+    try:
+        where = write_report(storage)
+    except Exception as exc:  # the run itself succeeded; say why there is no report
+        print(f"report: not written ({exc})", file=sys.stderr)
+        return
+    finally:
+        storage.close()
+    if not as_json:
+        print(f"report: {where}")
 
 
 def exit_code(summary: Any) -> int:
