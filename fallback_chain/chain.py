@@ -25,6 +25,10 @@ from .state.memory import MemoryState
 from .walk import RequestRun, Router, Slot
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .results import GeneratedImage
+    from .session import Session
     from .state.backend import StateBackend
 
 
@@ -154,6 +158,13 @@ class Chain:
                 "Chain.generate() blocks and cannot run inside a running event loop (it would "
                 "deadlock); use `await chain.agenerate(...)` instead")
         return self._loop_thread().run(self.agenerate(request, **fields))
+
+    def session(self, *, image: GeneratedImage | bytes | str | Path | None = None) -> Session:
+        """An edit session on this chain (``docs/sessions.md``): generate, then edit the image
+        by instruction any number of times; ``image`` starts it from an existing image."""
+        from .session import Session
+
+        return Session(self, image=image)
 
     def _loop_thread(self) -> LoopThread:
         with self._sync_lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from typing import Any
 
@@ -20,6 +21,7 @@ from .common import (
     fmt_seconds,
     json_body,
     json_response,
+    request_info,
     retry_after_headers,
 )
 from .faults import Fault, Rule
@@ -194,7 +196,7 @@ class OpenAIAPI(VendorAPI):
                     data = await value.read()
                     params.setdefault(key, []).append(
                         {"filename": value.filename, "content_type": value.content_type,
-                         "size": len(data)})
+                         "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
                     if key in ("image", "image[]"):
                         images.append(data)
                     elif key == "mask":
@@ -205,6 +207,8 @@ class OpenAIAPI(VendorAPI):
                     texts[key] = value
                     params[key] = value
         model = texts.get("model") or facts.OPENAI_DEFAULT_MODEL["edits"]
+        request_info(request).input_images = tuple(
+            hashlib.sha256(data).hexdigest() for data in images)
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
             try:
