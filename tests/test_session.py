@@ -198,7 +198,7 @@ def test_edit_needs_an_image_and_blocking_forms_refuse_a_running_loop() -> None:
         asyncio.run(session.aedit("x"))
 
     async def inside() -> None:
-        with pytest.raises(RuntimeError, match="await session.agenerate"):
+        with pytest.raises(RuntimeError, match=r"await session\.agenerate"):
             session.generate("x")
 
     asyncio.run(inside())

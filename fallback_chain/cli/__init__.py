@@ -14,6 +14,7 @@ from .check import check  # noqa: E402
 from .compare import compare as compare_command  # noqa: E402
 from .cost import cost_app  # noqa: E402
 from .demo import demo  # noqa: E402
+from .edit import edit  # noqa: E402
 from .emulate import emulate as emulate_command  # noqa: E402
 from .generate import generate  # noqa: E402
 from .providers_cmd import providers_command  # noqa: E402
@@ -44,6 +45,8 @@ app.command("simulate", short_help="Compare chain configurations on simulated or
 app.command("emulate", short_help="Serve the emulated vendor APIs on a loopback port.")(
     emulate_command)
 app.add_typer(cost_app, name="cost")
+app.command("edit", short_help="Edit an image by instruction; --session keeps an edit session.")(
+    edit)
 
 
 def main() -> None:
