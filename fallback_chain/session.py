@@ -172,7 +172,8 @@ class Session:
     def save(self, folder: str | Path) -> Path:
         """Write the session to ``folder``: one image per step (``step-000.png``...) and
         ``session.json`` (each step's instruction, provider, model, cost, attempts; no keys or
-        image bytes). Returns the JSON file's path. Existing step files are overwritten."""
+        image bytes). Returns the JSON file's path. Step files already there are overwritten, and
+        those of steps undone since are removed."""
         target = Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         steps = []
@@ -185,6 +186,9 @@ class Session:
                           "provider": step.provider, "model": step.model,
                           "vendor": step.vendor, "cost_usd": step.cost_usd,
                           "masked": step.masked, "result": result})
+        for stale in target.glob("step-[0-9][0-9][0-9].*"):  # steps undone since last save
+            if stale.name not in {s["image"] for s in steps}:
+                stale.unlink()
         doc = {"format": _FORMAT, "chain": self.chain.name, "cost_usd": self._spent,
                "steps": steps}
         path = target / SESSION_FILE
