@@ -196,7 +196,7 @@ class OpenAIAPI(VendorAPI):
                     data = await value.read()
                     params.setdefault(key, []).append(
                         {"filename": value.filename, "content_type": value.content_type,
-                         "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+                         "size": len(data)})
                     if key in ("image", "image[]"):
                         images.append(data)
                     elif key == "mask":
