@@ -26,8 +26,12 @@ from .state.memory import MemoryState
 from .walk import RequestRun, Router, Slot
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .cost.quotas import Quotas
     from .prescreen import Screen
+    from .results import GeneratedImage
+    from .session import Session
     from .state.backend import StateBackend
     from .validators import Validator
 
@@ -191,6 +195,13 @@ class Chain:
                 "deadlock); use `await chain.agenerate(...)` instead")
         return self._loop_thread().run(self.agenerate(request, validators=validators,
                                                       **fields))
+
+    def session(self, *, image: GeneratedImage | bytes | str | Path | None = None) -> Session:
+        """An edit session on this chain (``docs/sessions.md``): generate, then edit the image
+        by instruction any number of times; ``image`` starts it from an existing image."""
+        from .session import Session
+
+        return Session(self, image=image)
 
     def _loop_thread(self) -> LoopThread:
         with self._sync_lock:

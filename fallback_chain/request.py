@@ -39,6 +39,25 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SIZE_HELP = "use 'WxH' in pixels (e.g. '1024x1024'), an aspect ratio (e.g. '16:9'), or 'auto'"
 
 
+class Turn(BaseModel):
+    """One earlier turn of a conversation: what the user said (and showed), or what the model
+    answered (``role="model"``, its image). Sessions fill ``ImageRequest.history`` with these
+    when the previous step ran on Gemini, which takes the conversation natively; every other
+    provider ignores the history and edits ``ImageRequest.images``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64",
+                              val_json_bytes="base64")
+
+    role: Literal["user", "model"]
+    text: str | None = None
+    images: tuple[bytes, ...] = ()
+
+    def __repr_args__(self) -> Any:
+        yield "role", self.role
+        yield "text", self.text
+        yield "images", f"<{len(self.images)} image(s)>"
+
+
 class ImageRequest(BaseModel):
     """One request for images. Construction validates everything; invalid input raises
     :class:`~fallback_chain.errors.RequestValidationError` naming each bad field.
@@ -69,6 +88,8 @@ class ImageRequest(BaseModel):
     idempotency_key: str | None = None
     user: str | None = None
     project: str | None = None
+    #: Earlier turns of a conversation (see :class:`Turn`); read by Gemini only.
+    history: tuple[Turn, ...] = ()
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -224,6 +245,8 @@ class ImageRequest(BaseModel):
         for key, value in super().__repr_args__():
             if key == "images" and value:
                 yield key, f"<{len(value)} image(s)>"
+            elif key == "history" and value:
+                yield key, f"<{len(value)} turn(s)>"
             elif key == "mask" and value is not None:
                 yield key, f"<mask {len(value)} bytes>"
             else:

@@ -15,6 +15,7 @@ from .check import check  # noqa: E402
 from .compare import compare as compare_command  # noqa: E402
 from .cost import cost_app  # noqa: E402
 from .demo import demo  # noqa: E402
+from .edit import edit  # noqa: E402
 from .emulate import emulate as emulate_command  # noqa: E402
 from .finalize import finalize  # noqa: E402
 from .generate import generate  # noqa: E402
@@ -56,6 +57,8 @@ app.command("report", short_help="Write one self-contained HTML report of a batc
     report_command)
 app.command("review", short_help="Tick a batch's images on a loopback page; write the "
             "selection file.")(review_command)
+app.command("edit", short_help="Edit an image by instruction; --session keeps an edit session.")(
+    edit)
 
 
 def main() -> None:

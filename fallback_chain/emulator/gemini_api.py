@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 import re
 from typing import Any
@@ -15,7 +16,14 @@ from starlette.routing import Route
 from fallback_chain.imaging import FORMAT_BY_MIME, seed_for
 
 from . import facts
-from .common import VendorAPI, fmt_seconds, json_body, json_response, retry_after_headers
+from .common import (
+    VendorAPI,
+    fmt_seconds,
+    json_body,
+    json_response,
+    request_info,
+    retry_after_headers,
+)
 from .faults import Fault, Rule
 from .openai_api import corrupt_base64
 from .state import ImageRecipe
@@ -190,6 +198,7 @@ class GeminiAPI(VendorAPI):
         if problem is not None or not isinstance(body, dict):
             return self.error(400, f"Invalid JSON payload received. {problem or 'Not an object.'}")
         prompt, images_in = _prompt_of(body)
+        request_info(request).input_images = _input_hashes(body)
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
             try:
@@ -332,6 +341,23 @@ def _prompt_of(body: dict[str, Any]) -> tuple[str, int]:
                     continue
                 images += 1
     return " ".join(texts), images
+
+
+def _input_hashes(body: dict[str, Any]) -> tuple[str, ...]:
+    """The hex SHA-256 of every decodable ``inlineData`` image, turn by turn, in order."""
+    hashes: list[str] = []
+    contents = _get(body, "contents")
+    for content in contents if isinstance(contents, list) else []:
+        for part in (_get(content, "parts") if isinstance(content, dict) else None) or []:
+            inline = _get(part, "inlineData") if isinstance(part, dict) else None
+            if isinstance(inline, dict):
+                data = str(_get(inline, "data") or "").translate(_URLSAFE_TO_STD)
+                try:
+                    hashes.append(hashlib.sha256(base64.b64decode(data, validate=True))
+                                  .hexdigest())
+                except (binascii.Error, ValueError):
+                    continue
+    return tuple(hashes)
 
 
 def _model_resource(model: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ class RequestInfo:
     status: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     drawn: str | None = None
+    input_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,9 @@ class LogEntry:
     ``status`` is None when no response head was sent (reset, hang). ``params`` holds the
     request's JSON body or form fields (file parts as ``{"filename", "content_type", "size"}``).
     ``fault`` is the kind applied; ``drawn`` the alias it was drawn as (``5xx``, ``malformed``).
+    ``input_images`` is the hex SHA-256 of each image the request carried, in the order sent
+    (Gemini: every ``inlineData`` part of every turn; OpenAI edits: the ``image`` parts, not
+    the mask), so a test can tell which image an edit was given.
     """
 
     seq: int
@@ -52,10 +56,12 @@ class LogEntry:
     prompt: str | None
     params: Mapping[str, Any] | None
     drawn: str | None = None
+    input_images: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["params"] = dict(self.params) if self.params is not None else None
+        out["input_images"] = list(self.input_images)
         return out
 
 
@@ -75,7 +81,7 @@ class RequestLog:
                 endpoint=info.endpoint or "unknown", method=info.method, path=info.path,
                 model=info.model, status=info.status, fault=info.fault,
                 latency_ms=round(latency_ms, 3), prompt=info.prompt, params=info.params,
-                drawn=info.drawn)
+                drawn=info.drawn, input_images=info.input_images)
             self._entries.append(entry)
             return entry
 

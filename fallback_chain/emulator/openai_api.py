@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from typing import Any
 
@@ -21,6 +22,7 @@ from .common import (
     fmt_seconds,
     json_body,
     json_response,
+    request_info,
     retry_after_headers,
 )
 from .faults import Fault, Rule
@@ -217,6 +219,8 @@ class OpenAIAPI(VendorAPI):
                     texts[key] = value
                     params[key] = value
         model = texts.get("model") or facts.OPENAI_DEFAULT_MODEL["edits"]
+        request_info(request).input_images = tuple(
+            hashlib.sha256(data).hexdigest() for data in images)
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
             try:

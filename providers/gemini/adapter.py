@@ -34,7 +34,11 @@
   ratio; ``auto`` lets the model choose) and the quality tier becomes ``imageSize``
   (``512``/``1K``/``2K``/``4K``, via the price catalogue's ``vendor_quality``, sent only to
   models that offer more than one size class, or always when ``image_size=`` is given). Edit
-  images are ``inlineData`` parts after the text. Gemini takes no mask and no negative prompt.
+  images are ``inlineData`` parts after the text. A request with a ``history`` (an edit
+  session whose previous step ran on Gemini) is sent as Gemini's multi-turn conversation: the
+  earlier turns (the user's text and images, the model's images) come before the new
+  instruction, and the image being edited is not sent twice. Gemini takes no mask and no
+  negative prompt.
   ``seed`` goes to ``generationConfig.seed`` (as a signed 32-bit value; call ``i`` of ``n`` uses
   ``seed + i`` so the images differ).
 * **n > 1**: the model draws one image per call, so ``n`` calls run in parallel. All must
@@ -250,11 +254,13 @@ class GeminiProvider(Provider):
     def _contents(self, request: ImageRequest) -> list[types.Content]:
         from google.genai import types
 
-        parts = [types.Part(text=request.prompt)]
-        for data in request.images:
-            mime = inspect_image(data).mime_type
-            parts.append(types.Part(inline_data=types.Blob(mime_type=mime, data=data)))
-        return [types.Content(role="user", parts=parts)]
+        history = [types.Content(role=turn.role, parts=_parts(turn.text, turn.images))
+                   for turn in request.history]
+        # the image being edited is usually the model's last answer, already in the history
+        shown = request.history[-1].images if request.history and \
+            request.history[-1].role == "model" else ()
+        images = [data for data in request.images if data not in shown]
+        return [*history, types.Content(role="user", parts=_parts(request.prompt, images))]
 
     def _config(self, request: ImageRequest, index: int, timeout: float
                 ) -> types.GenerateContentConfig:
@@ -327,6 +333,17 @@ class GeminiProvider(Provider):
         rows: list[dict[str, Any]] = [*entry.per_image.values(), *entry.output_tokens.values()]
         offered = {q for row in rows for q in row}
         return len(offered - {"*"}) > 1
+
+
+def _parts(text: str | None, images: Sequence[bytes]) -> list[types.Part]:
+    """A turn's parts: its text, then its images as ``inlineData``."""
+    from google.genai import types
+
+    parts = [types.Part(text=text)] if text else []
+    for data in images:
+        mime = inspect_image(data).mime_type
+        parts.append(types.Part(inline_data=types.Blob(mime_type=mime, data=data)))
+    return parts
 
 
 def _load_sdk() -> None:
