@@ -191,16 +191,28 @@ class Manifest:
 
 
 def _lines(fh: Any) -> Iterator[bytes | None]:
-    """The lines of a binary file, each read with a bounded buffer: a line longer than
-    ``MAX_RECORD_BYTES`` (no record of ours is) comes out as ``None`` and is skipped in
-    pieces, so a hostile 1 GiB line costs no more memory than a normal one."""
-    while raw := fh.readline(MAX_RECORD_BYTES + 1):
-        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
-            while (more := fh.readline(MAX_RECORD_BYTES)) and not more.endswith(b"\n"):
-                pass
-            yield None
-            continue
-        yield raw
+    """The lines of a binary file, read in bounded pieces (any file with ``read``: local or
+    fsspec): a line longer than ``MAX_RECORD_BYTES`` (no record of ours is) comes out as
+    ``None`` and is skipped, so a hostile 1 GiB line costs no more memory than a normal one."""
+    pending = b""
+    too_long = False
+    while chunk := fh.read(_PIECE):
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            line = pending + chunk[start:end + 1]
+            pending = b""
+            yield None if too_long or len(line) > MAX_RECORD_BYTES else line
+            too_long = False
+            start = end + 1
+        pending += chunk[start:]
+        if len(pending) > MAX_RECORD_BYTES:
+            pending, too_long = b"", True
+    if pending or too_long:
+        yield None if too_long else pending
+
+
+#: How much of a manifest is read at a time.
+_PIECE = 1 << 16
 
 
 def _open_nofollow(path: str, flags: int) -> int:
