@@ -65,14 +65,16 @@ def test_openai_decodes_only_the_images_asked_for() -> None:
                   "input_tokens_details": {"text_tokens": 10, "image_tokens": 0}}}))
     provider = OpenAIProvider("gpt-image-2", api_key=KEY, base_url=f"{BASE}/v1",
                               http_client=httpx2.AsyncClient(transport=api))
-    original = GeneratedImage.from_bytes.__func__  # type: ignore[attr-defined]
+    from fallback_chain.providers.openai import wire
 
-    def counting(cls: Any, data: bytes, *args: Any, **kw: Any) -> GeneratedImage:
+    original = wire.verified_image
+
+    async def counting(data: bytes) -> GeneratedImage:
         decoded.append(len(data))
-        return original(cls, data, *args, **kw)  # type: ignore[no-any-return]
+        return await original(data)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(GeneratedImage, "from_bytes", classmethod(counting))
+        mp.setattr(wire, "verified_image", counting)
         result, error = asyncio.run(attempt(
             [provider], ImageRequest(prompt=PROMPT, n=2, size="1024x1024"),
             clock=FastForwardClock()))
