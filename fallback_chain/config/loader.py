@@ -7,14 +7,12 @@ import math
 import os
 import re
 import tomllib
-import types
-import typing
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .config import Config
@@ -24,6 +22,7 @@ from .guard import find_secrets
 from .hints import did_you_mean
 from .locate import Positions
 from .schema import POLICY_FIELDS, ConfigFile, ProviderConfig
+from .tomlmodel import fields_at
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -121,40 +120,12 @@ def _unknown_key_hint(loc: Loc) -> str:
     if key == "providers" and len(loc) >= 2 and loc[-2] == "policy":
         return ("; per-provider overrides go in the provider's own table: "
                 "[[chains.NAME.providers]] ... policy = { ... }")
-    fields = _fields_at(ConfigFile, loc[:-1])
+    fields = fields_at(ConfigFile, loc[:-1])
     if fields is None:
         return ""
     if key in POLICY_FIELDS and "policy" in fields:
         return f" (a policy setting: put it in policy = {{ {key} = ... }})"
     return did_you_mean(key, fields) or f"; valid keys here: {', '.join(sorted(fields))}"
-
-
-def _fields_at(root: type[BaseModel], loc: Loc) -> list[str] | None:
-    """The field names of the model found at ``loc`` below ``root``."""
-    tp: Any = root
-    for part in loc:
-        tp = _unwrap_optional(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = tp.model_fields.get(str(part))
-            if field is None:
-                return None
-            tp = field.annotation
-        elif typing.get_origin(tp) in (dict, list):
-            tp = typing.get_args(tp)[-1]
-        else:
-            return None
-    tp = _unwrap_optional(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
-    return None
-
-
-def _unwrap_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
 
 
 # ---------------------------------------------------------------------------- warnings

@@ -87,7 +87,7 @@ def _problem(error: ErrorDetails, model: type[BaseModel], where: Positions | Non
     loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        fields = _fields_at(model, loc[:-1])
+        fields = fields_at(model, loc[:-1])
         key = str(loc[-1])
         hint = (did_you_mean(key, fields) or f"; valid keys here: {', '.join(sorted(fields))}"
                 ) if fields else ""
@@ -109,7 +109,7 @@ def _problem(error: ErrorDetails, model: type[BaseModel], where: Positions | Non
     return Problem(line, loc, message)
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str] | None:
+def fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str] | None:
     """The keys a table at ``loc`` takes (``None`` when that is not a model)."""
     import typing
 
