@@ -43,10 +43,8 @@ Semantics:
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +52,7 @@ from typing import Literal
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..events import BudgetAlert
+from .binding import ChainBound, Shared
 from .budget_store import BudgetStore, MemoryBudgetStore, from_nano, to_nano
 
 log = logging.getLogger("fallback_chain")
@@ -79,18 +78,9 @@ class Reservation:
         return from_nano(self.amount)
 
 
-@dataclass(slots=True)
-class _Shared:
-    """What a budget and the copies bound to chains share: the store and clock adopted from
-    the first chain when none was given, and the alerts already fired in this process."""
-
-    store: BudgetStore | None = None
-    clock: Clock | None = None
-    fired: dict[str, set[float]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class Budget:
+class Budget(ChainBound):
     """Caps on spend. See the module docstring for how the router calls it.
 
     ``per_request_usd`` limits the sum of one request's attempts; ``daily_usd`` and
@@ -129,21 +119,7 @@ class Budget:
             "month": None if monthly_usd is None else to_nano(monthly_usd)}
         self._emit: Callable[[BudgetAlert], None] | None = None
         self._chain = ""
-        self._shared = _Shared()
-
-    @property
-    def clock(self) -> Clock:
-        """The clock whose UTC date picks the day and month (see the class docstring)."""
-        if self._clock is not SYSTEM_CLOCK:
-            return self._clock
-        return self._shared.clock or SYSTEM_CLOCK
-
-    @property
-    def store(self) -> BudgetStore:
-        """Where totals and reservations live (see the class docstring)."""
-        if self.store_given:
-            return self._own_store
-        return self._shared.store or self._own_store
+        self._shared = Shared()
 
     # ---------------------------------------------------------------------------- wiring
 
@@ -160,13 +136,7 @@ class Budget:
         of its own it books into ``store`` (the first chain's store, shared by every chain
         given this budget). This budget's settings, emitter and clock are not changed; its
         queries read the first chain's store (and clock, if it has none) from then on."""
-        bound = copy.copy(self)
-        if self._clock is SYSTEM_CLOCK:
-            bound._clock = clock
-            if self._shared.clock is None:
-                self._shared.clock = clock
-        if not self.store_given and self._shared.store is None:
-            self._shared.store = store
+        bound = self._bound_copy(clock, store)
         bound.set_emitter(emit, chain=chain)
         return bound
 

@@ -19,18 +19,17 @@ Images are booked for a successful call (``n``); USD for every billed call.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import math
-import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..events import TenantQuotaAlert
+from .binding import ChainBound, Shared
 from .budget_store import BudgetStore, MemoryBudgetStore, from_nano, to_nano
 
 log = logging.getLogger("fallback_chain.cost")
@@ -94,13 +93,6 @@ class QuotaHold:
     done: bool = False
 
 
-@dataclass
-class _Shared:
-    store: BudgetStore | None = None
-    clock: Clock | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 _LABEL = {"day": "daily", "month": "monthly"}
 
 
@@ -109,7 +101,7 @@ def digest(tenant: str) -> str:
     return hashlib.sha256(tenant.encode()).hexdigest()[:24]
 
 
-class Quotas:
+class Quotas(ChainBound):
     """Per-user and per-project quotas.
 
     ``per_user`` applies to every request with a ``user``, ``per_project`` to every request
@@ -137,33 +129,15 @@ class Quotas:
         self.store_given = store is not None
         self._emit: Callable[[TenantQuotaAlert], None] | None = None
         self._chain = ""
-        self._shared = _Shared()
+        self._shared = Shared()
         self._fired: set[str] = set()
-
-    @property
-    def clock(self) -> Clock:
-        if self._clock is not SYSTEM_CLOCK:
-            return self._clock
-        return self._shared.clock or SYSTEM_CLOCK
-
-    @property
-    def store(self) -> BudgetStore:
-        if self.store_given:
-            return self._own_store
-        return self._shared.store or self._own_store
 
     def bind(self, *, clock: Clock, store: BudgetStore,
              emit: Callable[[TenantQuotaAlert], None], chain: str = "") -> Quotas:
         """A copy for one chain (like ``Budget.bind``): alerts go to ``emit``; without a store
         of its own it books into ``store`` (the first chain's, shared by every chain given
         these quotas)."""
-        bound = copy.copy(self)
-        if self._clock is SYSTEM_CLOCK:
-            bound._clock = clock
-            if self._shared.clock is None:
-                self._shared.clock = clock
-        if not self.store_given and self._shared.store is None:
-            self._shared.store = store
+        bound = self._bound_copy(clock, store)
         bound._emit = emit
         bound._chain = chain
         return bound
