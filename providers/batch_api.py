@@ -64,6 +64,8 @@ class BatchClient(ABC):
     #: The most requests one job takes, and the most bytes of requests.
     max_items: int = 50_000
     max_bytes: int = 200 * 1024 * 1024
+    #: The most images one request of the job may ask for (``None``: the model's own limit).
+    max_n: int | None = None
 
     def __init__(self, provider: Provider, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 60.0) -> None:
@@ -75,11 +77,19 @@ class BatchClient(ABC):
 
     # ------------------------------------------------------------------ the contract
 
-    def unsupported_reason(self, request: ImageRequest) -> str | None:
-        """Why ``request`` cannot go into a batch job (``None``: it can)."""
+    @classmethod
+    def batch_reason(cls, request: ImageRequest) -> str | None:
+        """Why no job of this vendor takes ``request``, whatever the model (``--dry-run``
+        asks this without building a provider)."""
         if request.images or request.mask is not None:
             return "edits are not sent to the vendor batch"
-        return self.provider.unsupported_reason(request)
+        if cls.max_n is not None and request.n > cls.max_n:
+            return f"{cls.vendor} batch requests make {cls.max_n} image(s) each (n={request.n})"
+        return None
+
+    def unsupported_reason(self, request: ImageRequest) -> str | None:
+        """Why ``request`` cannot go into a batch job (``None``: it can)."""
+        return self.batch_reason(request) or self.provider.unsupported_reason(request)
 
     @abstractmethod
     def line(self, custom_id: str, request: ImageRequest) -> dict[str, Any]:
@@ -151,15 +161,20 @@ class BatchClient(ABC):
             self._http = None
 
 
-def client_for(provider: Provider, **kwargs: Any) -> BatchClient | None:
-    """The batch client of ``provider``'s vendor (``None`` when it has no batch API)."""
-    spec = getattr(type(provider), "batch_api", None)
+def client_class(adapter: type[Provider]) -> type[BatchClient] | None:
+    """The batch client class an adapter class names (``None``: its vendor has none)."""
+    spec = getattr(adapter, "batch_api", None)
     if not spec:
         return None
     module, _, name = str(spec).partition(":")
-    cls = getattr(import_module(module), name)
-    client: BatchClient = cls(provider, **kwargs)
-    return client
+    cls: type[BatchClient] = getattr(import_module(module), name)
+    return cls
+
+
+def client_for(provider: Provider, **kwargs: Any) -> BatchClient | None:
+    """The batch client of ``provider``'s vendor (``None`` when it has no batch API)."""
+    cls = client_class(type(provider))
+    return None if cls is None else cls(provider, **kwargs)
 
 
 def line_size(line: dict[str, Any]) -> int:

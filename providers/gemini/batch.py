@@ -41,6 +41,7 @@ class GeminiBatch(BatchClient):
     vendor = "gemini"
     max_items = 10_000
     max_bytes = 20 * 1024 * 1024
+    max_n = 1  # one image per request, as the adapter's own calls
 
     provider: GeminiProvider
 
@@ -50,11 +51,6 @@ class GeminiBatch(BatchClient):
 
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.provider._api_key}
-
-    def unsupported_reason(self, request: ImageRequest) -> str | None:
-        if request.n != 1:
-            return "Gemini draws one image per request: n > 1 is not sent to its batch"
-        return super().unsupported_reason(request)
 
     def line(self, custom_id: str, request: ImageRequest) -> dict[str, Any]:
         p = self.provider
