@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,6 +81,9 @@ class BatchJobs:
         self.faults = BatchFaults()
         self._jobs: dict[str, EmulatedJob] = {}
         self._lock = threading.Lock()
+        #: Called with the job when one is created (``"create"``) or looked at (``"look"``),
+        #: before the answer is sent: a test can kill its client at that moment.
+        self.hooks: dict[str, Callable[[EmulatedJob], None]] = {}
 
     def configure(self, faults: BatchFaults | None = None, **changes: Any) -> BatchFaults:
         """Set the faults of jobs created from now on (``configure(polls=5)``)."""
@@ -105,6 +109,7 @@ class BatchJobs:
             job.finished_at = self.state.clock.wall()
         with self._lock:
             self._jobs[job.id] = job
+        self._hook("create", job)
         return job
 
     def get(self, job_id: str) -> EmulatedJob | None:
@@ -117,15 +122,17 @@ class BatchJobs:
         with self._lock:
             job.looks += 1
             if job.state != "running":
-                return job
+                return job  # no hook: the job was over before this look
             waited = self.state.clock.now() - job.created
-            if job.looks < job.faults.polls or waited < job.faults.delay_s:
-                return job
-            if job.faults.expire:
-                self._finish(job, "expired", answer)
-            else:
-                self._finish(job, "completed", answer)
+            if job.looks >= job.faults.polls and waited >= job.faults.delay_s:
+                self._finish(job, "expired" if job.faults.expire else "completed", answer)
+        self._hook("look", job)
         return job
+
+    def _hook(self, event: str, job: EmulatedJob) -> None:
+        hook = self.hooks.get(event)
+        if hook is not None:
+            hook(job)
 
     def cancel(self, job: EmulatedJob, answer: Any) -> EmulatedJob:
         with self._lock:
@@ -143,10 +150,11 @@ class BatchJobs:
                 job.answers.append(ItemAnswer(custom_id, state))
                 continue
             rng = random.Random(f"{faults.seed}/{job.id}/{custom_id}")
-            if faults.error_rate and rng.random() < faults.error_rate:
+            refuse = refused(body, faults)  # about the prompt: refused whatever else happens
+            if not refuse and faults.error_rate and rng.random() < faults.error_rate:
                 job.answers.append(ItemAnswer(custom_id, "error"))
                 continue
-            kind, result = answer(body, refused(body, faults))
+            kind, result = answer(body, refuse)
             job.answers.append(ItemAnswer(custom_id, kind, result))
         job.state = state
         job.finished_at = self.state.clock.wall()

@@ -43,7 +43,7 @@ class GeminiBatchAPI(GeminiAPI):
     def routes(self) -> list[Route]:
         return [
             Route("/v1beta/models/{model}:batchGenerateContent", self.create, methods=["POST"]),
-            Route("/v1beta/batches", self.list, methods=["GET"]),
+            Route("/v1beta/batches", self.list_batches, methods=["GET"]),
             Route("/v1beta/batches/{batch_id}:cancel", self.cancel, methods=["POST"]),
             Route("/v1beta/batches/{batch_id}", self.get, methods=["GET"]),
         ]
@@ -80,7 +80,7 @@ class GeminiBatchAPI(GeminiAPI):
                                       body.get("batch") or {}).get("displayName")
                                       if isinstance(body, dict) else None})
 
-    async def list(self, request: Request) -> Response:
+    async def list_batches(self, request: Request) -> Response:
         self.note(request, "batch_list")
         if (denied := self.auth_error(request)) is not None:
             return denied

@@ -49,7 +49,7 @@ class OpenAIBatchAPI(OpenAIAPI):
             Route("/v1/files", self.upload, methods=["POST"]),
             Route("/v1/files/{file_id}/content", self.content, methods=["GET"]),
             Route("/v1/batches", self.create, methods=["POST"]),
-            Route("/v1/batches", self.list, methods=["GET"]),
+            Route("/v1/batches", self.list_batches, methods=["GET"]),
             Route("/v1/batches/{batch_id}/cancel", self.cancel, methods=["POST"]),
             Route("/v1/batches/{batch_id}", self.retrieve, methods=["GET"]),
         ]
@@ -134,7 +134,7 @@ class OpenAIBatchAPI(OpenAIAPI):
         return await self.guarded(request, endpoint="batch_create", model=None, handler=handle,
                                   params=body if isinstance(body, dict) else None)
 
-    async def list(self, request: Request) -> Response:
+    async def list_batches(self, request: Request) -> Response:
         self.note(request, "batch_list")
         if (denied := self.auth_error(request)) is not None:
             return denied

@@ -112,7 +112,8 @@ class OpenAIBatch(BatchClient):
         if isinstance(error, dict) and error.get("code") in _NOT_RUN:
             return ItemResult(custom_id, _NOT_RUN[str(error["code"])],  # type: ignore[arg-type]
                               error=ProviderError(Outcome.CANCELLED, str(error.get("message"))))
-        response = line.get("response") if isinstance(line.get("response"), dict) else {}
+        answer = line.get("response")
+        response: dict[str, Any] = answer if isinstance(answer, dict) else {}
         code = response.get("status_code")
         body = response.get("body")
         if code != 200 or not isinstance(body, dict):
