@@ -237,5 +237,5 @@ def test_parse_duration() -> None:
     assert parse_duration("6h") == 21600 and parse_duration("1h30m") == 5400
     assert parse_duration("90") == 90 and parse_duration(2.5) == 2.5
     for bad in ("soon", "0", "-1h", ""):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="duration"):
             parse_duration(bad)
