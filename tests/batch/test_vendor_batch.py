@@ -23,6 +23,7 @@ from fallback_chain.cost.batch import ChainStep
 from fallback_chain.cost.estimate import estimate
 from fallback_chain.demo import build_demo_chain
 from fallback_chain.emulator import Emulator, serve_in_thread
+from fallback_chain.events import AttemptFinished
 from fallback_chain.policy import Policy
 
 KEY = "vb-key"
@@ -93,8 +94,14 @@ def _journal(out: Path) -> dict[str, Any]:
 def test_demo_briefs_delivered_at_half_price_then_a_rerun_does_nothing(
         emu: Emulator, url: str, tmp_path: Path) -> None:
     emu.batches.configure(polls=3)
-    summary = _run(_demo(url), BRIEFS, tmp_path / "out")
+    events: list[Any] = []
+    summary = _run(lambda: build_demo_chain(url, api_key=KEY, on_event=events.append), BRIEFS,
+                   tmp_path / "out")
     assert summary.delivered == summary.rows == 12 and summary.failed == 0
+    batch_attempts = [e.attempt for e in events if isinstance(e, AttemptFinished)
+                      and e.attempt.provider == "gemini (vendor batch)"]
+    assert len(batch_attempts) == 10  # what the cost ledger records
+    assert summary.providers["gemini (vendor batch)"]["delivered"] == 10
     sidecars = _sidecars(tmp_path / "out")
     batched = {k: s for k, s in sidecars.items() if s.get("vendor_batch")}
     assert len(batched) == 10  # the n=2 row and the repeated row stay real-time
@@ -109,6 +116,8 @@ def test_demo_briefs_delivered_at_half_price_then_a_rerun_does_nothing(
         assert standard is not None
         assert sidecar["cost_usd"] == pytest.approx(standard / 2, rel=0.02)
         assert sidecar["attempts"][0]["cost_usd"] == sidecar["cost_usd"]
+    assert sum(a.cost_usd for a in batch_attempts) == pytest.approx(
+        sum(s["cost_usd"] for s in batched.values()))
     manifest = (tmp_path / "out" / "manifest.jsonl").read_text()
     assert manifest.count('"how": "vendor_batch"') + manifest.count('"how":"vendor_batch"') == 10
     calls = _calls(emu)

@@ -84,8 +84,20 @@ class Collector:
         await self.server.storage.write_all(writes)
         self.server._record_delivery(item, sidecar, "vendor_batch")
         self.server.stats.generated += 1
-        self.server.stats.on_attempt(  # the summary lists the batch apart from the chain
-            attempt.model_copy(update={"provider": f"{self.provider.name} (vendor batch)"}))
+        self._account(item, attempt)
+
+    def _account(self, item: BatchItem, attempt: Attempt) -> None:
+        """The summary, and the chain's subscribers (the cost ledger), see the batch's
+        attempt under ``<provider> (vendor batch)``, apart from the chain's own calls."""
+        from ...events import AttemptFinished
+
+        shown = attempt.model_copy(update={"provider": f"{self.provider.name} (vendor batch)"})
+        self.server.stats.on_attempt(shown)
+        request = item.request
+        chain = self.server.chain
+        chain.events.emit(AttemptFinished(
+            chain=chain.name, request_id=item.name, attempt=shown, metadata=dict(request.metadata),
+            user=request.user, project=request.project))
 
     def _refuse(self, job: JobRecord, item: BatchItem, result: ItemResult, message: str) -> None:
         error = result.error
