@@ -1,9 +1,9 @@
 """``--vendor-batch`` survives SIGKILL: the batch command runs in its own process against an
 emulator in this one, which kills it (SIGKILL) at chosen moments (the emulator's hooks run
 before the answer leaves): right when the job is created (the client never learns its id),
-while it is polled, when it has just finished. Each run is started again; the emulator's log
-proves a single job was ever submitted, and a last run after everything was delivered sends
-nothing at all."""
+while it is polled, when it has just finished; and the test kills it while it writes the
+job's results. Each run is started again; the emulator's log proves a single job was ever
+submitted. (That a finished batch's second run sends nothing is in test_vendor_batch.py.)"""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,14 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(cwd: Path, url: str, kill_on: str | None, emu: Emulator,
-         when: Any = None) -> tuple[int, str]:
+def _sidecars(cwd: Path) -> int:
+    return sum(1 for p in (cwd / "out").glob("*.json") if not p.name.startswith("."))
+
+
+def _run(cwd: Path, url: str, kill_on: str | None, emu: Emulator, when: Any = None,
+         watch: Any = None) -> tuple[int, str]:
     """One run of the command, SIGKILLed at the emulator event ``kill_on`` (when ``when``
-    says so); its exit code and stdout."""
+    says so), or as soon as ``watch()`` is true; its exit code and stdout."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "fallback_chain.cli.batch", "briefs.csv", "--out", "out",
          "--emulator", url, "--emulator-key", KEY, "--vendor-batch", "--batch-poll", "0.01",
@@ -57,6 +63,15 @@ def _run(cwd: Path, url: str, kill_on: str | None, emu: Emulator,
     emu.batches.hooks.clear()
     if kill_on is not None:
         emu.batches.hooks[kill_on] = kill
+    if watch is not None:
+        def watcher() -> None:
+            while proc.poll() is None:
+                if watch():
+                    os.kill(proc.pid, signal.SIGKILL)
+                    return
+                time.sleep(0.001)
+
+        threading.Thread(target=watcher, daemon=True).start()
     try:
         out, err = proc.communicate(timeout=120)
     finally:
@@ -93,22 +108,25 @@ def test_killed_at_every_step_submits_one_job(live: tuple[Emulator, str],
     assert code == -signal.SIGKILL
     assert emu.batches.jobs[0].state == "completed"
 
-    # 4. collects, the rest real-time: every row delivered
+    # 4. killed while it writes the job's results (once three sidecars are there)
+    code, _ = _run(tmp_path, url, None, emu, watch=lambda: _sidecars(tmp_path) >= 3)
+    assert code in (-signal.SIGKILL, 0)  # the run may (rarely) finish first
+    assert _count(emu, "batch_create") == 1
+    _written = _sidecars(tmp_path) if code else 12
+
+    # 5. collects the rest, the others real-time: every row delivered
     code, output = _run(tmp_path, url, None, emu)
     assert code == 0, output
     summary = json.loads(output)
-    assert summary["delivered"] == 12 and summary["failed"] == 0
+    assert summary["delivered"] + summary["skipped"] == 12 and summary["failed"] == 0
+    # what the killed run wrote is kept (its manifest lines, or its files), not redone
+    assert summary["skipped"] + summary["recovered"] == _written
     assert _count(emu, "batch_create") == 1 and len(emu.batches.jobs) == 1
     job_id = emu.batches.jobs[0].id
     sidecars = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
     batched = [s for s in sidecars if s.get("vendor_batch")]
     assert len(batched) == 10 and all(s["vendor_batch"]["batch_id"] == job_id
                                       for s in batched)
-    realtime = _count(emu, "generate")
 
-    # 5. a finished batch: a second run sends nothing at all
-    before = len(emu.requests())
-    code, output = _run(tmp_path, url, None, emu)
-    assert code == 0, output
-    assert len(emu.requests()) == before and _count(emu, "generate") == realtime
-    assert json.loads(output)["skipped"] == 12
+    manifest = (tmp_path / "out" / "manifest.jsonl").read_text()
+    assert manifest.count('"how":"vendor_batch"') == 10  # each written once

@@ -31,9 +31,12 @@ class Collector:
         self.vendor = str(getattr(type(provider), "vendor", "") or provider.name)
 
     async def collect(self, job: JobRecord, results: list[ItemResult],
-                      items: dict[str, BatchItem]) -> None:
+                      items: dict[str, BatchItem]) -> set[str]:
         """Write every answer of ``job`` not written yet; record each item's outcome in
-        ``job.outcomes`` (items without an answer: ``realtime``)."""
+        ``job.outcomes`` (items without an answer: ``realtime``). Returns the items settled
+        now (delivered or refused); those an earlier, killed run delivered are the pool's to
+        skip (the manifest has them)."""
+        settled: set[str] = set()
         by_custom = {r.custom_id: r for r in results}
         for custom_id, item_id in job.items.items():
             if item_id in job.outcomes:
@@ -46,16 +49,22 @@ class Collector:
                     self.server.index.state(item_id).status == "delivered":  # type: ignore[union-attr]
                 job.outcomes[item_id] = {"status": "delivered"}
                 continue
-            if result is not None and result.status == "delivered" and result.reply:
+            if await self.server._recover(item):  # written by a killed run, not recorded
+                job.outcomes[item_id] = {"status": "delivered"}
+                settled.add(item_id)
+            elif result is not None and result.status == "delivered" and result.reply:
                 await self._deliver(job, item, result)
                 job.outcomes[item_id] = {"status": "delivered"}
+                settled.add(item_id)
             elif result is not None and result.status == "refused" and result.error:
                 message = str(result.error)
                 self._refuse(job, item, result, message)
                 job.outcomes[item_id] = {"status": "refused", "error": message}
+                settled.add(item_id)
             else:
                 why = result.status if result is not None else "missing"
                 job.outcomes[item_id] = {"status": "realtime", "why": why}
+        return settled
 
     async def _deliver(self, job: JobRecord, item: BatchItem, result: ItemResult) -> None:
         reply = result.reply

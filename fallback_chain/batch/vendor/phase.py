@@ -188,16 +188,14 @@ class VendorPhase:
     async def _close(self, job: JobRecord, journal: Journal, results: list[Any],
                      collector: Collector, items: dict[str, BatchItem]) -> None:
         try:
-            await collector.collect(job, results, items)
+            self.settled |= await collector.collect(job, results, items)
         finally:
             await journal.save()  # what was written is recorded even if a write failed
         job.state = "collected"
         await journal.save()
         counts: dict[str, int] = {}
-        for item_id, outcome in job.outcomes.items():
+        for outcome in job.outcomes.values():
             counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
-            if outcome["status"] in ("delivered", "refused"):
-                self.settled.add(item_id)
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         self.say(f"vendor batch: job {job.job_id or job.label} "
                  f"({job.final_state or 'not submitted'}): {summary or 'nothing'}")
