@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     from .adapter import GeminiProvider
 
+#: Pages of 100 batches ``find`` reads.
+FIND_PAGES = 20
 _STATES: dict[str, JobState] = {
     "BATCH_STATE_PENDING": "running", "BATCH_STATE_RUNNING": "running",
     "BATCH_STATE_SUCCEEDED": "completed", "BATCH_STATE_FAILED": "failed",
@@ -72,10 +74,18 @@ class GeminiBatch(BatchClient):
         return {"request": body, "metadata": {"key": custom_id}}
 
     async def find(self, label: str) -> str | None:
-        listing = await self.call("GET", "/batches", params={"pageSize": 100})
-        for op in listing.get("operations") or [] if isinstance(listing, dict) else []:
-            if (op.get("metadata") or {}).get("displayName") == label:
-                return str(op["name"])
+        """Page by page (``pageToken``), up to ``FIND_PAGES`` pages of 100."""
+        params: dict[str, Any] = {"pageSize": 100}
+        for _ in range(FIND_PAGES):
+            listing = await self.call("GET", "/batches", params=params)
+            if not isinstance(listing, dict):
+                return None
+            for op in listing.get("operations") or []:
+                if (op.get("metadata") or {}).get("displayName") == label:
+                    return str(op["name"])
+            if not listing.get("nextPageToken"):
+                return None
+            params["pageToken"] = listing["nextPageToken"]
         return None
 
     async def submit(self, label: str, lines: list[dict[str, Any]]) -> str:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 ENDPOINT = "/v1/images/generations"
 LABEL_KEY = "fallback_chain_job"
+#: Pages of 100 batches ``find`` reads (a job is found among the newest 2,000).
+FIND_PAGES = 20
 _STATES: dict[str, JobState] = {
     "validating": "running", "in_progress": "running", "finalizing": "running",
     "completed": "completed", "failed": "failed", "expired": "expired",
@@ -56,10 +58,17 @@ class OpenAIBatch(BatchClient):
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": params}
 
     async def find(self, label: str) -> str | None:
-        listing = await self.call("GET", "/batches", params={"limit": 100})
-        for batch in listing.get("data") or [] if isinstance(listing, dict) else []:
-            if (batch.get("metadata") or {}).get(LABEL_KEY) == label:
-                return str(batch["id"])
+        """The newest batches first, page by page (``after``), up to ``FIND_PAGES`` pages."""
+        params: dict[str, Any] = {"limit": 100}
+        for _ in range(FIND_PAGES):
+            listing = await self.call("GET", "/batches", params=params)
+            data = listing.get("data") or [] if isinstance(listing, dict) else []
+            for batch in data:
+                if (batch.get("metadata") or {}).get(LABEL_KEY) == label:
+                    return str(batch["id"])
+            if not data or not listing.get("has_more"):
+                return None
+            params["after"] = data[-1]["id"]
         return None
 
     async def submit(self, label: str, lines: list[dict[str, Any]]) -> str:
