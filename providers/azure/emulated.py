@@ -29,8 +29,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fallback_chain.emulator import facts
-from fallback_chain.emulator.common import bearer_token, fmt_seconds, json_response, \
-    retry_after_headers
+from fallback_chain.emulator.common import (
+    bearer_token,
+    fmt_seconds,
+    json_response,
+    retry_after_headers,
+)
 from fallback_chain.emulator.faults import Fault, Rule
 from fallback_chain.emulator.openai_api import OpenAIAPI, _model_object
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
@@ -100,8 +100,8 @@ class GeminiProvider(Provider):
     vendor = "gemini"
     env_vars = ENV_VARS
     default_model = DEFAULT_MODEL
-    config_options = ("api_version", "check_timeout_s", "image_size", "response_modalities",
-                      "max_answer_bytes")
+    config_options: ClassVar[tuple[str, ...]] = (
+        "api_version", "check_timeout_s", "image_size", "response_modalities", "max_answer_bytes")
     #: The API version called unless ``api_version=`` says otherwise.
     default_api_version = DEFAULT_API_VERSION
     emulator_api = "fallback_chain.emulator.gemini_api:GeminiAPI"
@@ -240,7 +240,6 @@ class GeminiProvider(Provider):
 
     def _new_client(self) -> tuple[genai.Client, httpx2.AsyncClient | None]:
         import httpx2
-        from google import genai
         from google.genai import types
 
         from ..answer_cap import CappedTransport

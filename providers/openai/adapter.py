@@ -66,7 +66,7 @@ import asyncio
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
@@ -122,8 +122,9 @@ class OpenAIProvider(Provider):
     vendor = VENDOR
     env_vars = ENV_VARS
     default_model = "gpt-image-2"
-    config_options = ("allow_url_hosts", "check_timeout_s", "dalle_response_format",
-                      "organization", "project", "quality_tiers", "max_answer_bytes")
+    config_options: ClassVar[tuple[str, ...]] = (
+        "allow_url_hosts", "check_timeout_s", "dalle_response_format", "organization", "project",
+        "quality_tiers", "max_answer_bytes")
     emulator_path = "/v1"
     emulator_api = "fallback_chain.emulator.openai_api:OpenAIAPI"
     cost_module = "fallback_chain.providers.openai.cost"

@@ -147,7 +147,8 @@ def _load_credentials(credentials: Credentials | str | None, who: str
     try:
         from google.oauth2 import service_account
 
-        loaded = service_account.Credentials.from_service_account_file(path, scopes=[SCOPE])
+        loaded = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+            path, scopes=[SCOPE])
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"{who}: cannot read the service-account key file {path!r} "
                                  f"({type(exc).__name__}: {exc})") from None

@@ -4,9 +4,9 @@ URLs, with OAuth bearer tokens or an express-mode API key and Vertex's own error
 
 Routes (``{v}``: ``v1`` or ``v1beta1``)::
 
-    POST /{v}/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent
+    POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent
     POST /{v}/publishers/google/models/{model}:generateContent            (express mode)
-    GET  /{v}/projects/{project}/locations/{location}/publishers/google/models/{model}
+    GET  /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}
     GET  /{v}/publishers/google/models/{model}                             (the check)
 
 Credentials: ``Authorization: Bearer <token>`` or ``x-goog-api-key`` / ``?key=``, either

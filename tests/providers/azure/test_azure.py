@@ -148,7 +148,7 @@ def test_entra_id_token_provider_sends_a_bearer_token_and_no_key(monkeypatch):
         return KEY
 
     provider = azure(emu, api_key=None, azure_ad_token_provider=token)
-    result, error, _, _ = asyncio.run(through_chain([provider]))
+    _, error, _, _ = asyncio.run(through_chain([provider]))
     assert error is None and asked == [1]
     # a wrong token is the emulator's 401, an auth_error
     bad = azure(emu, api_key=None, azure_ad_token_provider=lambda: "expired-token")
@@ -175,7 +175,7 @@ def test_entra_id_option_builds_the_provider_from_azure_identity(monkeypatch):
     monkeypatch.setitem(sys.modules, "azure.identity.aio", aio)
     provider = azure(emulator(), api_key=None, entra_id=True)
     assert calls == [("DefaultAzureCredential", "https://cognitiveservices.azure.com/.default")]
-    result, error, _, _ = asyncio.run(through_chain([provider]))
+    _, error, _, _ = asyncio.run(through_chain([provider]))
     assert error is None
     monkeypatch.setitem(sys.modules, "azure.identity.aio", None)  # not installed
     with pytest.raises(ConfigurationError, match="azure-identity"):

@@ -94,7 +94,7 @@ def test_express_mode_sends_the_key_and_no_project():
     emu = emulator()
     provider = VertexProvider(api_key=KEY, base_url=BASE, transport=emu.httpx2_transport())
     assert provider.auth_mode == "api_key"
-    result, error, _, _ = asyncio.run(through_chain([provider]))
+    _, error, _, _ = asyncio.run(through_chain([provider]))
     assert error is None
     (entry,) = emu.requests(vendor="vertex")
     assert entry.path == f"/v1beta1/publishers/google/models/{MODEL}:generateContent"
