@@ -42,6 +42,7 @@ from fallback_chain.clock import Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.secrets import register_secret
 
+from ..base import CheckResult
 from ..gemini.adapter import DEFAULT_MODEL, GeminiProvider
 from .errors import error_from_exception
 
@@ -87,6 +88,10 @@ class VertexProvider(GeminiProvider):
                  http_client: httpx2.AsyncClient | None = None,
                  check_timeout_s: float = 10.0, clock: Clock | None = None,
                  max_answer_bytes: int | None = None) -> None:
+        if api_key and credentials is None and os.path.isfile(os.path.expanduser(api_key)):
+            # GOOGLE_APPLICATION_CREDENTIALS, passed as the "key" by a config's secrets file:
+            # a path to a service-account file (an API key is never one)
+            credentials, api_key = api_key, None
         if credentials is not None and api_key:
             raise ConfigurationError(f"{name}: pass credentials or an API key, not both")
         self.credentials, file_project = _load_credentials(credentials, name)
@@ -130,6 +135,13 @@ class VertexProvider(GeminiProvider):
 
     def _error(self, exc: Exception) -> ProviderError:
         return error_from_exception(exc)
+
+    async def check(self) -> CheckResult:
+        found = await super().check()
+        detail = found.detail.replace("key accepted", "credentials accepted", 1)
+        return CheckResult(found.provider, found.model, found.ok,
+                           f"{detail} ({self.auth_mode}, project {self.project or '-'}, "
+                           f"location {self.location})")
 
     def _price(self, usage: dict[str, Any]) -> float | None:
         from .cost import cost_from_vertex_usage

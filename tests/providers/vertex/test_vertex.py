@@ -170,7 +170,8 @@ def test_a_wrong_token_is_an_auth_error_and_check_reports_it():
         finally:
             await p.aclose()
 
-    assert asyncio.run(check(vertex(emu))).ok
+    ok = asyncio.run(check(vertex(emu)))
+    assert ok.ok and "credentials accepted" in ok.detail and "project acme-images" in ok.detail
     assert not asyncio.run(check(vertex(emu, credentials=Credentials(token="stale")))).ok
     assert emu.log.count(vendor="vertex", endpoint="generate") == 1
 
@@ -199,6 +200,8 @@ def test_a_service_account_file_gives_credentials_and_project(tmp_path):
     provider = VertexProvider(credentials=str(path))
     assert (provider.project, provider.location, provider.auth_mode) == (
         "from-the-file", "global", "credentials")
+    # a config's secrets file hands GOOGLE_APPLICATION_CREDENTIALS over as the "key"
+    assert VertexProvider(api_key=str(path)).auth_mode == "credentials"
     with pytest.raises(ConfigurationError, match="service-account key file"):
         VertexProvider(credentials=str(tmp_path / "missing.json"))
 
