@@ -278,3 +278,24 @@ def test_the_openai_sdk_as_a_client_of_the_emulated_api_over_loopback():
     assert refused.body["innererror"]["content_filter_result"]["violence"]["filtered"] is True
     assert [e.path for e in emu.requests(vendor="azure")] == [
         "/openai/deployments/dep/images/generations"] * 2
+
+
+def test_an_edit_goes_to_the_deployments_edits_url_as_multipart():
+    from fallback_chain.imaging import placeholder_image
+
+    emu = emulator()
+    provider = azure(emu)
+
+    async def go():
+        try:
+            return await provider.generate(
+                ImageRequest(prompt="make it blue", images=[placeholder_image(64, 64)], n=2),
+                timeout=10)
+        finally:
+            await provider.aclose()
+
+    reply = asyncio.run(go())
+    assert len(reply.images) == 2 and reply.cost_usd is not None
+    (entry,) = emu.requests(vendor="azure")
+    assert entry.path == "/openai/deployments/images-prod/images/edits"
+    assert len(entry.input_images) == 1
