@@ -29,7 +29,7 @@ from typing import Any
 
 from fallback_chain import Chain, ChainResult, ImageRequest, Policy
 from fallback_chain.emulator import Emulator
-from fallback_chain.emulator.faults import ALIAS_KINDS, VENDOR_KINDS, VENDORS
+from fallback_chain.emulator.faults import ALIAS_KINDS, VENDOR_KINDS
 from fallback_chain.errors import ChainError
 from fallback_chain.imaging import inspect_image, placeholder_image
 from fallback_chain.provider import Provider
@@ -56,6 +56,9 @@ APPLIES_TO = ["generate", "poll", "image"]
 #: Probability that one request to the emulator draws some fault, per vendor. Leonardo draws
 #: on three endpoints per job (create, poll, download), so its rate per draw is lower.
 FAULT_RATE = {"openai": 0.45, "gemini": 0.45, "leonardo": 0.25}
+#: The vendors whose adapters the run builds (the emulator serves more: each added vendor
+#: joins the run with its adapter in ``build_providers`` and its rates here).
+VENDORS = tuple(FAULT_RATE)
 #: Retry hints in each vendor's own format (Leonardo sends none: the policy's cooldown
 #: applies), small so that cooldowns come and go many times during the run.
 RETRY_AFTER_S = 0.02
