@@ -67,6 +67,11 @@ max_bytes=None) -> list[GeneratedImage]``
     :func:`~fallback_chain.providers.download.guarded_transport` unless a ``transport`` (an
     emulator's) or a ready ``client`` (never closed here) is given. ``get()``, ``aclose()``,
     ``record_with(recorder)`` (the cassette recorder wraps every client).
+``base_url(url, vendor) -> str``
+    ``url`` checked (http(s), a host, no ``user:password@``) without its trailing slash.
+``refuse_api_url(url, allow, what) -> None``
+    ``malformed_response`` when a URL an answer gave us (a status or polling URL, which gets
+    the API key) is not on ``allow`` (the API's hosts and the configured ``base_url``).
 ``time_left(clock, deadline, cap) -> float``, ``attempt_budget(timeout, max_wait_s) -> float``,
 ``read_json(status, headers, text, what)``, ``transport_error(exc, what)``, ``MAX_API_BYTES``,
 ``TRANSIENT_POLL``, ``TRANSIENT_DOWNLOAD``.
@@ -86,6 +91,7 @@ from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.outcome import Outcome, outcome_for_status
 from fallback_chain.policy.retry_after import parse_retry_after
 
+from .base import refuse_credentials_in_url
 from .download import AllowList, fetch_all, guarded_transport
 
 if TYPE_CHECKING:
@@ -104,9 +110,11 @@ __all__ = [
     "PollSchedule",
     "api_json",
     "attempt_budget",
+    "base_url",
     "download_now",
     "poll",
     "read_json",
+    "refuse_api_url",
     "run_job",
     "status_error",
     "time_left",
@@ -191,6 +199,27 @@ async def run_job(body: Callable[[JobRun, float], Awaitable[T]], *, label: str,
 
 
 # ----------------------------------------------------------------------------- API calls
+
+
+def base_url(url: str, vendor: str) -> str:
+    """``url`` checked and without its trailing slash (``ConfigurationError`` if unusable)."""
+    from urllib.parse import urlsplit
+
+    refuse_credentials_in_url(url, vendor)
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{vendor}: base_url must be an http(s) URL, not {url!r}")
+    return url
+
+
+def refuse_api_url(url: str, allow: AllowList, what: str) -> None:
+    """Refuse to send the key to a URL from an answer that is not the API's."""
+    why = allow.refuse(url)
+    if why:
+        raise ProviderError(Outcome.MALFORMED_RESPONSE,
+                            f"{what}: not followed, the API key would be sent there ({why})",
+                            status_code=200, provider_code="url_not_allowed")
 
 
 @dataclass(frozen=True, slots=True)
