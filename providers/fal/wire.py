@@ -33,7 +33,8 @@ examples in ``tests/corpus/fal/``):
  #   answer                                                      outcome
 ===  ==========================================================  ===========================
  1   a ``detail`` item of type ``content_policy_violation``       content_policy (stop), with
-     (422, https://fal.ai/docs/model-apis/errors), or an          its ``categories``
+     (422, https://fal.ai/docs/model-apis/errors) or whose        its ``categories``
+     ``msg`` says "flagged by a content checker", or an
      ``error_type`` / ``X-Fal-Error-Type`` saying so
  2   "User is locked. Reason: Exhausted balance" / "TOP_UP"       quota_exhausted
      (sent as 403), 402
@@ -217,8 +218,10 @@ def error_from_answer(answer: ErrorAnswer) -> ProviderError:
     message, items = _messages(answer)
     body = answer.json if isinstance(answer.json, dict) else {}
     kind = body.get("error_type") or answer.headers.get("x-fal-error-type")
-    policy = [d for d in items if d.get("type") in POLICY_TYPES]
-    if policy or kind in POLICY_TYPES:
+    policy = [d for d in items if d.get("type") in POLICY_TYPES
+              or _FLAGGED.search(str(d.get("msg") or ""))]
+    if policy or kind in POLICY_TYPES or (answer.status == 422 and message
+                                          and _FLAGGED.search(message)):
         categories = sorted({str(c) for d in policy for c in (d.get("categories") or [])})
         return _refusal(answer.describe(message, "content_policy_violation"), categories,
                         message or "content_policy_violation", answer.status)
