@@ -164,10 +164,19 @@ class BFLProvider(Provider):
                                   clock=self._clock)
 
     async def check(self) -> CheckResult:
-        """BFL has no free endpoint that verifies a key: reports the configuration only."""
+        """``GET /v1/credits`` (free): verifies the key and reads the credit balance."""
+        try:
+            data = await self._api("GET", f"{self.base_url}/v1/credits", "GET /v1/credits",
+                                   self._clock.now() + self.request_timeout_s)
+        except ProviderError as exc:
+            return CheckResult(self.name, self.model, False, str(exc))
+        credits = data.get("credits") if isinstance(data, dict) else None
+        if not isinstance(credits, int | float) or isinstance(credits, bool):
+            return CheckResult(self.name, self.model, False,
+                               "GET /v1/credits answered without a credits balance")
         return CheckResult(self.name, self.model, True,
-                           f"configured for {self.base_url}/v1/{self.model} (BFL has no free "
-                           "endpoint to verify a key; the first request will)")
+                           f"key accepted; {credits:,.2f} credits (about "
+                           f"${credits * wire.USD_PER_CREDIT:,.2f})")
 
     def record_with(self, recorder: Any) -> None:
         """Record every exchange through ``recorder`` (``Chain(recorder=...)`` calls this)."""

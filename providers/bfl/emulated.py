@@ -5,6 +5,7 @@ Routes, as on ``https://api.bfl.ai`` (https://docs.bfl.ai/api-reference):
 - ``POST /bfl/v1/{model}``: submit a task; ``{"id", "polling_url", "cost", "input_mp",
   "output_mp"}`` (``cost`` in credits, from BFL's price table [DOC SKILL.md], 1 MP = 10^6
   pixels [EMU]).
+- ``GET /bfl/v1/credits``: ``{"credits": 1000.0}`` [EMU: the balance].
 - ``GET /bfl/v1/get_result?id=…``: ``{"id", "status", "result", "progress", "details",
   "preview"}``; ``Pending`` until the task is done, then ``Ready`` with ``result.sample`` (a
   URL valid for ``url_ttl_s``), or the status a fault chose.
@@ -80,6 +81,7 @@ class BFLAPI(VendorAPI):
     def routes(self) -> list[Route]:
         return [
             Route(PREFIX + "/v1/get_result", self.get_result, methods=["GET"]),
+            Route(PREFIX + "/v1/credits", self.credits, methods=["GET"]),
             Route(PREFIX + "/v1/{model}", self.submit, methods=["POST"]),
         ]
 
@@ -151,6 +153,16 @@ class BFLAPI(VendorAPI):
                                   prompt=prompt if isinstance(prompt, str) else None,
                                   params=body if isinstance(body, dict) else None,
                                   handler=handle)
+
+    async def credits(self, request: Request) -> Response:
+        self.note(request, "meta")
+        if (denied := self.denied(request)) is not None:
+            return denied
+
+        async def handle(fault: Fault | None, rule: Rule) -> Response:
+            return json_response({"credits": 1000.0})
+
+        return await self.guarded(request, endpoint="meta", model=None, handler=handle)
 
     async def get_result(self, request: Request) -> Response:
         task_id = request.query_params.get("id", "")

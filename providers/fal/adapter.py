@@ -168,10 +168,21 @@ class FalProvider(Provider):
             raise
 
     async def check(self) -> CheckResult:
-        """Not a free call on fal (every model call bills): reports the configuration only."""
-        return CheckResult(self.name, self.model, True,
-                           f"configured for {self.base_url}/{self.model} (fal has no free "
-                           "endpoint to verify a key; the first request will)")
+        """A free probe: ``GET`` the status of a request that does not exist. fal documents no
+        key-check endpoint; a key it refuses answers 401/403 (with fal's words: a bad key, or
+        an account locked for its balance), a key it accepts answers 404 for the unknown
+        request. Nothing is queued or billed."""
+        probe = (f"{self.base_url}/{wire.app_path(self.model)}/requests/"
+                 "00000000-0000-4000-8000-000000000000/status")
+        try:
+            await self._api("GET", probe, "status probe", self._clock.now()
+                            + self.request_timeout_s)
+        except ProviderError as exc:
+            if exc.status_code == 404:
+                return CheckResult(self.name, self.model, True,
+                                   "key accepted (fal answered 404 for an unknown request)")
+            return CheckResult(self.name, self.model, False, str(exc))
+        return CheckResult(self.name, self.model, True, "key accepted")
 
     def record_with(self, recorder: Any) -> None:
         """Record every exchange through ``recorder`` (``Chain(recorder=...)`` calls this)."""

@@ -178,3 +178,12 @@ def test_constructor_checks_and_defaults(monkeypatch):
                 {"base_url": "https://u:p@api.bfl.ai"}):
         with pytest.raises(ConfigurationError):
             BFLProvider(**bad)
+
+
+def test_check_reads_the_credit_balance_and_tells_a_bad_key(clock):
+    emu = emulator(clock=clock)
+    good = run_virtual(provider(emu, clock).check())
+    bad = run_virtual(provider(emu, clock, api_key="wrong").check())
+    assert good.ok and "1,000.00 credits" in good.detail
+    assert not bad.ok and "Not authenticated" in bad.detail
+    assert emu.log.count(vendor="bfl", endpoint="generate") == 0

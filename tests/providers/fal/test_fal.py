@@ -168,3 +168,12 @@ def test_constructor_checks_and_defaults(monkeypatch):
     with pytest.raises(ConfigurationError):
         FalProvider(poll_interval_s=0)
     assert FalProvider().unsupported_reason(ImageRequest(prompt="x", n=5)) is not None
+
+
+def test_check_is_a_free_probe_that_tells_a_bad_key(clock):
+    emu = emulator(clock=clock)
+    good = run_virtual(provider(emu, clock).check())
+    bad = run_virtual(provider(emu, clock, api_key="wrong").check())
+    assert good.ok and "404" in good.detail
+    assert not bad.ok and "Authentication is required" in bad.detail
+    assert emu.log.count(vendor="fal", endpoint="generate") == 0
