@@ -93,3 +93,61 @@ def test_a_mixed_chain_falls_through_a_rate_limit_to_fal(cli, tmp_path):
         '''))
     doc = json.loads(cli("generate", "a red fox", "--emulated", "--out", "o", "--json").stdout)
     assert doc["ok"] and doc["provider"] == "fal"
+
+
+def _mixed_chain(faults: dict[str, object]):
+    """Gemini -> fal.ai FLUX -> Black Forest Labs on one emulator, in-process, virtual time."""
+    from fallback_chain import Chain
+    from fallback_chain.emulator import Emulator
+    from fallback_chain.providers.bfl import BFLProvider
+    from fallback_chain.providers.fal import FalProvider
+    from fallback_chain.providers.gemini import GeminiProvider
+    from fallback_chain.vtime import VirtualClock
+
+    clock = VirtualClock()
+    emu = Emulator(faults={**faults, "fal": {**faults.get("fal", {}), "job_delay_s": 1.0},
+                           "bfl": {**faults.get("bfl", {}), "job_delay_s": 1.0}},
+                   api_keys="mixed-key", clock=clock)
+    base = "http://emulator.test"
+    providers = [
+        GeminiProvider("gemini-2.5-flash-image", api_key="mixed-key", base_url=base,
+                       transport=emu.httpx2_transport()),
+        FalProvider(api_key="mixed-key", base_url=f"{base}/fal", clock=clock,
+                    transport=emu.httpx_transport()),
+        BFLProvider(api_key="mixed-key", base_url=f"{base}/bfl", clock=clock,
+                    transport=emu.httpx_transport()),
+    ]
+    return Chain(providers, clock=clock, log=False, attempt_timeout_s=30.0), emu
+
+
+def _run(chain):
+    from fallback_chain import ImageRequest
+    from fallback_chain.errors import ChainError
+    from fallback_chain.vtime import run_virtual
+
+    async def go():
+        try:
+            return await chain.agenerate(ImageRequest(prompt="a kite", size="1024x1024")), None
+        except ChainError as exc:
+            return None, exc
+        finally:
+            await chain.aclose()
+
+    return run_virtual(go())
+
+
+def test_mixed_chain_falls_through_429_and_5xx_and_stops_on_a_refusal():
+    from fallback_chain import Outcome
+    from fallback_chain.errors import ContentPolicyError
+
+    chain, emu = _mixed_chain({"gemini": {"script": "429"}, "fal": {"script": "500,502"}})
+    result, _ = _run(chain)
+    assert result is not None and result.provider == "bfl"
+    assert [(a.provider, a.outcome) for a in result.attempts] == [
+        ("gemini", Outcome.RATE_LIMITED), ("fal", Outcome.SERVER_ERROR),
+        ("fal", Outcome.SERVER_ERROR), ("bfl", Outcome.SUCCESS)]
+
+    chain, emu = _mixed_chain({"gemini": {"script": "503,503"}, "fal": {"script": "policy"}})
+    result, error = _run(chain)
+    assert result is None and isinstance(error, ContentPolicyError)
+    assert emu.log.count(vendor="bfl") == 0  # the refused prompt never reached BFL
