@@ -110,7 +110,7 @@ def _mixed_chain(faults: dict[str, object]):
                    api_keys="mixed-key", clock=clock)
     base = "http://emulator.test"
     providers = [
-        GeminiProvider("gemini-2.5-flash-image", api_key="mixed-key", base_url=base,
+        GeminiProvider("gemini-3.1-flash-image", api_key="mixed-key", base_url=base,
                        transport=emu.httpx2_transport()),
         FalProvider(api_key="mixed-key", base_url=f"{base}/fal", clock=clock,
                     transport=emu.httpx_transport()),
