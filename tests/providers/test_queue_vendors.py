@@ -151,3 +151,12 @@ def test_mixed_chain_falls_through_429_and_5xx_and_stops_on_a_refusal():
     result, error = _run(chain)
     assert result is None and isinstance(error, ContentPolicyError)
     assert emu.log.count(vendor="bfl") == 0  # the refused prompt never reached BFL
+
+
+def test_cost_functions_are_reachable_through_the_registry():
+    from fallback_chain.cost import usage
+
+    assert usage.cost_from_fal_images("fal-ai/flux/dev", [(1024, 1024), (512, 512)]) == \
+        pytest.approx(0.05)
+    assert usage.cost_from_bfl_credits(4) == pytest.approx(0.04)
+    assert usage.cost_from_bfl_image("flux-2-pro", (1024, 1024)) == pytest.approx(0.03)
