@@ -11,7 +11,8 @@ One :meth:`LeonardoProvider.generate` call is one Leonardo job:
    ``PENDING`` or the attempt's time is up (the ``timeout`` the router passes, and never more
    than ``max_wait_s``, 10 minutes). A transient poll failure (5xx, 429, reset, HTML or broken
    JSON, ``generations_by_pk: null``) is polled through, up to ``max_poll_failures`` in a row.
-3. **download** every image at once (the URLs expire) with ``..download.fetch_all``:
+3. **download** every image at once (the URLs expire) with ``..download.fetch_all`` (through
+   :func:`fallback_chain.providers.jobs.download_now`, shared with the other job vendors):
    allow-listed hosts only (``cdn_hosts`` plus the origin of ``base_url``, so an emulator
    works), redirects checked, never a private address (on the real network the client
    resolves each host itself and refuses loopback, RFC 1918, link-local...: see
@@ -76,7 +77,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -87,9 +87,9 @@ from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 
-from .. import catalogue
+from .. import catalogue, jobs
 from ..base import refuse_credentials_in_url, resolve_api_key
-from ..download import AllowList, fetch_all, guarded_transport
+from ..download import AllowList
 from .wire import (
     API_PREFIX,
     DEFAULT_BASE_URL,
@@ -120,9 +120,6 @@ ENV_VARS = ("LEONARDO_API_KEY",)
 _TRANSIENT_POLL = frozenset({Outcome.SERVER_ERROR, Outcome.RATE_LIMITED,
                              Outcome.CONNECTION_ERROR, Outcome.TIMEOUT,
                              Outcome.MALFORMED_RESPONSE})
-#: Download failures worth one more try with the same URLs (an expired link is not one).
-_TRANSIENT_DOWNLOAD = frozenset({Outcome.SERVER_ERROR, Outcome.CONNECTION_ERROR,
-                                 Outcome.TIMEOUT})
 
 
 @dataclass(slots=True)
@@ -239,11 +236,9 @@ class LeonardoProvider(Provider):
         self.allow = AllowList.of(cdn_hosts, [self.base_url])
         self._prices = prices
         self._clock: Clock = clock or SYSTEM_CLOCK
-        self._transport = transport
-        self._given_client = http_client
-        self._recorder: Any = None
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] \
-            = weakref.WeakKeyDictionary()
+        # one pooled client per event loop, on the guarded transport unless one is given
+        self._clients = jobs.LoopClients("leonardo", self.allow, timeout_s=request_timeout_s,
+                                         transport=transport, client=http_client)
 
     # ------------------------------------------------------------------ contract
 
@@ -313,22 +308,11 @@ class LeonardoProvider(Provider):
     def record_with(self, recorder: Any) -> None:
         """Record every exchange with the API and its CDN through ``recorder`` (a
         ``fallback_chain.cassette.Recorder``; ``Chain(recorder=...)`` calls this)."""
-        self._recorder = recorder
-        if self._given_client is not None:
-            recorder.wrap_client(self._given_client, self.vendor)
+        self._clients.record_with(recorder)
 
     async def aclose(self) -> None:
         """Close the connection pools this provider opened (never a client passed in)."""
-        clients, self._clients = dict(self._clients), weakref.WeakKeyDictionary()
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        for loop, client in clients.items():
-            if loop is here:
-                await client.aclose()
-            elif not loop.is_closed() and loop.is_running():
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+        await self._clients.aclose()
 
     # ------------------------------------------------------------------ one job
 
@@ -422,20 +406,10 @@ class LeonardoProvider(Provider):
             extra={"generation_id": gid, "seed": generation.seed, "nsfw_flagged": flagged})
 
     async def _download(self, urls: list[str], deadline: float) -> list[GeneratedImage]:
-        client = self._client()
-        for attempt in range(self.download_retries + 1):
-            remaining = deadline - self._clock.now()
-            if remaining <= 0:
-                raise TimeoutError
-            try:
-                return await fetch_all(client, urls, self.allow,
-                                       timeout=min(self.download_timeout_s, remaining),
+        return await jobs.download_now(self._client(), urls, self.allow, clock=self._clock,
+                                       deadline=deadline, timeout_s=self.download_timeout_s,
+                                       retries=self.download_retries,
                                        max_bytes=self.max_download_bytes)
-            except ProviderError as exc:
-                error = exc
-            if error.outcome not in _TRANSIENT_DOWNLOAD or attempt == self.download_retries:
-                raise error
-        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ plumbing
 
@@ -461,24 +435,7 @@ class LeonardoProvider(Provider):
 
     def _client(self) -> httpx.AsyncClient:
         """The pooled client for the running event loop (one per loop, created lazily)."""
-        if self._given_client is not None:
-            return self._given_client
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None or client.is_closed:
-            import httpx
-
-            limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
-            # on the real network, never connect to a private address (but base_url's)
-            transport = self._transport or guarded_transport(self.allow, limits=limits)
-            client = httpx.AsyncClient(
-                transport=transport, timeout=self.request_timeout_s,
-                follow_redirects=False, headers={"user-agent": "fallback-chain (leonardo)"},
-                limits=limits)
-            if self._recorder is not None:
-                self._recorder.wrap_client(client, self.vendor)
-            self._clients[loop] = client
-        return client
+        return self._clients.get()
 
     def _catalogue(self) -> PriceCatalogue:
         if self._prices is not None:

@@ -24,6 +24,12 @@ FILES = sorted(CORPUS.glob("*/*.json"))
 KEY = "replay-key"
 SUBMIT_OK = {"sdGenerationJob": {"generationId": "5f1c0c3e-replay-0000-0000-000000000001",
                                  "apiCreditCost": 5}}
+#: The test's own answers for the steps a queue vendor's file does not record.
+QUEUE_STEPS = {
+    "fal": {"submit": {"request_id": "replay-request-1"},
+            "poll": {"status": "COMPLETED", "logs": None, "metrics": {}}},
+    "bfl": {"submit": {"id": "replay-task-1"}},
+}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -77,6 +83,12 @@ def endpoint_of(method: str, path: str) -> str:
         return "generate"
     if path.startswith("/api/rest/v1/generations"):
         return "submit" if method == "POST" else "poll"
+    if "/requests/" in path:  # fal's queue: status, result, cancel
+        return {"status": "poll", "cancel": "cancel"}.get(path.rsplit("/", 1)[-1], "result")
+    if path == "/v1/get_result":  # Black Forest Labs
+        return "poll"
+    if method == "POST":  # a fal model id or a BFL model: /{owner}/{app}..., /v1/{model}
+        return "submit"
     return "download"
 
 
@@ -102,7 +114,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer.body)
 
-    do_GET = do_POST = _serve
+    do_GET = do_POST = do_PUT = _serve
 
 
 # ------------------------------------------------------------------------------- the clock
@@ -151,6 +163,13 @@ def adapter_for(case: dict[str, Any], base: str, clock: FrozenClock) -> Provider
         return VertexProvider(model="gemini-2.5-flash-image", project="replay-project",
                               location="us-central1", credentials=Credentials(token=KEY),
                               base_url=base)
+    if vendor in ("fal", "bfl"):
+        from fallback_chain import registry
+
+        return registry.get(vendor)(  # type: ignore[no-any-return]
+            model=case.get("request", {}).get("model") or registry.get(vendor).default_model,
+            api_key=KEY, base_url=base, clock=clock, poll_initial_s=0.01,
+            poll_interval_s=0.01, max_wait_s=60.0)
     from fallback_chain.providers.leonardo.adapter import LeonardoProvider
 
     return LeonardoProvider(api_key=KEY, base_url=base, clock=clock, poll_initial_s=0.01,
@@ -165,6 +184,10 @@ def script_for(case: dict[str, Any]) -> Script:
         if case["vendor"] == "leonardo" and "submit" not in script.answers:
             script.answers["submit"] = [Answer(200, {"content-type": "application/json"},
                                                json.dumps(SUBMIT_OK).encode())]
+        for step, body in QUEUE_STEPS.get(case["vendor"], {}).items():
+            if step not in script.answers:
+                script.answers[step] = [Answer(200, {"content-type": "application/json"},
+                                               json.dumps(body).encode())]
     else:
         script.answers[case["endpoint"]] = [Answer.of(case["response"])]
     return script
