@@ -8,6 +8,7 @@ import pytest
 
 @pytest.mark.parametrize(("vendor", "model", "cost"), [
     ("stability", "sd3.5-large-turbo", 0.04),
+    ("replicate", "black-forest-labs/flux-dev", 0.025),
 ])
 def test_generate_emulated_with_the_vendor_id(run, write, tmp_path, vendor, model, cost):
     write(f'''
@@ -26,6 +27,7 @@ def test_generate_emulated_with_the_vendor_id(run, write, tmp_path, vendor, mode
 
 @pytest.mark.parametrize(("vendor", "models"), [
     ("stability", {"stable-image-core", "stable-image-ultra", "sd3.5-large"}),
+    ("replicate", {"black-forest-labs/flux-schnell", "black-forest-labs/flux-dev"}),
 ])
 def test_providers_lists_models_with_prices_and_lifecycle(run, vendor, models):
     doc = run.json("providers", "--vendor", vendor)
