@@ -29,7 +29,7 @@ from typing import Any
 
 from fallback_chain import Chain, ChainResult, ImageRequest, Policy
 from fallback_chain.emulator import Emulator
-from fallback_chain.emulator.faults import ALIAS_KINDS, VENDOR_KINDS, VENDORS
+from fallback_chain.emulator.faults import ALIAS_KINDS, VENDOR_KINDS
 from fallback_chain.errors import ChainError
 from fallback_chain.imaging import inspect_image, placeholder_image
 from fallback_chain.provider import Provider
@@ -37,6 +37,8 @@ from fallback_chain.provider import Provider
 # ---------------------------------------------------------------------------------- settings
 
 SEED = 20_261_121
+#: The vendors this run drives (the emulator serves more: each registered vendor's API).
+VENDORS = ("openai", "gemini", "leonardo")
 #: Distinctive keys, one per vendor: they must never show up in an error's text.
 KEYS = {"openai": "sk-chaos-openai-7Qm2Vx9Lp4Zr8Tn1",
         "gemini": "AIza-chaos-gemini-3Hs8Kd2Wq6Yb0Jf5Pu",

@@ -44,6 +44,7 @@ from chaos_helpers import (
     KEYS,
     SEED,
     SLACK_S,
+    VENDORS,
     FaultLog,
     MemoryPoint,
     Tally,
@@ -61,7 +62,7 @@ from chaos_helpers import (
 
 from fallback_chain import ImageRequest, Outcome
 from fallback_chain.emulator import Emulator, serve_in_thread
-from fallback_chain.emulator.faults import ALIAS_KINDS, VENDORS
+from fallback_chain.emulator.faults import ALIAS_KINDS
 
 TOTAL = 10_000
 OVER_SOCKETS = 1_000
