@@ -43,8 +43,8 @@ from fallback_chain.imaging import seed_for
 NSFW_ERROR = ("All generated images contained NSFW content. Try running it again with a "
               "different prompt.")
 FAILED_ERROR = "Prediction failed: CUDA out of memory. [EMU]"
-#: Problem details by status: ``(title, detail)``. 401, 402, 422, 429: published
-#: (tests/corpus/replicate/); others [EMU].
+#: Problem details by status: ``(title, detail)``. 401, 402: published
+#: (tests/corpus/replicate/), as is ``INVALID_VERSION`` (422); others [EMU].
 PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("Bad request", "The request body is not valid JSON."),
     401: ("Unauthenticated", "You did not pass a valid authentication token"),
@@ -52,14 +52,16 @@ PROBLEMS: dict[int, tuple[str, str]] = {
           "https://replicate.com/account/billing#billing to purchase credit. Once you "
           "purchase credit, please wait a few minutes before trying again."),
     404: ("Not found", "The requested resource could not be found."),
-    422: ("Invalid version or not permitted", "The specified version does not exist (or "
-          "perhaps you don't have permission to use it?)"),
+    422: ("Input validation failed", "- input: the input does not match the model's "
+          "schema [EMU]"),
     429: ("Too many requests", "Request was throttled. Expected available in 1 second."),
     500: ("Internal server error", "An unexpected error occurred."),
 }
 _FATES = {"nsfw": "nsfw", "policy": "nsfw", "job_failed": "failed", "job_stuck": "stuck",
           "expired": "expired", "bad_image": "bad_image", "fewer_images": "fewer"}
 _STATUS_KINDS = {"quota": 402, "auth": 401, "invalid_version": 422}
+INVALID_VERSION = ("Invalid version or not permitted", "The specified version does not exist "
+                   "(or perhaps you don't have permission to use it?)")
 _RATIOS = {"1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"}
 _FORMATS = {"webp": "webp", "jpg": "jpeg", "png": "png"}
 DEFAULT_VERSION = "5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637"
@@ -146,6 +148,10 @@ class ReplicateAPI(VendorAPI):
         status = _STATUS_KINDS.get(fault.kind) or fault.status
         if status is None:
             return None
+        if fault.kind == "invalid_version":
+            title, detail = INVALID_VERSION
+            return json_response({"title": title, "detail": fault.message or detail,
+                                  "status": 422}, 422)
         if status != 429:
             return self.error(status, fault.message)
         seconds = fault.retry_after if fault.retry_after is not None else rule.retry_after

@@ -168,6 +168,10 @@ FAULTS: list[tuple[Any, list[tuple[str, int | None, str | None, str]], int, Any]
     ("truncated,truncated", [("malformed_response", 201, "invalid_json", N)] * 2, 2,
      "backup"),
     ("reset,reset", [("connection_error", None, None, N)] * 2, 2, "backup"),
+    ("cut,cut", [("connection_error", None, None, N)] * 2, 2, "backup"),
+    ("overloaded,ok", [("server_error", 503, "error", N), ("success", None, None, R)], 2,
+     "replicate"),
+    ("job_stuck", [("timeout", None, "starting", E)], 1, "backup"),
     ("hang", [("timeout", None, None, E)], 1, "backup"),
 ]
 
@@ -293,3 +297,10 @@ def test_the_official_replicate_client_against_the_emulated_api():
     sent = [e for e in emu.requests(vendor="replicate") if e.endpoint == "generate"]
     assert sent[0].path == f"/v1/models/{SCHNELL}/predictions"
     assert sent[1].path == "/v1/predictions"
+
+
+def test_every_fault_kind_of_the_emulated_api_is_in_the_table():
+    from fallback_chain.emulator.faults import STATUS_ALIASES, VENDOR_KINDS
+
+    covered = {k.strip() for f in FAULTS for k in str(f[0]).split(",")}
+    assert VENDOR_KINDS["replicate"] - set(STATUS_ALIASES) - covered == set()

@@ -130,6 +130,10 @@ FAULTS: list[tuple[Any, list[tuple[str, int | None, str | None, str]], int, Any]
     ("unknown_finish,unknown_finish", [("malformed_response", 200, "ERROR", N)] * 2, 2,
      "backup"),
     ("reset,reset", [("connection_error", None, None, N)] * 2, 2, "backup"),
+    ("cut,cut", [("connection_error", None, None, N)] * 2, 2, "backup"),
+    ("truncated,truncated", [("malformed_response", 200, "bad_image", N)] * 2, 2, "backup"),
+    ("overloaded,ok", [("server_error", 503, "error", N), ("success", None, None, R)], 2,
+     "stability"),
     ("hang", [("timeout", None, None, E)], 1, "backup"),
 ]
 
@@ -271,3 +275,10 @@ def test_the_api_refuses_a_form_that_is_not_multipart():
     answer = asyncio.run(go())
     assert answer.status_code == 400
     assert answer.json()["errors"] == ["content-type: must be multipart/form-data"]
+
+
+def test_every_fault_kind_of_the_emulated_api_is_in_the_table():
+    from fallback_chain.emulator.faults import STATUS_ALIASES, VENDOR_KINDS
+
+    covered = {k.strip() for f in FAULTS for k in str(f[0]).split(",")}
+    assert VENDOR_KINDS["stability"] - set(STATUS_ALIASES) - covered == set()
