@@ -1,8 +1,10 @@
 """Stability AI adapter: the Stable Image API (v2beta) over ``httpx``, one call per image.
 
-One :meth:`StabilityProvider.generate` call is one ``POST
-{base}/v2beta/stable-image/generate/{ultra|core|sd3}`` with a multipart form (built by
-:mod:`.wire`). The answer is the image itself (``accept="image"``, the default:
+Each image is one ``POST {base}/v2beta/stable-image/generate/{ultra|core|sd3}`` with a
+multipart form (built by :mod:`.wire`); a request for ``n`` images makes ``n`` calls at once
+(a given seed is offset by the image's index). When some fail, the images delivered are a
+partial reply (the chain asks the next provider only for the rest); a refusal of any call
+is the answer. The answer is the image itself (``accept="image"``, the default:
 ``Accept: image/*``, the finish reason and seed in headers) or base64 JSON
 (``accept="json"``). No job, no polling, nothing to download: the bytes are verified as an
 image (off the event loop, :func:`fallback_chain.verify.verified_image`) and returned.
@@ -186,11 +188,19 @@ class StabilityProvider(Provider):
     # ------------------------------------------------------------------ one call
 
     async def _generate(self, request: ImageRequest, budget: float) -> ProviderReply:
+        """``request.n`` calls at once (one image each); see :meth:`_gathered`."""
         fmt = self.output_format or request.output_format
-        fields = form_fields(request, self.model,
-                             ratio_text(self.capabilities.aspect_ratio_for(request)),
-                             output_format=fmt, style_preset=self.style_preset,
-                             extra=self.extra_fields)
+        ratio = ratio_text(self.capabilities.aspect_ratio_for(request))
+        calls = [self._one(form_fields(request, self.model, ratio, output_format=fmt,
+                                       style_preset=self.style_preset,
+                                       extra=self.extra_fields, index=i), budget)
+                 for i in range(request.n)]
+        if len(calls) == 1:
+            return await calls[0]
+        return _gathered(await asyncio.gather(*calls, return_exceptions=True))
+
+    async def _one(self, fields: Mapping[str, str], budget: float) -> ProviderReply:
+        """One call, one verified image."""
         what = f"POST {API_PREFIX}/{self.endpoint}"
         status, headers, body = await self._post(fields, what, budget)
         if not 200 <= status < 300:
@@ -204,9 +214,9 @@ class StabilityProvider(Provider):
             raise ProviderError(Outcome.MALFORMED_RESPONSE, f"{what}: the answer is not a "
                                 f"whole image ({exc})", status_code=status,
                                 provider_code="bad_image") from None
-        credits = self._credits()
         return ProviderReply(
-            images=[image], usage={"credits": credits, "finish_reason": generated.finish_reason,
+            images=[image], usage={"credits": self._credits(),
+                                   "finish_reason": generated.finish_reason,
                                    "seed": generated.seed},
             cost_usd=self._cost(), model=self.model, vendor_request_id=generated.request_id,
             extra={"seed": generated.seed, "aspect_ratio": fields["aspect_ratio"]})
@@ -244,6 +254,35 @@ class StabilityProvider(Provider):
             return cost_from_stability_image(self.model, self.usd_per_credit,
                                              catalogue=self._prices)
         return None
+
+
+def _gathered(results: list[ProviderReply | BaseException]) -> ProviderReply:
+    """Several calls' results as one reply. A refusal of any call is the answer (the chain
+    stops); another failure keeps the delivered images as a partial reply (the chain asks
+    the next provider only for the rest); every delivered image's cost is kept."""
+    replies = [r for r in results if isinstance(r, ProviderReply)]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    for failure in failures:
+        if not isinstance(failure, ProviderError):
+            raise failure
+    errors = [f for f in failures if isinstance(f, ProviderError)]
+    costs = [r.cost_usd for r in replies if r.cost_usd is not None]
+    merged = ProviderReply(
+        images=[img for r in replies for img in r.images],
+        usage={"credits": sum(float(r.usage.get("credits") or 0) for r in replies if r.usage),
+               "calls": len(results), "seeds": [r.usage.get("seed") for r in replies
+                                                if r.usage]},
+        cost_usd=sum(costs) if costs else None, model=replies[0].model if replies else None,
+        vendor_request_id=replies[0].vendor_request_id if replies else None,
+        extra={"seeds": [r.extra.get("seed") for r in replies]})
+    if not errors:
+        return merged
+    refusal = next((e for e in errors if e.outcome is Outcome.CONTENT_POLICY), None)
+    error = refusal or errors[0]
+    if replies and refusal is None:
+        error.partial = merged
+        error.cost_usd = merged.cost_usd
+    raise error
 
 
 def _map_error(answer: jobs.ErrorAnswer) -> ProviderError:

@@ -93,8 +93,10 @@ def endpoint_for(model: str) -> tuple[str, str | None]:
 
 def form_fields(request: ImageRequest, model: str, aspect_ratio: str, *,
                 output_format: str, style_preset: str | None = None,
-                extra: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The multipart form of one generation (strings, as a form carries them)."""
+                extra: Mapping[str, Any] | None = None, index: int = 0) -> dict[str, str]:
+    """The multipart form of one generation (strings, as a form carries them). ``index``:
+    which of the request's ``n`` images this call makes (a given seed is offset by it, so
+    the images differ)."""
     fields = {"prompt": request.prompt, "aspect_ratio": aspect_ratio,
               "output_format": output_format}
     _, sd3_model = endpoint_for(model)
@@ -103,7 +105,7 @@ def form_fields(request: ImageRequest, model: str, aspect_ratio: str, *,
     if request.negative_prompt:
         fields["negative_prompt"] = request.negative_prompt
     if request.seed is not None:
-        fields["seed"] = str(request.seed % (MAX_SEED + 1))
+        fields["seed"] = str((request.seed + index) % (MAX_SEED + 1))
     if style_preset:
         fields["style_preset"] = style_preset
     for key, value in (extra or {}).items():

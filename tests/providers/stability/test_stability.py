@@ -282,3 +282,39 @@ def test_every_fault_kind_of_the_emulated_api_is_in_the_table():
 
     covered = {k.strip() for f in FAULTS for k in str(f[0]).split(",")}
     assert VENDOR_KINDS["stability"] - set(STATUS_ALIASES) - covered == set()
+
+
+# ------------------------------------------------------------------ n images, n calls
+
+
+def test_n_images_are_n_calls_at_once_with_seeds_offset(clock):
+    emu = emulator(clock=clock)
+    req = ImageRequest(prompt="a fox", n=3, seed=40)
+    result, _ = run_chain([provider(emu, clock)], req, clock=clock)
+    assert result is not None and len(result.images) == 3
+    assert len({i.sha256 for i in result.images}) == 3
+    assert result.attempts[0].cost_usd == pytest.approx(3 * 0.03)
+    calls = emu.requests(vendor="stability", endpoint="generate")
+    assert sorted(c.params["seed"] for c in calls if c.params) == ["40", "41", "42"]
+    assert len({round(c.time, 3) for c in calls}) == 1  # at once, not one after another
+
+
+def test_a_failed_call_among_n_keeps_the_delivered_images(clock):
+    emu = emulator("ok,500", clock=clock)
+    spare = FakeProvider("backup", clock=clock)
+    result, _ = run_chain([provider(emu, clock), spare], ImageRequest(prompt="a fox", n=2),
+                          clock=clock)
+    assert result is not None and len(result.images) == 2
+    first = result.attempts[0]
+    assert (first.provider, first.outcome) == ("stability", Outcome.SERVER_ERROR)
+    assert first.cost_usd == pytest.approx(0.03)  # the delivered image was paid for
+    assert [o.provider for o in result.origins].count("stability") >= 1
+
+
+def test_a_refusal_of_one_call_among_n_stops_the_chain(clock):
+    emu = emulator("ok,moderated", clock=clock)
+    spare = FakeProvider("backup", clock=clock)
+    _, error = run_chain([provider(emu, clock), spare], ImageRequest(prompt="x", n=2),
+                         clock=clock)
+    assert isinstance(error, ContentPolicyError)
+    assert not [a for a in error.attempts if a.provider == "backup"]
