@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,9 @@ def render(results: dict[str, Any]) -> str:
     for name in sorted(results["benchmarks"]):
         b = results["benchmarks"][name]
         lines += [f"## {b['title']}", ""]
+        if b.get("run"):
+            lines += [f"Run {b['run']['date']}, load average {b['run']['load average']} "
+                      "when it started.", ""]
         rows = b.get("rows", [])
         if rows:
             cols = list(dict.fromkeys(k for r in rows for k in r))
@@ -108,20 +112,32 @@ def main(argv: list[str] | None = None) -> int:
     out_json = HERE / "results.json"
     previous = json.loads(out_json.read_text()) if out_json.exists() else {}
     results = {"machine": machine(), "benchmarks": dict(previous.get("benchmarks", {}))}
+    failed: list[str] = []
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
+        run_on = machine()
         mod = importlib.import_module(f"benchmarks.bench_{name}")
-        if name == "overhead" and cases:
-            results["benchmarks"][name] = mod.run(quick=args.quick, cases=cases)
-        else:
-            results["benchmarks"][name] = mod.run(quick=args.quick)
+        try:
+            if name == "overhead" and cases:
+                result = mod.run(quick=args.quick, cases=cases)
+            else:
+                result = mod.run(quick=args.quick)
+        except Exception:  # one benchmark's failure must not lose the others' results
+            traceback.print_exc()
+            print(f"  {name} FAILED; its previous results are kept", file=sys.stderr)
+            failed.append(name)
+            continue
+        result["run"] = {"date": run_on["date"], "load average": run_on["load average"]}
+        results["benchmarks"][name] = result
         print(f"  {name} done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    out_json.write_text(json.dumps(results, indent=2) + "\n")
-    (HERE / "results.md").write_text(render(results))
+        # written after each benchmark, so an interrupted run keeps what it measured
+        out_json.write_text(json.dumps(results, indent=2) + "\n")
+        (HERE / "results.md").write_text(render(results))
     print(f"wrote {HERE / 'results.md'} and {out_json}", file=sys.stderr)
-    return 0
-
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     raise SystemExit(main())

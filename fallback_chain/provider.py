@@ -136,6 +136,9 @@ class Provider(ABC):
     fast_poll_options: ClassVar[Mapping[str, object]] = {}
     #: The module that turns this vendor's reported usage into USD (``None``: none).
     cost_module: ClassVar[str | None] = None
+    #: The vendor's batch API client, as ``"module:Class"`` (``None``: the vendor has none);
+    #: see ``fallback_chain.providers.batch_api`` and ``--vendor-batch`` in docs/batch.md.
+    batch_api: ClassVar[str | None] = None
 
     name: str
     model: str

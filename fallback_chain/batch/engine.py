@@ -42,6 +42,7 @@ from .storage import Storage, StorageError
 if TYPE_CHECKING:
     from ..chain import Chain
     from .cache import ResultCache
+    from .vendor import VendorBatchOptions
 
 log = logging.getLogger("fallback_chain.batch")
 
@@ -67,6 +68,8 @@ class BatchOptions:
     * ``user``, ``project``: the tenant of rows without ``user`` / ``project`` columns (quotas,
       see docs/cost.md).
     * ``rewrite``: a function rewriting each row before it is parsed (``--draft``).
+    * ``vendor_batch``: send eligible items to the vendor's batch API first (about half
+      price), the chain serving the rest (``--vendor-batch``; ``fallback_chain.batch.vendor``).
     """
 
     concurrency: int = 8
@@ -84,6 +87,7 @@ class BatchOptions:
     user: str | None = None
     project: str | None = None
     rewrite: RowRewrite | None = None  # rows rewritten before parsing (``drafts.draft_row``)
+    vendor_batch: VendorBatchOptions | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -133,6 +137,8 @@ class BatchRun:
         self._grace: asyncio.TimerHandle | None = None
         self._lock: OutputLock | None = None
         self._cache: ResultCache | None = None
+        self._phase: asyncio.Task[set[str]] | None = None  # the vendor batch phase
+        self._settled: set[str] = set()  # items the vendor batch settled: the pool skips them
 
     # ------------------------------------------------------------------ stopping
 
@@ -143,6 +149,8 @@ class BatchRun:
             self._cancel_busy()
             return
         self.stopping = True
+        if self._phase is not None:
+            self._phase.cancel()  # its jobs are in the journal: the next run re-attaches
         if self._reader is not None:
             self._reader.cancel()
         for task in self._workers:
@@ -216,6 +224,7 @@ class BatchRun:
                 self.reporter.start(self.stats)
                 try:
                     with self._signals():
+                        await self._vendor_phase(fmt)
                         await self._pool(items, manifest)
                 finally:
                     unsubscribe()
@@ -266,6 +275,24 @@ class BatchRun:
                          "chain": self.chain.name, "started_at": time.time(),
                          "concurrency": options.concurrency})
         return cache, probe
+
+    async def _vendor_phase(self, fmt: Format) -> None:
+        if self.options.vendor_batch is None or self.stopping:
+            return
+        from .vendor.phase import VendorPhase
+
+        assert self._server is not None
+        phase = VendorPhase(self.chain, self.source, fmt, self.options,
+                            self.options.vendor_batch, self._server, self.reporter.message)
+        self._phase = asyncio.create_task(phase.run())
+        try:
+            self._settled = await self._phase
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            self._settled = phase.settled
+        finally:
+            self._phase = None
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -328,6 +355,8 @@ class BatchRun:
                     break
                 for entry in chunk:
                     self.stats.rows += 1
+                    if not isinstance(entry, RowError) and entry.id in self._settled:
+                        continue  # delivered or refused by the vendor batch
                     if isinstance(entry, RowError):
                         self.stats.on_invalid()
                         server.failures.write(entry.row, entry.id, str(entry), line=entry.line,

@@ -125,6 +125,18 @@ def batch(
     report: Annotated[bool, typer.Option(
         "--report/--no-report", help="Write report.html (see `fallback-chain report`) in OUT "
                                      "at the end.")] = True,
+    vendor_batch: Annotated[bool, typer.Option(
+        "--vendor-batch", help="Send eligible rows to the first provider with a batch API "
+                               "(OpenAI, Gemini) as vendor batch jobs at about half price; "
+                               "the chain serves what the batch does not deliver. With "
+                               "--dry-run, prices both ways.")] = False,
+    batch_deadline: Annotated[str, typer.Option(
+        "--batch-deadline", help="With --vendor-batch: cancel a job not finished this long "
+                                 "after its submission (e.g. 90m, 6h) and send what remains "
+                                 "real-time.")] = "6h",
+    batch_poll: Annotated[float, typer.Option(
+        "--batch-poll", min=0, hidden=True, help="First poll interval of a vendor batch "
+                                                 "job, in seconds.")] = 10.0,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -145,13 +157,20 @@ def batch(
     try:
         options = _storage_options(storage_option or [])
         rates = _rates(failure_rate or [])
+        vendor = _vendor_options(vendor_batch, batch_deadline, batch_poll)
     except ValueError as exc:
         raise _fail(str(exc), as_json) from None
     try:
         with _chain_source(config, chain, emulated, emulator, emulator_key, as_json,
                            need_chain=not dry_run) as source:
             target = out or source.storage
-            if dry_run and draft:
+            if dry_run and vendor is not None:
+                from .vendor_batch import dry_run_both_ways
+
+                code = dry_run_both_ways(source.steps, source.label, input, target,
+                                         input_format.value if input_format else None,
+                                         options, rates, as_json)
+            elif dry_run and draft:
                 code = _dry_run_drafts(source, input, target, input_format, options, rates,
                                        as_json)
             elif dry_run:
@@ -171,7 +190,8 @@ def batch(
                 with serve_metrics(source.chain, metrics_port):
                     code = _run(source, input, target, concurrency, cache, input_format,
                                 failures, retry_failed, grace, options, fsync, progress, as_json,
-                                {"user": user, "project": project}, rewrite=rewrite)
+                                {"user": user, "project": project}, rewrite=rewrite,
+                                vendor=vendor)
                 if report and code != EXIT_INTERRUPTED:
                     _write_report(target, options, as_json)
     except (InputError, StorageError, ConfigurationError, FileNotFoundError) as exc:
@@ -285,7 +305,7 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
          input_format: InputFormat | None, failures: str | None, retry_failed: bool,
          grace: float, options: dict[str, Any], fsync: bool, progress: ProgressMode,
          as_json: bool, tenant: dict[str, str | None] | None = None, *,
-         rewrite: RowRewrite | None = None) -> int:
+         rewrite: RowRewrite | None = None, vendor: Any = None) -> int:
     from fallback_chain.batch.engine import BatchOptions, run_batch
     from fallback_chain.batch.progress import make_reporter
     from fallback_chain.batch.report import print_summary
@@ -300,7 +320,8 @@ def _run(source: _Source, input: str, out: str, concurrency: int | None, cache: 
         input_format=input_format.value if input_format else None, retry_failed=retry_failed,
         fsync=fsync, grace_s=grace, storage_options=options,
         input_options=options if "://" in input else {}, rewrite=rewrite,
-        user=(tenant or {}).get("user"), project=(tenant or {}).get("project"))
+        user=(tenant or {}).get("user"), project=(tenant or {}).get("project"),
+        vendor_batch=vendor)
     reporter = make_reporter(progress.value)
 
     async def go() -> Any:
@@ -429,6 +450,18 @@ def _storage_options(items: list[str]) -> dict[str, Any]:
         except ValueError:
             options[key.strip()] = value
     return options
+
+
+def _vendor_options(on: bool, deadline: str, poll: float) -> Any:
+    """``--vendor-batch`` options (``None`` when off)."""
+    if not on:
+        return None
+    from fallback_chain.batch.vendor.options import VendorBatchOptions, parse_duration
+
+    try:
+        return VendorBatchOptions(deadline_s=parse_duration(deadline), poll_initial_s=poll)
+    except ValueError as exc:
+        raise ValueError(f"--batch-deadline: {exc}") from None
 
 
 def _rates(items: list[str]) -> dict[str, float]:

@@ -79,7 +79,9 @@ class ModelPrice(_Entry):
     aliases: tuple[str, ...] = ()
     unit: Unit | None = None  # None: the vendor's unit
     per_image: PriceTable = {}
-    per_image_batch: PriceTable = {}
+    per_image_batch: PriceTable = {}  # the vendor's batch API (``--vendor-batch``)
+    batch_source: str | None = None  # where ``per_image_batch`` comes from (else ``source``)
+    batch_as_of: date | None = None
     per_pixel: dict[str, float] = {}  # quality key -> price per pixel, in unit
     tokens_per_1m: TokenRates | None = None
     output_tokens: dict[str, dict[str, int]] = {}  # size key -> quality key -> tokens per image

@@ -79,7 +79,13 @@ class Emulator:
         self.apis: dict[str, VendorAPI] = dict(sorted(
             ((vendor, api(self.state)) for vendor, api in emulated_apis().items()),
             key=lambda item: item[1].route_order))
+        from .batch_jobs import BatchJobs
+        from .batch_routes import batch_routes
+
+        #: Vendor batch jobs (OpenAI Batches, Gemini Batch Mode): ``emu.batches.configure()``.
+        self.batches = BatchJobs(self.state)
         routes: list[Route] = [
+            *batch_routes(self.state, self.batches),
             *(route for api in self.apis.values() for route in api.routes()),
             Route("/v1/models", self._list_models, methods=["GET"]),
             Route("/v1/models/{model}", self._get_model, methods=["GET"]),
@@ -178,6 +184,7 @@ class Emulator:
     def reset(self) -> None:
         """Forget requests, jobs and image files; restart scripts (configuration kept)."""
         self.state.reset()
+        self.batches.reset()
         if self.replay is not None:
             self.replay.rewind()
 

@@ -104,6 +104,7 @@ class GeminiProvider(Provider):
                       "max_answer_bytes")
     emulator_api = "fallback_chain.emulator.gemini_api:GeminiAPI"
     cost_module = "fallback_chain.providers.gemini.cost"
+    batch_api = "fallback_chain.providers.gemini.batch:GeminiBatch"
 
     def __init__(self, model: str = DEFAULT_MODEL, api_key: str | None = None,
                  base_url: str | None = None, *, name: str = "gemini",

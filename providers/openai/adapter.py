@@ -127,6 +127,7 @@ class OpenAIProvider(Provider):
     emulator_path = "/v1"
     emulator_api = "fallback_chain.emulator.openai_api:OpenAIAPI"
     cost_module = "fallback_chain.providers.openai.cost"
+    batch_api = "fallback_chain.providers.openai.batch:OpenAIBatch"
 
     @classmethod
     def provider_key(cls, model: str, name: str | None = None) -> str:

@@ -89,7 +89,9 @@ def test_batch_prices():
     assert estimate("gemini", "gemini-3.1-flash-image", quality="standard",
                     batch=True) == pytest.approx(0.034)
     assert estimate("openai", "gpt-image-1.5", size="1024x1024", quality="final",
-                    batch=True) == pytest.approx(0.133)  # no batch table: the list price
+                    batch=True) == pytest.approx(0.133 / 2)  # the Batch API: half price
+    assert estimate("openai", "dall-e-3", size="1024x1024", quality="final",
+                    batch=True) == pytest.approx(0.08)  # no batch table: the list price
 
 
 def test_size_helpers():
