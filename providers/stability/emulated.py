@@ -31,6 +31,7 @@ from starlette.routing import Route
 from fallback_chain.emulator.common import (
     VendorAPI,
     bearer_token,
+    fmt_seconds,
     json_response,
     retry_after_headers,
 )
@@ -42,7 +43,8 @@ from .wire import API_PREFIX, ASPECT_RATIOS, MAX_SEED, OUTPUT_FORMATS
 
 ENDPOINT_MODELS = {"ultra": "stable-image-ultra", "core": "stable-image-core"}
 SD3_MODELS = ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3.5-flash")
-#: ``(name, message)`` by status. 402: published (tests/corpus/stability/); others [EMU].
+#: ``(name, message)`` by status. 400 (name), 402, 403, 429, 500: published
+#: (tests/corpus/stability/: issues and Stability's OpenAPI examples); 401, 404 [EMU].
 ERRORS: dict[int, tuple[str, str]] = {
     400: ("bad_request", "invalid request"),
     401: ("unauthorized", "authorization: invalid or missing API key"),
@@ -53,7 +55,7 @@ ERRORS: dict[int, tuple[str, str]] = {
           "as a result your request was denied and you were not charged."),
     404: ("not_found", "the requested resource was not found"),
     429: ("rate_limit_exceeded", "You have exceeded the rate limit of 150 requests within a "
-          "10 second period"),
+          "10 second period, and have been timed out for {seconds} seconds."),
     500: ("internal_error", "An unexpected server error has occurred, please try again "
           "later."),
 }
@@ -118,11 +120,13 @@ class StabilityAPI(VendorAPI):
         if status is None:
             return None
         headers: dict[str, str] = {}
+        message = fault.message
         if status == 429:
             seconds = fault.retry_after if fault.retry_after is not None else rule.retry_after
             fmt = fault.retry_after_format or rule.retry_after_format
             headers = retry_after_headers(fmt, seconds, self.state.clock.wall())
-        return self.error(status, fault.message, headers)
+            message = message or ERRORS[429][1].format(seconds=fmt_seconds(seconds))
+        return self.error(status, message, headers)
 
     async def generate(self, request: Request) -> Response:
         endpoint = request.path_params["endpoint"]

@@ -3,8 +3,9 @@ answer shapes we read, and how every error answer maps to an
 :class:`~fallback_chain.outcome.Outcome`.
 
 Reference: Stability's API reference, https://platform.stability.ai/docs/api-reference
-(tag "Generate": ``POST /v2beta/stable-image/generate/ultra``, ``/core``, ``/sd3``), retrieved
-2026-12-06; also ``docs/vendor-facts.md``, "Stability AI".
+(tag "Generate": ``POST /v2beta/stable-image/generate/ultra``, ``/core``, ``/sd3``), read from
+public copies of it (its OpenAPI document as vendored by tryAGI/StabilityAI, commit 016c91b;
+the Core page as copied in gambithunt/imagen); also ``docs/vendor-facts.md``, "Stability AI".
 
 Request: ``multipart/form-data`` (the API refuses anything else: ``400 bad_request
 "content-type: must be multipart/form-data"``), ``Authorization: Bearer <key>``, and
@@ -32,7 +33,8 @@ words say moderation / flagged content
 402, ``payment_required``, "lack sufficient         quota_exhausted
 credits"
 401, ``unauthorized``; 403 otherwise                auth_error
-429                                                 rate_limited (Retry-After when sent)
+429                                                 rate_limited (Retry-After when sent,
+                                                    else "timed out for N seconds")
 404                                                 not_found
 400 / 413 / 422                                     invalid_request
 5xx                                                 server_error
@@ -80,6 +82,9 @@ _MODERATION = re.compile(r"moderat|flagged|content[ _]?(?:policy|filter)|nsfw|in
 _QUOTA = re.compile(r"payment[ _]required|(?:lack|insufficient|not enough)\W+(?:\w+\W+){0,2}"
                     r"(?:credit|balance)", re.IGNORECASE)
 _HTML = re.compile(r"^\s*<(?:!doctype|html|head|body|\?xml)", re.IGNORECASE)
+#: Stability's 429 says how long the key is timed out ("... and have been timed out for 60
+#: seconds.", the OpenAPI document's example); used when no Retry-After header came.
+_TIMED_OUT = re.compile(r"timed out for (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 
 
 def endpoint_for(model: str) -> tuple[str, str | None]:
@@ -226,6 +231,8 @@ def error_from_answer(status: int, headers: Mapping[str, str], text: str,
     full = f"{what}: HTTP {status}" + (f" {name}" if name else "") + f": {shown}"
     haystack = f"{name or ''} {message or ''}"
     retry_after = parse_retry_after(headers) if status in (429, 503) else None
+    if status == 429 and retry_after is None and (hint := _TIMED_OUT.search(message or "")):
+        retry_after = float(hint.group(1))
     if 400 <= status < 500 and (name == "content_moderation" or _MODERATION.search(haystack)):
         return ProviderError(Outcome.CONTENT_POLICY, full, status_code=status,
                              provider_code=name or "content_moderation",
