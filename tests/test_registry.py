@@ -20,7 +20,7 @@ from fallback_chain.config.vendors import RESERVED_OPTIONS, VENDORS
 from fallback_chain.errors import ConfigurationError
 from fallback_chain.providers import catalogue
 
-BUILT_IN = {"fake", "gemini", "leonardo", "openai"}
+BUILT_IN = {"azure", "fake", "gemini", "leonardo", "openai", "vertex"}
 
 
 def test_entry_points_list_the_built_in_vendors_and_the_registry_is_built_from_them():
@@ -43,16 +43,22 @@ def test_each_adapter_declares_its_vendor_data_and_it_matches_its_constructor(ve
     assert all(v.isupper() for v in cls.env_vars) and bool(cls.env_vars) is cls.needs_key
 
 
+#: What an adapter needs besides a key (Azure: its resource endpoint).
+NEEDS = {"azure": {"base_url": "https://res.openai.azure.com"}}
+
+
 @pytest.mark.parametrize(("vendor", "model", "name", "key"), [
     ("openai", "gpt-image-2", None, "openai/gpt-image-2"),
     ("openai", "gpt-image-2", "mine", "mine"),
     ("gemini", "gemini-3.1-flash-image", None, "gemini"),
     ("leonardo", "b24e16ff-06e3-43eb-8d33-4416c2d75876", "leo", "leo"),
+    ("azure", "gpt-image-1.5", None, "azure/gpt-image-1.5"),
+    ("vertex", "gemini-3-pro-image", None, "vertex"),
 ])
 def test_provider_key_is_the_key_of_the_built_adapter(vendor, model, name, key):
     cls = registry.get(vendor)
     assert cls.provider_key(model, name) == key
-    kwargs = {cls.model_param: model, "api_key": "k-0123456789"}
+    kwargs = {cls.model_param: model, "api_key": "k-0123456789", **NEEDS.get(vendor, {})}
     if name:
         kwargs["name"] = name
     assert cls(**kwargs).key == key

@@ -19,7 +19,8 @@ from ..provider import Provider
 #: secrets, or are Python objects TOML cannot express).
 RESERVED_OPTIONS = frozenset({
     "self", "model", "model_id", "name", "api_key", "base_url", "prices", "transport",
-    "http_client", "download_client", "clock", "capabilities", "image"})
+    "http_client", "download_client", "clock", "capabilities", "image",
+    "azure_ad_token_provider"})
 
 
 class Vendor:

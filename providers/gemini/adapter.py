@@ -51,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
@@ -100,8 +100,10 @@ class GeminiProvider(Provider):
     vendor = "gemini"
     env_vars = ENV_VARS
     default_model = DEFAULT_MODEL
-    config_options = ("api_version", "check_timeout_s", "image_size", "response_modalities",
-                      "max_answer_bytes")
+    config_options: ClassVar[tuple[str, ...]] = (
+        "api_version", "check_timeout_s", "image_size", "response_modalities", "max_answer_bytes")
+    #: The API version called unless ``api_version=`` says otherwise.
+    default_api_version = DEFAULT_API_VERSION
     emulator_api = "fallback_chain.emulator.gemini_api:GeminiAPI"
     cost_module = "fallback_chain.providers.gemini.cost"
     batch_api = "fallback_chain.providers.gemini.batch:GeminiBatch"
@@ -119,7 +121,7 @@ class GeminiProvider(Provider):
             raise ConfigurationError(f"{name}: model must not be empty")
         self.name = name
         self.model = model.strip()
-        self._api_key = resolve_api_key(api_key, ENV_VARS, name)
+        self._api_key = self._resolve_key(api_key)
         refuse_credentials_in_url(base_url, name)
         if base_url:
             base_url = base_url.rstrip("/")
@@ -127,7 +129,7 @@ class GeminiProvider(Provider):
             if m and api_version is None:
                 base_url, api_version = m["root"], m["version"]
         self.base_url = base_url or None
-        api_version = (api_version or DEFAULT_API_VERSION).strip()
+        api_version = (api_version or self.default_api_version).strip()
         if not _VERSION.match(api_version):
             raise ConfigurationError(
                 f"{name}: api_version {api_version!r} is not a Gemini API version "
@@ -148,7 +150,7 @@ class GeminiProvider(Provider):
         self._clients: PerLoop[tuple[genai.Client, httpx2.AsyncClient | None]] = \
             PerLoop(self._new_client)
         _load_sdk()  # here, not inside the first (timed) attempt
-        self.info = lookup("gemini", self.model.removeprefix("models/"))
+        self.info = lookup(self.vendor, self.model.removeprefix("models/"))
         self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
         warn_if_retired(self.info, clock=self._clock)
         self.capabilities = self.info.capabilities
@@ -164,7 +166,7 @@ class GeminiProvider(Provider):
         from fallback_chain.cost.estimate import estimate
 
         size = None if request.size == "auto" else request.size
-        return estimate("gemini", self.model, size=size, quality=self._size_class_for(request),
+        return estimate(self.vendor, self.model, size=size, quality=self._size_class_for(request),
                         n=request.n, catalogue=self._prices)
 
     async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
@@ -215,7 +217,7 @@ class GeminiProvider(Provider):
                     model=self.model,
                     config=types.GetModelConfig(http_options=types.HttpOptions(timeout=ms)))
         except Exception as exc:
-            err = error_from_exception(exc)
+            err = self._error(exc)
             what = {Outcome.AUTH_ERROR: "the API key was refused",
                     Outcome.NOT_FOUND: f"model {self.model!r} does not exist"}.get(
                         err.outcome, "the preflight failed")
@@ -239,7 +241,6 @@ class GeminiProvider(Provider):
 
     def _new_client(self) -> tuple[genai.Client, httpx2.AsyncClient | None]:
         import httpx2
-        from google import genai
         from google.genai import types
 
         from ..answer_cap import CappedTransport
@@ -250,7 +251,23 @@ class GeminiProvider(Provider):
             self._recorder.wrap_client(own or self._lent_client, self.vendor)
         options = types.HttpOptions(base_url=self.base_url, api_version=self.api_version,
                                     httpx_async_client=own or self._lent_client)
-        return genai.Client(api_key=self._api_key, vertexai=False, http_options=options), own
+        return self._sdk_client(options), own
+
+    # hooks for an adapter of another service that serves these models (Vertex AI)
+
+    def _resolve_key(self, api_key: str | None) -> str | None:
+        return resolve_api_key(api_key, self.env_vars, self.name)
+
+    def _sdk_client(self, options: types.HttpOptions) -> genai.Client:
+        """The SDK client for the Gemini Developer API, with ``options`` (base URL, version,
+        the adapter's httpx2 client)."""
+        from google import genai
+
+        return genai.Client(api_key=self._api_key, vertexai=False, http_options=options)
+
+    def _error(self, exc: Exception) -> ProviderError:
+        """Any exception out of one SDK call, as a ``ProviderError`` (``parse.py``'s table)."""
+        return error_from_exception(exc)
 
     def _contents(self, request: ImageRequest) -> list[types.Content]:
         from google.genai import types
@@ -298,18 +315,19 @@ class GeminiProvider(Provider):
         except TimeoutError:
             return ProviderError(Outcome.TIMEOUT, f"Gemini gave no answer within {timeout:g}s")
         except Exception as exc:
-            return error_from_exception(exc)
+            return self._error(exc)
         try:
             return await read_response(response, self._price)
         except ProviderError as err:
             return err
         except Exception as exc:  # never let one call's surprise orphan its siblings
-            return error_from_exception(exc)
+            return self._error(exc)
 
     def _price(self, usage: dict[str, Any]) -> float | None:
         from .cost import cost_from_gemini_usage
 
-        return cost_from_gemini_usage(self.model, usage, catalogue=self._prices)
+        return cost_from_gemini_usage(self.model, usage, catalogue=self._prices,
+                                      vendor=self.vendor)
 
     def _catalogue(self) -> PriceCatalogue:
         from fallback_chain.cost.catalogue import PriceCatalogue
@@ -321,14 +339,14 @@ class GeminiProvider(Provider):
         if self.image_size:
             return self.image_size
         size = None if request.size == "auto" else request.size
-        return self._catalogue().vendor_quality("gemini", self.model, request.quality, size)
+        return self._catalogue().vendor_quality(self.vendor, self.model, request.quality, size)
 
     def _sends_image_size(self) -> bool:
         """Whether the model takes ``imageSize``: it offers more than one size class in the
         price catalogue (unknown to the catalogue: a Gemini 3 family model), or it was set."""
         if self.image_size:
             return True
-        entry = self._catalogue().model("gemini", self.model)
+        entry = self._catalogue().model(self.vendor, self.model)
         if entry is None:
             return self.info.family == "gemini-3-image"
         rows: list[dict[str, Any]] = [*entry.per_image.values(), *entry.output_tokens.values()]

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def cost_from_gemini_usage(model: str, usage_metadata: Mapping[str, Any], *,
-                           catalogue: PriceCatalogue | None = None) -> float | None:
+                           catalogue: PriceCatalogue | None = None,
+                           vendor: str = "gemini") -> float | None:
     """USD for one ``generateContent`` response from its ``usageMetadata``.
 
     Prompt tokens at the input rate (image parts at the image-in rate when
@@ -23,7 +24,7 @@ def cost_from_gemini_usage(model: str, usage_metadata: Mapping[str, Any], *,
     content is billed at the full input rate (Gemini's cache prices are not in the catalogue).
     Under a negotiated flat price per image the cost is that price when an image was produced.
     """
-    flat, r, factor = usage_prices("gemini", model, catalogue)
+    flat, r, factor = usage_prices(vendor, model, catalogue)  # vendor: "vertex" sells them too
     if flat is not None:
         details = field(usage_metadata, "candidatesTokensDetails", "candidates_tokens_details")
         produced = any(str(field(d, "modality")).upper().endswith("IMAGE") and

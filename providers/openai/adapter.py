@@ -66,7 +66,7 @@ import asyncio
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
@@ -122,8 +122,9 @@ class OpenAIProvider(Provider):
     vendor = VENDOR
     env_vars = ENV_VARS
     default_model = "gpt-image-2"
-    config_options = ("allow_url_hosts", "check_timeout_s", "dalle_response_format",
-                      "organization", "project", "quality_tiers", "max_answer_bytes")
+    config_options: ClassVar[tuple[str, ...]] = (
+        "allow_url_hosts", "check_timeout_s", "dalle_response_format", "organization", "project",
+        "quality_tiers", "max_answer_bytes")
     emulator_path = "/v1"
     emulator_api = "fallback_chain.emulator.openai_api:OpenAIAPI"
     cost_module = "fallback_chain.providers.openai.cost"
@@ -161,15 +162,15 @@ class OpenAIProvider(Provider):
                 f"openai: dalle_response_format must be 'b64_json' or 'url', not "
                 f"{dalle_response_format!r}")
         self.model = model
-        self.name = name or VENDOR
+        self.name = name or self.vendor
         self._key = self.provider_key(model, name)
         self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
-        self._info = catalogue.lookup(VENDOR, model)
+        self._info = catalogue.lookup(self.vendor, model)
         catalogue.warn_if_retired(self._info, clock=self._clock)
         self.capabilities = self._info.capabilities
         self._dialect = dialect_for(self._info.family)
-        self._api_key = resolve_api_key(api_key, ENV_VARS, self.name)
-        self._base_url = check_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or None)
+        self._api_key = self._resolve_key(api_key)
+        self._base_url = self._resolve_base_url(base_url)
         self._organization = organization
         self._project = project
         self._prices = prices
@@ -240,7 +241,7 @@ class OpenAIProvider(Provider):
                 else:
                     response = await client.images.generate(**params, timeout=timeout)
         except Exception as exc:  # every vendor/SDK/transport failure becomes a ProviderError
-            raise error_from_exception(exc) from None
+            raise self._error(exc) from None
         return await self._reply(response, request, deadline, plan.prices)
 
     async def check(self) -> CheckResult:
@@ -249,7 +250,7 @@ class OpenAIProvider(Provider):
         try:
             found = await self._sdk().models.retrieve(self.model, timeout=self._check_timeout_s)
         except Exception as exc:
-            err = error_from_exception(exc)
+            err = self._error(exc)
             where = " ".join(str(x) for x in (err.status_code, err.provider_code) if x)
             if err.outcome is Outcome.AUTH_ERROR:
                 detail = f"credentials rejected ({where}): {err.message}"
@@ -302,7 +303,7 @@ class OpenAIProvider(Provider):
                         ) -> str | None:
         if tier in self._quality_tiers:
             return self._quality_tiers[tier]
-        return prices.vendor_quality(VENDOR, self.model, tier, size)
+        return prices.vendor_quality(self.vendor, self.model, tier, size)
 
     def _plan(self, request: ImageRequest) -> _Plan:
         """Size, ``quality`` and estimate for ``request``, computed once per distinct
@@ -326,7 +327,7 @@ class OpenAIProvider(Provider):
             size = self.capabilities.size_for(request)
             quality = self._vendor_quality(prices, request.quality, size)
             plan = _Plan(size, quality,
-                         estimate(VENDOR, self.model, size=size, quality=quality, n=request.n,
+                         estimate(self.vendor, self.model, size=size, quality=quality, n=request.n,
                                   catalogue=prices),
                          prices)
             if len(self._plans) >= PLAN_CACHE_SIZE:
@@ -351,13 +352,38 @@ class OpenAIProvider(Provider):
             inner = self._transport or httpx2.AsyncHTTPTransport(limits=httpx2.Limits(
                 max_connections=1000, max_keepalive_connections=100))
             http_client = openai.DefaultAsyncHttpxClient(transport=CappedTransport(inner))
-        client = openai.AsyncOpenAI(
+        client = self._sdk_client(http_client)
+        if self._recorder is not None:  # the SDK's own httpx2 client (or the lent one)
+            self._recorder.wrap_client(client._client, self.vendor)
+        return client
+
+    # hooks for an adapter of another service that speaks this API (Azure OpenAI)
+
+    def _resolve_key(self, api_key: str | None) -> str:
+        return resolve_api_key(api_key, self.env_vars, self.name)
+
+    def _resolve_base_url(self, base_url: str | None) -> str | None:
+        return check_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or None)
+
+    def _sdk_client(self, http_client: httpx2.AsyncClient) -> openai.AsyncOpenAI:
+        """The SDK client over ``http_client`` (retries off: the chain decides)."""
+        import openai
+
+        return openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self._base_url,
             organization=self._organization, project=self._project,
             max_retries=0, http_client=http_client)
-        if self._recorder is not None:  # the SDK's own httpx2 client (or the lent one)
-            self._recorder.wrap_client(client._client, VENDOR)
-        return client
+
+    def _usage_cost(self, usage: dict[str, Any], images: int, prices: PriceCatalogue
+                    ) -> float | None:
+        from .cost import cost_from_openai_usage
+
+        return cost_from_openai_usage(self.model, usage, images=images, catalogue=prices,
+                                      vendor=self.vendor)
+
+    def _error(self, exc: BaseException) -> ProviderError:
+        """Whatever the SDK call raised, as a ``ProviderError`` (``wire.py``'s table)."""
+        return error_from_exception(exc)
 
     def _new_downloader(self) -> httpx.AsyncClient:
         client = self._download_client
@@ -367,7 +393,7 @@ class OpenAIProvider(Provider):
             client = httpx.AsyncClient(follow_redirects=False,
                                        transport=guarded_transport(self._allow))
         if self._recorder is not None:  # image downloads of response_format="url"
-            self._recorder.wrap_client(client, VENDOR)
+            self._recorder.wrap_client(client, self.vendor)
         return client
 
     def _params(self, request: ImageRequest, plan: _Plan) -> dict[str, Any]:
@@ -390,16 +416,14 @@ class OpenAIProvider(Provider):
                      prices: PriceCatalogue) -> ProviderReply:
         from openai.types import ImagesResponse
 
-        from .cost import cost_from_openai_usage
-
         # openai 3.x returns an HTML 200 as a plain str (docs/vendor-facts.md §3)
         if not isinstance(response, ImagesResponse):
             raise ProviderError(Outcome.MALFORMED_RESPONSE, describe_non_json(response),
                                 status_code=200)
         usage = usage_dict(response.usage)
         try:
-            cost = (cost_from_openai_usage(self.model, usage, images=len(response.data or ()),
-                                           catalogue=prices) if usage else None)
+            cost = (self._usage_cost(usage, len(response.data or ()), prices)
+                    if usage else None)
         except (TypeError, ValueError, AttributeError):  # unreadable usage: fall back to
             cost = None                                     # the estimate, keep the images
         request_id = response._request_id

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def cost_from_openai_usage(model: str, usage: Mapping[str, Any], *, images: int = 1,
-                           catalogue: PriceCatalogue | None = None) -> float | None:
+                           catalogue: PriceCatalogue | None = None,
+                           vendor: str = "openai") -> float | None:
     """USD for one Images API response from its ``usage`` object.
 
     ``input_tokens_details.{text_tokens, image_tokens}`` are billed at the text-in and image-in
@@ -23,9 +24,10 @@ def cost_from_openai_usage(model: str, usage: Mapping[str, Any], *, images: int 
     text_tokens}`` are billed at the image-out and text-out rates; without details every output
     token is an image token, and text output of a model with no published text-out rate is
     billed at the image-out rate (both err high). A missing cached rate bills at the full rate.
-    Under a negotiated flat price per image the cost is that price × ``images``.
+    Under a negotiated flat price per image the cost is that price × ``images``. ``vendor``:
+    whose rates (another service selling the same models, e.g. ``"azure"``).
     """
-    flat, r, factor = usage_prices("openai", model, catalogue)
+    flat, r, factor = usage_prices(vendor, model, catalogue)
     if flat is not None:
         return flat * factor * images
     if r is None:

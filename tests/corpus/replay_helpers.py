@@ -143,6 +143,19 @@ def adapter_for(case: dict[str, Any], base: str, clock: FrozenClock) -> Provider
         from fallback_chain.providers.gemini.adapter import GeminiProvider
 
         return GeminiProvider(model="gemini-2.5-flash-image", api_key=KEY, base_url=base)
+    if vendor == "azure":
+        from fallback_chain.providers.azure import AzureOpenAIProvider
+
+        return AzureOpenAIProvider(model="gpt-image-2", api_key=KEY, endpoint=base,
+                                   deployment="replay")
+    if vendor == "vertex":
+        from google.oauth2.credentials import Credentials
+
+        from fallback_chain.providers.vertex import VertexProvider
+
+        return VertexProvider(model="gemini-2.5-flash-image", project="replay-project",
+                              location="us-central1", credentials=Credentials(token=KEY),
+                              base_url=base)
     if vendor == "stability":
         from fallback_chain.providers.stability import StabilityProvider
 

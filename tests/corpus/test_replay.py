@@ -64,6 +64,13 @@ def test_replay(path: Path, loopback: tuple[ThreadingHTTPServer, str]) -> None:
     if case["vendor"] == "gemini":  # the documented surface for image generation
         assert run.script.seen[0][2].startswith(
             "/v1beta/models/gemini-2.5-flash-image:generateContent"), run.script.seen
+    if case["vendor"] == "azure":  # the deployment URL, with its api-version
+        assert run.script.seen[0][2].startswith(
+            "/openai/deployments/replay/images/generations?api-version="), run.script.seen
+    if case["vendor"] == "vertex":  # the project/location URL
+        assert run.script.seen[0][2].startswith(
+            "/v1beta1/projects/replay-project/locations/us-central1/publishers/google/models/"
+            "gemini-2.5-flash-image:generateContent"), run.script.seen
     assert mine, attempts
     assert mine[0].outcome is outcome, (mine[0].outcome, mine[0].message)
     if action == "stop":

@@ -58,6 +58,9 @@ APPLIES_TO = ["generate", "poll", "image"]
 #: Probability that one request to the emulator draws some fault, per vendor. Leonardo draws
 #: on three endpoints per job (create, poll, download), so its rate per draw is lower.
 FAULT_RATE = {"openai": 0.45, "gemini": 0.45, "leonardo": 0.25}
+#: The vendors whose adapters the run builds (the emulator serves more: each added vendor
+#: joins the run with its adapter in ``build_providers`` and its rates here).
+VENDORS = tuple(FAULT_RATE)
 #: Retry hints in each vendor's own format (Leonardo sends none: the policy's cooldown
 #: applies), small so that cooldowns come and go many times during the run.
 RETRY_AFTER_S = 0.02
