@@ -83,6 +83,11 @@ def endpoint_of(method: str, path: str) -> str:
         return "generate"
     if path.startswith("/api/rest/v1/generations"):
         return "submit" if method == "POST" else "poll"
+    if path.startswith("/v2beta/stable-image/generate/"):  # Stability AI
+        return "generate"
+    if path.startswith(("/v1/predictions", "/v1/models/")):  # Replicate
+        return "cancel" if path.endswith("/cancel") else ("submit" if method == "POST"
+                                                           else "poll")
     if "/requests/" in path:  # fal's queue: status, result, cancel
         return {"status": "poll", "cancel": "cancel"}.get(path.rsplit("/", 1)[-1], "result")
     if path == "/v1/get_result":  # Black Forest Labs
@@ -170,6 +175,16 @@ def adapter_for(case: dict[str, Any], base: str, clock: FrozenClock) -> Provider
             model=case.get("request", {}).get("model") or registry.get(vendor).default_model,
             api_key=KEY, base_url=base, clock=clock, poll_initial_s=0.01,
             poll_interval_s=0.01, max_wait_s=60.0)
+    if vendor == "stability":
+        from fallback_chain.providers.stability import StabilityProvider
+
+        return StabilityProvider(api_key=KEY, base_url=base, clock=clock)
+    if vendor == "replicate":
+        from fallback_chain.providers.replicate import ReplicateProvider
+
+        return ReplicateProvider(model="black-forest-labs/flux-schnell", api_key=KEY,
+                                 base_url=base, clock=clock, poll_initial_s=0.01,
+                                 poll_interval_s=0.01, max_wait_s=60.0)
     from fallback_chain.providers.leonardo.adapter import LeonardoProvider
 
     return LeonardoProvider(api_key=KEY, base_url=base, clock=clock, poll_initial_s=0.01,

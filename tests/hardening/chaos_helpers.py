@@ -37,6 +37,8 @@ from fallback_chain.provider import Provider
 # ---------------------------------------------------------------------------------- settings
 
 SEED = 20_261_121
+#: The vendors this run drives (the emulator serves more: each registered vendor's API).
+VENDORS = ("openai", "gemini", "leonardo")
 #: Distinctive keys, one per vendor: they must never show up in an error's text.
 KEYS = {"openai": "sk-chaos-openai-7Qm2Vx9Lp4Zr8Tn1",
         "gemini": "AIza-chaos-gemini-3Hs8Kd2Wq6Yb0Jf5Pu",

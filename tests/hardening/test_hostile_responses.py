@@ -93,6 +93,14 @@ OWN = {
                  "expired": "malformed_response", "job_failed": "server_error",
                  "job_stuck": "timeout", "nsfw": "content_policy", "moderated": "content_policy",
                  "402": "quota_exhausted"},
+    # checked through the adapters in tests/providers/{replicate,stability}/
+    "replicate": {"bad_image": "malformed_response", "fewer_images": "malformed_response",
+                  "expired": "malformed_response", "job_failed": "server_error",
+                  "job_stuck": "timeout", "nsfw": "content_policy",
+                  "invalid_version": "not_found", "402": "quota_exhausted"},
+    "stability": {"bad_image": "malformed_response", "unknown_finish": "malformed_response",
+                  "content_filtered": "content_policy", "moderated": "content_policy",
+                  "403": "content_policy", "402": "quota_exhausted"},  # 403 is moderation
 }
 MODELS = {"openai": "gpt-image-2", "gemini": "gemini-2.5-flash-image", "leonardo": None}
 
