@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fallback_chain.errors import ProviderError
+from fallback_chain.errors import ConfigurationError, ProviderError
 from fallback_chain.outcome import Outcome, outcome_for_status
 from fallback_chain.provider import ProviderReply
 
@@ -52,7 +52,10 @@ class GeminiBatch(BatchClient):
         return f"{root}/{self.provider.api_version}"
 
     def _headers(self) -> dict[str, str]:
-        return {"x-goog-api-key": self.provider._api_key}
+        key = self.provider._api_key
+        if key is None:  # Vertex-style credentials: Batch Mode here is the Gemini API's
+            raise ConfigurationError("Gemini Batch Mode needs an API key")
+        return {"x-goog-api-key": key}
 
     def line(self, custom_id: str, request: ImageRequest) -> dict[str, Any]:
         p = self.provider
