@@ -102,6 +102,16 @@ OWN = {
                   "content_filtered": "content_policy", "moderated": "content_policy",
                   "403": "content_policy", "402": "quota_exhausted"},  # 403 is moderation
 }
+JOBS = {"bad_image": "malformed_response", "fewer_images": "malformed_response",
+        "expired": "malformed_response", "job_failed": "server_error", "job_stuck": "timeout",
+        "nsfw": "content_policy", "moderated": "content_policy"}
+# checked through the adapters in tests/providers/{azure,vertex,fal,bfl}/
+OWN["azure"] = {**OWN["openai"], "content_filter": "content_policy",
+                "deployment_not_found": "not_found", "resource_blocked": "auth_error"}
+OWN["vertex"] = {**OWN["gemini"], "quota_per_day": "quota_exhausted",
+                 "precondition": "auth_error"}
+OWN["fal"] = {**JOBS, "402": "quota_exhausted"}
+OWN["bfl"] = {**JOBS, "task_not_found": "malformed_response", "402": "quota_exhausted"}
 MODELS = {"openai": "gpt-image-2", "gemini": "gemini-2.5-flash-image", "leonardo": None}
 
 
