@@ -34,7 +34,9 @@ def test_emulated_compare_shows_differences_between_runs_and_providers(app, tmp_
     assert all(s is not None and s > 0.01 for s in spreads.values()), spreads
     assert all(p["distinct_images"] == 3 for p in doc["providers"])
     costs = {p["label"]: p["cost_per_image_usd"] for p in doc["providers"]}
-    assert len(set(costs.values())) == len(vendors), costs  # each vendor prices differently
+    assert all(c is not None and c > 0 for c in costs.values()), costs
+    seed = {costs[v] for v in ("gemini", "leonardo", "openai")}
+    assert len(seed) == 3, costs  # each vendor prices from its own records
     cross = {(c["a"], c["b"]): c["spread"] for c in doc["cross_spread"]}
     pairs = len(vendors) * (len(vendors) - 1) // 2
     assert len(cross) == pairs and all(v > 0.01 for v in cross.values()), cross
