@@ -118,8 +118,16 @@ def arrow_lines(code: str) -> list[str]:
             if (m := ARROW.search(line))]
 
 
+_RULE = re.compile(r"([━─═]){2,}")
+
+
+def _plain(line: str) -> str:
+    """A table border compares equal whatever its columns' widths."""
+    return _RULE.sub(r"\1", line)
+
+
 def _line_pattern(expected: str) -> re.Pattern[str]:
-    parts = [re.escape(p) for p in re.split(r"\s+", expected.strip())]
+    parts = [re.escape(p) for p in re.split(r"\s+", _plain(expected).strip())]
     text = r"\s+".join(parts).replace(re.escape("..."), ".*")
     return re.compile(rf"^\s*{text}\s*$")
 
@@ -128,9 +136,9 @@ _TABLE_CHARS = " \t│┃|"
 
 
 def missing_lines(expected: list[str], actual: str) -> list[str]:
-    """The expected lines not found, in order, among the actual output's lines (whitespace runs
-    compare equal; ``...`` matches any text; a line of only ``...`` (table borders allowed)
-    matches any lines)."""
+    """The expected lines not found, in order, among the actual output's lines: whitespace
+    runs and table borders compare equal, ``...`` matches any text, and a line of only ``...``
+    (table borders allowed) matches any lines."""
     lines = actual.splitlines()
     pos = 0
     missing: list[str] = []
@@ -139,7 +147,7 @@ def missing_lines(expected: list[str], actual: str) -> list[str]:
             continue
         pattern = _line_pattern(want)
         for k in range(pos, len(lines)):
-            if pattern.match(lines[k]):
+            if pattern.match(_plain(lines[k])):
                 pos = k + 1
                 break
         else:

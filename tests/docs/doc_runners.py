@@ -213,15 +213,16 @@ def check_shell(example: Example, workdir: Path) -> None:
         if not safe:
             _fail(example, f"`{cmd.text}` could reach a real vendor or serve forever; use "
                   "--emulated or mark the block <!-- fragment -->")
-        proc = subprocess.run(["bash", "-c", cmd.text], cwd=workdir, capture_output=True,
-                              text=True, timeout=TIMEOUT_S, env=environment(workdir))
+        proc = subprocess.run(["bash", "-c", cmd.text], cwd=workdir, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT_S,
+                              env=environment(workdir))
         if proc.returncode != cmd.exit_code:
             _fail(example, f"`{cmd.text}` exits {proc.returncode}, not {cmd.exit_code}:\n"
-                  f"{proc.stderr[-3000:]}")
-        missing = missing_lines(cmd.output, proc.stdout + proc.stderr)
+                  f"{proc.stdout[-3000:]}")
+        missing = missing_lines(cmd.output, proc.stdout)
         if missing:
             _fail(example, f"`{cmd.text}`: the quoted output differs; not printed (in order):"
-                  f"\n  {chr(10).join(missing)}\n--- it printed:\n{proc.stdout}{proc.stderr}")
+                  f"\n  {chr(10).join(missing)}\n--- it printed:\n{proc.stdout}")
     if example.output is not None:
         compare_output(example, proc.stdout)
 
