@@ -175,7 +175,7 @@ def check_cli_words(example: Example, argv: list[str]) -> tuple[str, Any]:
     while hasattr(command, "commands") and words and not words[0].startswith("-"):
         sub = command.commands.get(words[0])
         if sub is None:
-            _fail(example, f"`fallback-chain {' '.join(path + [words[0]])}`: no such command")
+            _fail(example, f"`fallback-chain {' '.join([*path, words[0]])}`: no such command")
         path.append(words.pop(0))
         command = sub
     known = {"--help"}
