@@ -75,8 +75,9 @@ class Policy:
     * Hedging: with ``hedge_delay_s`` set, when the current provider has not answered after
       that delay (``hedge_delay="p95"``: after the p95 latency of its successful calls, once
       20 successes are known; ``hedge_delay_s`` until then) the next provider starts too, up
-      to ``max_hedges`` extra calls at once; the first success wins and the rest are cancelled (recorded as ``cancelled``, billed at
-      their estimate unless ``bill_timeouts`` is off, since the vendor may finish them).
+      to ``max_hedges`` extra calls at once; the first success wins and the rest are
+      cancelled (recorded as ``cancelled``, billed at their estimate unless ``bill_timeouts``
+      is off, since the vendor may finish them).
       ``hedge_max_extra_usd`` caps what hedges may add to one request (by estimate).
     * ``providers``: per-provider overrides of any of the above, keyed by provider name.
     """
