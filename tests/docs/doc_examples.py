@@ -36,6 +36,7 @@ class Example:
     output: str | None = None  # an `<!-- output -->` text block right after it
     output_line: int | None = None
     console: bool = False  # a ```console block: `$ ` commands followed by their output
+    lead: str = ""  # the line of prose before the block (or before its marker)
     neighbours: list[Example] = field(default_factory=list, repr=False)
 
     @property
@@ -59,10 +60,10 @@ def doc_files() -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
-def _blocks(text: str) -> list[tuple[int, str, str, str | None]]:
-    """``(fence line, language, body, marker)`` for every fenced block."""
+def _blocks(text: str) -> list[tuple[int, str, str, str | None, str]]:
+    """``(fence line, language, body, marker, lead)`` for every fenced block."""
     lines = text.splitlines()
-    found: list[tuple[int, str, str, str | None]] = []
+    found: list[tuple[int, str, str, str | None, str]] = []
     i = 0
     while i < len(lines):
         m = FENCE.match(lines[i])
@@ -83,21 +84,25 @@ def _blocks(text: str) -> list[tuple[int, str, str, str | None]]:
             j -= 1
         if j >= 0 and (mm := MARKER.match(lines[j])):
             marker = mm.group("name")
-        found.append((start + 1, lang, "\n".join(body) + "\n", marker))
+            j -= 1
+            while j >= 0 and not lines[j].strip():
+                j -= 1
+        lead = lines[j] if j >= 0 else ""
+        found.append((start + 1, lang, "\n".join(body) + "\n", marker, lead))
     return found
 
 
 def examples_in(path: Path) -> list[Example]:
     rel = path.relative_to(ROOT).as_posix()
     result: list[Example] = []
-    for line, lang, body, marker in _blocks(path.read_text(encoding="utf-8")):
+    for line, lang, body, marker, lead in _blocks(path.read_text(encoding="utf-8")):
         if marker == "output" and lang in ("text", "") and result:
             result[-1].output, result[-1].output_line = body, line
             continue
         if lang not in KINDS:
             continue
         result.append(Example(rel, line, lang, body, fragment=marker == "fragment",
-                              console=lang == "console"))
+                              console=lang == "console", lead=lead))
     for example in result:
         example.neighbours = result
     return result
@@ -105,6 +110,15 @@ def examples_in(path: Path) -> list[Example]:
 
 def all_examples() -> list[Example]:
     return [e for f in doc_files() for e in examples_in(f)]
+
+
+COPY_OF = re.compile(r"^This is `(?P<path>[\w./-]+)`:\s*$")
+
+
+def copy_of(example: Example) -> Path | None:
+    """The repository file a block says it is (prose "This is `PATH`:" right before it)."""
+    m = COPY_OF.match(example.lead.strip())
+    return ROOT / m.group("path") if m else None
 
 
 # -- printed output ----------------------------------------------------------------------------

@@ -8,10 +8,19 @@ import shlex
 import subprocess
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
-from doc_examples import ROOT, Example, arrow_lines, commands, missing_lines, shell_script
+from doc_examples import (
+    ROOT,
+    Example,
+    arrow_lines,
+    commands,
+    copy_of,
+    missing_lines,
+    shell_script,
+)
 
 TIMEOUT_S = 90
 #: What no example may see: real keys and a config of the machine running the tests.
@@ -46,7 +55,15 @@ def compare_output(example: Example, stdout: str) -> None:
 
 # -- python -------------------------------------------------------------------------------------
 
+def check_copy(example: Example) -> None:
+    """A block introduced as "This is `PATH`:" is that file, byte for byte."""
+    path = copy_of(example)
+    if path is not None and path.read_text(encoding="utf-8") != example.code:
+        _fail(example, f"says it is {path.relative_to(ROOT)}, but differs from it")
+
+
 def check_python(example: Example, workdir: Path) -> None:
+    check_copy(example)
     try:
         compile(example.code, example.id, "exec")
     except SyntaxError as exc:
@@ -91,9 +108,14 @@ def _emulated_vendors() -> set[str]:
 def validate_toml_file(kind: str, path: Path) -> None:
     """Load ``path`` with the project's own loader for ``kind`` (raises on any problem)."""
     if kind == "config":
-        from fallback_chain.config import load_config
-        config = load_config(path)
-        config.close()
+        from fallback_chain.config import ConfigWarning, load_config
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            config = load_config(path)
+            config.close()
+        for w in caught:  # a missing secrets file is the reader's to make; the rest is a bug
+            if issubclass(w.category, ConfigWarning) and "secrets.file" not in str(w.message):
+                raise AssertionError(f"warns: {w.message}")
     elif kind == "experiment":
         from fallback_chain.simulate import load_experiment
         load_experiment(path)
@@ -103,6 +125,7 @@ def validate_toml_file(kind: str, path: Path) -> None:
 
 
 def check_toml(example: Example, workdir: Path) -> None:
+    check_copy(example)
     try:
         doc = tomllib.loads(example.code)
     except tomllib.TOMLDecodeError as exc:
