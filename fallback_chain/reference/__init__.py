@@ -1,6 +1,7 @@
 """The reference pages of ``docs/reference/``, generated from the code so that they cannot
 drift from it: outcomes and the default policy, ``Policy`` fields, ``Chain`` keywords, events,
-the command line, vendors and adapter options.
+the command line, vendors, adapter options, the experiment file and the versions of the
+files the product writes.
 
 Regenerate them with one command, ``scripts/gen-reference`` (``python -m
 fallback_chain.reference``); ``--check`` reports the pages that differ (CI runs the same check
@@ -20,6 +21,8 @@ def builders() -> dict[str, Callable[[], str]]:
     """Every page, by file name (imported here so that ``--help`` style uses stay cheap)."""
     from .cli_page import cli_page
     from .core_pages import chain_page, events_page, outcomes_page, policy_page
+    from .files_page import files_page
+    from .sim_page import experiment_page
     from .vendor_pages import adapters_page, vendors_page
 
     return {
@@ -30,6 +33,8 @@ def builders() -> dict[str, Callable[[], str]]:
         "cli.md": cli_page,
         "vendors.md": vendors_page,
         "adapters.md": adapters_page,
+        "experiment.md": experiment_page,
+        "files.md": files_page,
     }
 
 
@@ -41,6 +46,8 @@ TITLES = {
     "cli.md": "The command line",
     "vendors.md": "Vendors and their environment variables",
     "adapters.md": "Adapter options",
+    "experiment.md": "The experiment file",
+    "files.md": "Files the product writes, and their versions",
 }
 
 

@@ -33,7 +33,8 @@ def member_comments(module_file: str, class_name: str) -> dict[str, str]:
             while n >= 0 and lines[n].strip().startswith("#:"):
                 comment.insert(0, lines[n].strip()[2:].strip())
                 n -= 1
-            found[target.id] = " ".join(comment).replace("``", "`")
+            if comment:
+                found[target.id] = " ".join(comment).replace("``", "`")
     return found
 
 
