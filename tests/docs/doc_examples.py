@@ -6,7 +6,9 @@ marker:
 
 * ``<!-- fragment -->``: a deliberate fragment, only syntax-checked (and, for shell, every
   ``fallback-chain`` command and option must exist);
-* ``<!-- output -->`` before a ``text`` block: what the example just above prints, compared.
+* ``<!-- output -->`` before a ``text`` block: what the example just above prints, compared;
+* ``<!-- needs: redis -->``: run with a real redis-server (the one of ``tests/state``), whose
+  URL is in ``$FALLBACK_CHAIN_REDIS_URL``.
 
 Python examples may also quote their output with ``# -> text`` comments: each one is a line
 the example prints, in that order (``...`` matches any text).
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KINDS = {"python": "python", "py": "python", "toml": "toml", "json": "json",
          "bash": "shell", "sh": "shell", "shell": "shell", "console": "shell"}
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
-MARKER = re.compile(r"^\s*<!--\s*(?P<name>fragment|output)\b[^>]*-->\s*$")
+MARKER = re.compile(r"^\s*<!--\s*(?P<name>fragment|output|needs: redis)\b[^>]*-->\s*$")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Example:
     output_line: int | None = None
     console: bool = False  # a ```console block: `$ ` commands followed by their output
     lead: str = ""  # the line of prose before the block (or before its marker)
+    needs_redis: bool = False  # `<!-- needs: redis -->`: run with a real redis-server
     neighbours: list[Example] = field(default_factory=list, repr=False)
 
     @property
@@ -102,7 +105,8 @@ def examples_in(path: Path) -> list[Example]:
         if lang not in KINDS:
             continue
         result.append(Example(rel, line, lang, body, fragment=marker == "fragment",
-                              console=lang == "console", lead=lead))
+                              console=lang == "console", lead=lead,
+                              needs_redis=marker == "needs: redis"))
     for example in result:
         example.neighbours = result
     return result

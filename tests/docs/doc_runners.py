@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import json
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
+import threading
 import tomllib
 import warnings
 from pathlib import Path
@@ -29,8 +33,32 @@ SCRUBBED = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "LEONARDO_API_
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
-def environment(workdir: Path) -> dict[str, str]:
+_redis_lock = threading.Lock()
+_redis: list[Any] = []  # the one redis-server of the doc examples, started on first need
+
+
+def redis_url() -> str:
+    """A real redis-server for the examples that need one (tests/state's helper), stopped
+    when the test process exits."""
+    with _redis_lock:
+        if not _redis:
+            spec = importlib.util.spec_from_file_location(
+                "doc_redis_helpers", ROOT / "tests" / "state" / "redis_helpers.py")
+            assert spec is not None and spec.loader is not None
+            helpers = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(helpers)
+            folder = Path(tempfile.mkdtemp(prefix="doc-redis-"))
+            server = helpers.RedisServer(folder)
+            server.start()
+            atexit.register(server.stop)
+            _redis.append(server)
+        return str(_redis[0].url)
+
+
+def environment(workdir: Path, example: Example | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    if example is not None and example.needs_redis:
+        env["FALLBACK_CHAIN_REDIS_URL"] = redis_url()
     home = workdir / "home"
     home.mkdir(exist_ok=True)
     env.update(HOME=str(home), COLUMNS="160", NO_COLOR="1", TERM="dumb",
@@ -73,7 +101,7 @@ def check_python(example: Example, workdir: Path) -> None:
     script = workdir / f"example_{example.line}.py"
     script.write_text(example.code, encoding="utf-8")
     proc = subprocess.run([sys.executable, script.name], cwd=workdir, capture_output=True,
-                          text=True, timeout=TIMEOUT_S, env=environment(workdir))
+                          text=True, timeout=TIMEOUT_S, env=environment(workdir, example))
     if proc.returncode != 0:
         _fail(example, f"exits {proc.returncode}:\n{proc.stderr[-3000:]}")
     compare_output(example, proc.stdout)
@@ -238,7 +266,7 @@ def check_shell(example: Example, workdir: Path) -> None:
                   "--emulated or mark the block <!-- fragment -->")
         proc = subprocess.run(["bash", "-c", cmd.text], cwd=workdir, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT_S,
-                              env=environment(workdir))
+                              env=environment(workdir, example))
         if proc.returncode != cmd.exit_code:
             _fail(example, f"`{cmd.text}` exits {proc.returncode}, not {cmd.exit_code}:\n"
                   f"{proc.stdout[-3000:]}")
