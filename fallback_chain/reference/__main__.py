@@ -9,7 +9,8 @@ from pathlib import Path
 
 from . import render_all
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "docs" / "reference"
+CHECKOUT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = CHECKOUT / "docs" / "reference"
 COMMAND = "scripts/gen-reference"
 
 
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="write nothing; exit 1 listing the pages that differ")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
+    if args.out == DEFAULT_OUT and not (CHECKOUT / "pyproject.toml").is_file():
+        parser.error("not in a checkout of fallback-chain: pass --out DIR")
     if args.check:
         wrong = stale(args.out)
         for name in wrong:
