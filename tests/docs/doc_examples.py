@@ -8,7 +8,10 @@ marker:
   ``fallback-chain`` command and option must exist);
 * ``<!-- output -->`` before a ``text`` block: what the example just above prints, compared;
 * ``<!-- needs: redis -->``: run with a real redis-server (the one of ``tests/state``), whose
-  URL is in ``$FALLBACK_CHAIN_REDIS_URL``.
+  URL is in ``$FALLBACK_CHAIN_REDIS_URL``;
+* ``<!-- needs: s3 -->``: run with an S3 store (moto's server, as ``tests/batch``) holding a
+  bucket named ``bucket``, its URL in ``$S3_ENDPOINT_URL`` and test credentials in the
+  usual AWS variables.
 
 Python examples may also quote their output with ``# -> text`` comments: each one is a line
 the example prints, in that order (``...`` matches any text).
@@ -25,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KINDS = {"python": "python", "py": "python", "toml": "toml", "json": "json",
          "bash": "shell", "sh": "shell", "shell": "shell", "console": "shell"}
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
-MARKER = re.compile(r"^\s*<!--\s*(?P<name>fragment|output|needs: redis)\b[^>]*-->\s*$")
+MARKER = re.compile(r"^\s*<!--\s*(?P<name>fragment|output|needs: redis|needs: s3)\b[^>]*-->\s*$")
 
 
 @dataclass
@@ -39,7 +42,7 @@ class Example:
     output_line: int | None = None
     console: bool = False  # a ```console block: `$ ` commands followed by their output
     lead: str = ""  # the line of prose before the block (or before its marker)
-    needs_redis: bool = False  # `<!-- needs: redis -->`: run with a real redis-server
+    needs: str | None = None  # `<!-- needs: redis -->` or `<!-- needs: s3 -->`: a server
     neighbours: list[Example] = field(default_factory=list, repr=False)
 
     @property
@@ -106,7 +109,8 @@ def examples_in(path: Path) -> list[Example]:
             continue
         result.append(Example(rel, line, lang, body, fragment=marker == "fragment",
                               console=lang == "console", lead=lead,
-                              needs_redis=marker == "needs: redis"))
+                              needs=marker[7:] if marker and marker.startswith("needs:")
+                              else None))
     for example in result:
         example.neighbours = result
     return result
