@@ -76,3 +76,21 @@ def test_the_commands_without_json_are_the_ones_the_readme_names():
     assert claim, "the README names the commands without --json"
     named = set(re.findall(r"`([a-z -]+)`", claim.group(1)))
     assert named == set(without)
+
+
+def test_the_signatures_docs_config_md_gives_are_the_code_s():
+    """docs/config.md "From Python": the parameters of load_config, find_config and
+    Config.chain, as written in its table, are those of the code."""
+    import inspect
+
+    from fallback_chain.config import Config, find_config, load_config
+
+    text = (ROOT / "docs" / "config.md").read_text()
+    for name, function in (("load_config", load_config), ("find_config", find_config),
+                           ("Config.chain", Config.chain)):
+        m = re.search(rf"^\| `{re.escape(name)}\((?P<params>[^)]*)\)", text, flags=re.M)
+        assert m, f"docs/config.md documents {name}"
+        documented = [p.split("=")[0].strip() for p in m.group("params").split(",")
+                      if p.strip() not in ("", "*")]
+        actual = [p for p in inspect.signature(function).parameters if p != "self"]
+        assert documented == actual, name
