@@ -35,6 +35,7 @@ SCRUBBED = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "LEONARDO_API_
 
 
 _redis_lock = threading.Lock()
+_in_process = threading.Lock()
 _redis: list[Any] = []  # the one redis-server of the doc examples, started on first need
 
 
@@ -211,7 +212,8 @@ def check_toml(example: Example, workdir: Path) -> None:
     path = workdir / f"example_{example.line}.toml"
     path.write_text(text, encoding="utf-8")
     try:
-        validate_toml_file(kind, path)
+        with _in_process:  # pages run in threads; warnings filters are process-wide
+            validate_toml_file(kind, path)
     except Exception as exc:
         _fail(example, f"the {kind} loader refuses it: {exc}")
 
