@@ -37,29 +37,35 @@ if TYPE_CHECKING:
 
 
 class Chain:
-    """Try providers in order until one delivers.
+    """Try providers in order until one delivers. The keywords:
 
-    ``policy`` sets retries, cooldowns, timeouts and breakers (default: the README's default
-    policy table);
-    ``deadline_s`` and ``attempt_timeout_s`` are shortcuts for the policy fields of the same
-    name. ``clock`` is injected for tests and simulations. ``state`` is where breakers,
-    cooldowns, the per-provider limiter and budget totals live: in the process (the default),
-    or shared by every worker with ``state=RedisState("redis://...")`` (or just the URL; see
-    ``docs/state.md``); ``cooldowns`` and ``capacity`` override single stores. ``budget`` (a
-    ``fallback_chain.cost.Budget``) caps spend per request and per day/month: providers whose
-    estimate does not fit are skipped and recorded as ``budget_exceeded``; each call reserves
-    its estimate first and settles the real cost. ``order="cost"`` tries providers in the
-    order that minimises the expected cost per delivered image (estimate per attempt, observed
-    success rate, money lost on failures); the default keeps the given order. Subscribe to
-    what happens with ``chain.events.subscribe(fn)`` or pass ``on_event=fn``. ``quotas`` (a
-    ``fallback_chain.cost.Quotas``) caps each request's ``user`` and ``project`` per day and
-    month, in images and USD, reserved and settled like the budget (``QuotaExceededError``
-    when it leaves no provider; see docs/cost.md, "Quotas").
-    ``validators`` check every delivered image (a rejection is billed and advances to the next
-    provider; ``fallback_chain.validators``); ``prescreen`` checks the prompt before any
-    provider is called (``fallback_chain.prescreen``; docs/quality.md).
-    ``recorder`` (a ``fallback_chain.cassette.Recorder``) writes every vendor exchange of the
-    adapters that support recording to a cassette folder (``docs/testing.md``).
+    * ``policy``: retries, cooldowns, timeouts and breakers (default: the README's default
+      policy table).
+    * ``deadline_s``, ``attempt_timeout_s``: shortcuts for the policy fields of the same name.
+    * ``name``: the chain's name, in events, the ledger and shared state keys.
+    * ``clock``: injected for tests and simulations (default: the system clock).
+    * ``state``: where breakers, cooldowns, the per-provider limiter and budget totals live:
+      in the process (the default), or shared by every worker with
+      ``state=RedisState("redis://...")`` (or just the URL; see ``docs/state.md``).
+    * ``cooldowns``, ``capacity``: override single stores of ``state``.
+    * ``budget``: a ``fallback_chain.cost.Budget`` capping spend per request and per
+      day/month: providers whose estimate does not fit are skipped and recorded as
+      ``budget_exceeded``; each call reserves its estimate first and settles the real cost.
+    * ``order``: ``"given"`` (the default) keeps the given order; ``"cost"`` tries providers
+      in the order that minimises the expected cost per delivered image (estimate per
+      attempt, observed success rate, money lost on failures).
+    * ``on_event``: a subscriber to every event (or later ``chain.events.subscribe(fn)``).
+    * ``seed``: seeds the chain's random draws (backoff jitter), for reproducible runs.
+    * ``log``: subscribe the logging subscriber (logger ``fallback_chain``; default on).
+    * ``quotas``: a ``fallback_chain.cost.Quotas`` capping each request's ``user`` and
+      ``project`` per day and month, in images and USD, reserved and settled like the budget
+      (``QuotaExceededError`` when it leaves no provider; see docs/cost.md, "Quotas").
+    * ``validators``: check every delivered image (a rejection is billed and advances to the
+      next provider; ``fallback_chain.validators``).
+    * ``prescreen``: checks the prompt before any provider is called
+      (``fallback_chain.prescreen``; docs/quality.md).
+    * ``recorder``: a ``fallback_chain.cassette.Recorder`` that writes every vendor exchange
+      of the adapters that support recording to a cassette folder (``docs/testing.md``).
     """
 
     def __init__(self, providers: Sequence[Provider], *, policy: Policy | None = None,

@@ -33,9 +33,13 @@ class AttemptFinished(Event):
     """One try (or skip) of one provider has been decided and recorded."""
 
     request_id: str
+    #: The attempt: provider, model, outcome, status, latency, cost and its source.
     attempt: Attempt
+    #: The request's ``metadata`` (free-form JSON).
     metadata: dict[str, Any]
-    user: str | None = None  # the request's tenant (quotas; the ledger records it)
+    #: The request's tenant (quotas; the ledger records it).
+    user: str | None = None
+    #: The request's project (quotas; the ledger records it).
     project: str | None = None
 
 
@@ -44,15 +48,22 @@ class RequestFinished(Event):
     """A request ended, with a result or an error."""
 
     request_id: str
+    #: The validated request.
     request: ImageRequest
+    #: The result when images were delivered, else ``None``.
     result: ChainResult | None
+    #: The error raised to the caller, else ``None``.
     error: ChainError | None
 
 
 @dataclass(frozen=True, slots=True)
 class BreakerStateChanged(Event):
+    """A provider's circuit breaker changed state (``closed``, ``open``, ``half-open``)."""
+
     provider: str
+    #: The state before.
     old: str
+    #: The state now.
     new: str
 
 
@@ -61,8 +72,11 @@ class CooldownStarted(Event):
     """A provider is kept out until ``until`` (clock time) because of ``outcome``."""
 
     provider: str
+    #: The outcome that started it (``rate_limited``, ``quota_exhausted``, ...).
     outcome: str
+    #: How long, from the server's Retry-After or the policy's ``cooldowns_s``.
     seconds: float
+    #: When it ends, in the chain clock's ``now()`` seconds.
     until: float
 
 
@@ -71,6 +85,7 @@ class QuotaAlert(Event):
     """A provider reported that the account is out of quota or credits."""
 
     provider: str
+    #: The vendor's words.
     message: str
 
 
@@ -78,9 +93,13 @@ class QuotaAlert(Event):
 class BudgetAlert(Event):
     """Spend reached ``threshold`` (0.8, 1.0) of a cap."""
 
+    #: The cap: ``"<budget name>/day"`` or ``"<budget name>/month"``.
     budget: str
+    #: The share of the cap reached (one of the budget's ``alert_thresholds``).
     threshold: float
+    #: Spent in the period so far.
     spent_usd: float
+    #: The cap.
     cap_usd: float
 
 
@@ -105,7 +124,9 @@ class PrescreenFailed(Event):
     (``fallback_chain.prescreen``)."""
 
     request_id: str
+    #: The screen's model (e.g. ``omni-moderation-latest``).
     model: str
+    #: How it failed (``timeout``, ``server_error``, ...).
     outcome: str
     message: str
 

@@ -12,21 +12,40 @@ class Outcome(StrEnum):
     ``Outcome`` compares equal to its string.
     """
 
+    #: The provider delivered every image asked for (or the rest of a partial delivery).
     SUCCESS = "success"
+    #: A rate limit (HTTP 429 that is not a quota or billing limit).
     RATE_LIMITED = "rate_limited"
+    #: Out of quota, credits or a billing limit (``insufficient_quota``, HTTP 402, a daily cap), at
+    #: any status.
     QUOTA_EXHAUSTED = "quota_exhausted"
+    #: A 5xx answer or an HTML error page.
     SERVER_ERROR = "server_error"
+    #: No answer within the attempt timeout (or HTTP 408).
     TIMEOUT = "timeout"
+    #: The connection was refused, reset or dropped.
     CONNECTION_ERROR = "connection_error"
+    #: An unusable 2xx answer: a bad image, too few images, no image and no safety reason.
     MALFORMED_RESPONSE = "malformed_response"
+    #: A refusal on content grounds (the vendor's reason is kept).
     CONTENT_POLICY = "content_policy"
+    #: Another 4xx: a size, parameter or model this vendor lacks (or, marked as a request fault, a
+    #: request no vendor would take).
     INVALID_REQUEST = "invalid_request"
+    #: The key was refused (HTTP 401/403, Gemini ``API_KEY_INVALID``).
     AUTH_ERROR = "auth_error"
+    #: The model does not exist for this account (HTTP 404/410, ``model_not_found``).
     NOT_FOUND = "not_found"
+    #: Skipped: the provider's circuit breaker is open.
     BREAKER_OPEN = "breaker_open"
+    #: Skipped: the provider is cooling down after an earlier outcome.
     COOLING_DOWN = "cooling_down"
+    #: Skipped: the provider cannot serve the request (capability, lifecycle) or is at capacity.
     SKIPPED = "skipped"
+    #: Skipped: the call's estimate does not fit a budget or quota.
     BUDGET_EXCEEDED = "budget_exceeded"
+    #: A call cancelled: it lost a hedge race (another provider answered first) or the caller gave
+    #: up.
     CANCELLED = "cancelled"
     #: The provider delivered (and billed) images that a validator rejected.
     REJECTED = "rejected"

@@ -114,7 +114,7 @@ class Provider(ABC):
     """
 
     #: The vendor id (the entry-point name in ``fallback_chain.providers``; the config's
-    #: ``vendor = "..."``; the folder of its catalogue records).
+    #: ``vendor = "..."``; the folder of its model records).
     vendor: ClassVar[str] = ""
     #: Environment variables the key is read from, in the order they are tried.
     env_vars: ClassVar[tuple[str, ...]] = ()
@@ -126,7 +126,7 @@ class Provider(ABC):
     config_options: ClassVar[tuple[str, ...]] = ()
     #: Whether the adapter calls a vendor API (takes ``api_key`` and ``base_url``).
     needs_key: ClassVar[bool] = True
-    #: Whether the model catalogue holds records of this vendor's models.
+    #: Whether this vendor has model records (``providers/<vendor>/models.json``).
     catalogued: ClassVar[bool] = True
     #: Appended to an emulator's root URL to make this adapter's ``base_url`` (``"/v1"``).
     emulator_path: ClassVar[str] = ""

@@ -53,7 +53,7 @@ def emulated_ledger_path() -> Path:
 
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", "-c", dir_okay=False,
-    help="Config file (default: ./fallback-chain.toml, then $FALLBACK_CHAIN_CONFIG).")]
+    help="Config file (default: $FALLBACK_CHAIN_CONFIG, else ./fallback-chain.toml).")]
 ChainOption = Annotated[str | None, typer.Option(
     "--chain", help="Chain of the config file to use (default: its default_chain).")]
 JsonOption = Annotated[bool, typer.Option(
@@ -114,7 +114,7 @@ def usd(x: float | None) -> str:
 def open_config(path: Path | None, *, as_json: bool,
                 chains: Sequence[str | None] | None = (None,), emulated: bool = False
                 ) -> Config:
-    """The config file (``--config``, ``./fallback-chain.toml`` or ``$FALLBACK_CHAIN_CONFIG``),
+    """The config file (``--config``, ``$FALLBACK_CHAIN_CONFIG`` or ``./fallback-chain.toml``),
     loaded; on failure, the problem is printed and the command exits with code 2. Warnings that
     concern ``chains`` (``None``: the default chain; ``chains=None``: every chain) are printed
     on stderr unless ``as_json``; with ``emulated`` (no key is read), warnings about the secrets

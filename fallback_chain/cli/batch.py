@@ -64,7 +64,7 @@ def batch(
                             "storage in the config file.")] = None,
     config: Annotated[str | None, typer.Option(
         "--config", "-c",
-        help="Config file (default: ./fallback-chain.toml, then $FALLBACK_CHAIN_CONFIG).")]
+        help="Config file (default: $FALLBACK_CHAIN_CONFIG, else ./fallback-chain.toml).")]
     = None,
     chain: Annotated[str | None, typer.Option(
         "--chain", help="Chain of the config file to use (default: its default_chain).")]

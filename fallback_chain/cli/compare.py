@@ -58,7 +58,7 @@ def compare(
         help=f"Folder for the contact sheet, images and comparison.json (default: a new "
              f"timestamped folder under ./{DEFAULT_OUT}).", file_okay=False)] = None,
     config: Annotated[Path | None, typer.Option(
-        help="Config file (default: ./fallback-chain.toml or $FALLBACK_CHAIN_CONFIG); read "
+        help="Config file (default: $FALLBACK_CHAIN_CONFIG, else ./fallback-chain.toml); read "
              "when --providers names its providers or is omitted.", dir_okay=False)] = None,
     chain: Annotated[str | None, typer.Option(
         help="The config file's chain to take providers and policy from (default: its "

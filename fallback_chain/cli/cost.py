@@ -48,8 +48,8 @@ def report(
              f"chain, else ./{DEFAULT_LEDGER}).", dir_okay=False)] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", dir_okay=False,
-        help="Config file whose ledger to read (default: ./fallback-chain.toml, then "
-             "$FALLBACK_CHAIN_CONFIG, if there is one).")] = None,
+        help="Config file whose ledger to read (default: $FALLBACK_CHAIN_CONFIG, else "
+             "./fallback-chain.toml, if there is one).")] = None,
     chain: Annotated[str | None, typer.Option(
         "--chain", help="Chain of the config file whose ledger to read (default: its "
                         "default_chain).")] = None,
@@ -153,7 +153,7 @@ def estimate(
                         "when --providers is not given.")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", dir_okay=False,
-        help="Config file (default: ./fallback-chain.toml, then $FALLBACK_CHAIN_CONFIG).")]
+        help="Config file (default: $FALLBACK_CHAIN_CONFIG, else ./fallback-chain.toml).")]
     = None,
     failure_rate: Annotated[list[str] | None, typer.Option(
         "--failure-rate", help="PROVIDER=RATE, the share of calls that fail (repeatable; "

@@ -30,8 +30,8 @@ def finalize(
         "--select", help="File of draft ids to finalize, one per line.")] = None,
     all_drafts: Annotated[bool, typer.Option("--all", help="Finalize every draft.")] = False,
     config: Annotated[str | None, typer.Option(
-        "--config", "-c", help="Config file (default: ./fallback-chain.toml, then "
-                               "$FALLBACK_CHAIN_CONFIG).")] = None,
+        "--config", "-c", help="Config file (default: $FALLBACK_CHAIN_CONFIG, else "
+                               "./fallback-chain.toml).")] = None,
     chain: Annotated[str | None, typer.Option(
         "--chain", help="Chain of the config file to use (default: its default_chain).")]
     = None,

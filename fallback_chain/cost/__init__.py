@@ -11,8 +11,11 @@
 * ``Ledger``: every attempt in SQLite; ``cost_report`` summarises it.
 * ``estimate_batch``: best / expected / worst cost of a batch; ``order_by_expected_cost``.
 
-Everything but ``settle_cost`` is loaded on first use, so importing this package stays cheap
-and the price data is read only when something needs a price.
+Everything but ``settle_cost`` and ``estimate`` is loaded on first use, so importing this
+package stays cheap and the price data is read only when something needs a price. ``estimate``
+is bound at import (its module is small and reads no prices): a function named like its
+submodule cannot be lazy, since importing the submodule (``cost/batch.py`` does) would bind
+the package attribute to the module instead of the function.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
+from .estimate import estimate
 from .settle import settle_cost
 
 if TYPE_CHECKING:
@@ -27,7 +31,6 @@ if TYPE_CHECKING:
     from .budget import Budget, Reservation
     from .budget_store import BudgetStore, MemoryBudgetStore
     from .catalogue import PriceCatalogue, PriceCatalogueError
-    from .estimate import estimate
     from .ledger import Ledger
     from .ordering import Candidate, order_by_expected_cost
     from .quotas import Limit, Quotas
@@ -50,7 +53,6 @@ _WHERE = {
     "MemoryBudgetStore": ".budget_store",
     "PriceCatalogue": ".catalogue",
     "PriceCatalogueError": ".catalogue",
-    "estimate": ".estimate",
     "Ledger": ".ledger",
     "Candidate": ".ordering",
     "order_by_expected_cost": ".ordering",

@@ -43,6 +43,9 @@ class Policy:
     * ``cooldowns_s``: how long a provider is kept out after an outcome (defaults:
       ``rate_limited`` 30 s unless the server sent Retry-After, ``quota_exhausted`` 1 h,
       ``auth_error`` 1 h, ``not_found`` 24 h).
+    * ``honour_retry_after``: a server's Retry-After (or Gemini's ``RetryInfo``) on a
+      ``rate_limited`` answer sets the cooldown instead of ``cooldowns_s`` (capped at
+      ``max_retry_after_s``), and a retry waits at least that long.
     * ``on_content_policy``: ``"stop"`` (default) raises ``ContentPolicyError`` at once;
       ``"advance"`` tries the next provider. ``stop_on`` adds other outcomes that stop.
     * ``on_request_fault``: what an ``invalid_request`` the adapter marked as a request fault
@@ -70,10 +73,11 @@ class Policy:
       when every provider is busy the chain waits for the earliest, at most ``max_wait_s`` in
       all per request.
     * Hedging: with ``hedge_delay_s`` set, when the current provider has not answered after
-      that delay (``hedge_delay="p95"``: after its observed p95 latency, once 20 calls are
-      known) the next provider starts too, up to ``max_hedges`` extra calls at once; the
-      first success wins and the rest are cancelled (recorded as ``cancelled``, billed at
-      their estimate unless ``bill_timeouts`` is off, since the vendor may finish them).
+      that delay (``hedge_delay="p95"``: after the p95 latency of its successful calls, once
+      20 successes are known; ``hedge_delay_s`` until then) the next provider starts too, up
+      to ``max_hedges`` extra calls at once; the first success wins and the rest are
+      cancelled (recorded as ``cancelled``, billed at their estimate unless ``bill_timeouts``
+      is off, since the vendor may finish them).
       ``hedge_max_extra_usd`` caps what hedges may add to one request (by estimate).
     * ``providers``: per-provider overrides of any of the above, keyed by provider name.
     """

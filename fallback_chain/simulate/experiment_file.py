@@ -144,9 +144,15 @@ class Header(BaseModel):
 
     model_config = _STRICT
 
+    #: The experiment's title, in the tables, the plot and ``summary.json``.
     name: str | None = None
+    #: Seeds every random stream (arrivals, mix, each provider, the router's jitter);
+    #: ``--seed`` overrides it.
     seed: StrictInt = 0
+    #: The simulated day (UTC, ``YYYY-MM-DD``); daily budgets count against it.
     date: dt.date = dt.date(2026, 1, 1)
+    #: The width of the rows of ``timeline.csv`` and of the plot's timeline points
+    #: (``"10m"``, ``"1h"`` or seconds).
     timeline_bucket: Duration = 300.0
 
     @field_validator("date", mode="before")
@@ -167,10 +173,15 @@ class ConfigurationTable(BaseModel):
 
     model_config = _STRICT
 
+    #: The configuration's name, a row of every table.
     name: str
+    #: The profiles it chains, in order (default: every ``[providers.NAME]``, in file order).
     providers: list[str] | None = Field(default=None, min_length=1)
+    #: ``"given"`` or ``"cost"``, as ``Chain(order=...)``.
     order: Literal["given", "cost"] = "given"
+    #: ``Policy`` fields merged over the file's ``[policy]``.
     policy: dict[str, Any] = {}
+    #: A budget, as a config file's ``budget`` (``per_request_usd``, ``daily_usd``, ...).
     budget: dict[str, Any] | None = None
 
     @field_validator("name")

@@ -15,7 +15,9 @@ def test_the_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     block = re.search(r"## Python\n\n```python\n(.*?)```", DOC.read_text(), re.S)
     assert block is not None
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "briefs.csv").write_text("id,prompt\nfox,a red fox\ncat,a cat\nfox2,a red fox\n")
+    (tmp_path / "examples").mkdir()  # the example reads examples/briefs.csv
+    (tmp_path / "examples" / "briefs.csv").write_text(
+        "id,prompt\nfox,a red fox\ncat,a cat\nfox2,a red fox\n")
     exec(compile(block.group(1), str(DOC), "exec"), {"__name__": "docs_example"})
     assert capsys.readouterr().out.split()[:3] == ["3", "0", "0.02"]  # one shared
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [

@@ -22,9 +22,8 @@ def test_python_example_prints_what_the_comments_say(tmp_path):
     code = _blocks("python")[0]
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, check=True, timeout=60).stdout
-    promised = [line.strip().removeprefix("# ").split("  ")[0]
-                for line in code.splitlines() if line.strip().startswith("# steady")
-                or line.strip().startswith("# flaky")]
+    promised = [line.strip().removeprefix("# -> ")
+                for line in code.splitlines() if line.strip().startswith("# -> ")]
     assert out.splitlines() == promised
     assert (tmp_path / "sheet.png").is_file()
 
