@@ -84,6 +84,7 @@ from urllib.parse import quote, urlsplit
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 
@@ -430,7 +431,8 @@ class LeonardoProvider(Provider):
             try:
                 return await fetch_all(client, urls, self.allow,
                                        timeout=min(self.download_timeout_s, remaining),
-                                       max_bytes=self.max_download_bytes)
+                                       max_bytes=self.max_download_bytes,
+                                       limits=ImageLimits.of(self.capabilities, self.model))
             except ProviderError as exc:
                 error = exc
             if error.outcome not in _TRANSIENT_DOWNLOAD or attempt == self.download_retries:
