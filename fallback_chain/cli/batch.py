@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._metrics import MetricsPortOption, serve_metrics
+from ._prescreen import HELP as PRESCREEN_HELP
+from ._prescreen import cli_screens
 from ._record import RecordOption, attach_recorder
 
 if TYPE_CHECKING:
@@ -125,6 +127,8 @@ def batch(
     report: Annotated[bool, typer.Option(
         "--report/--no-report", help="Write report.html (see `fallback-chain report`) in OUT "
                                      "at the end.")] = True,
+    prescreen: Annotated[list[str] | None, typer.Option(
+        "--prescreen", metavar="moderation|blocklist:FILE", help=PRESCREEN_HELP)] = None,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -151,6 +155,9 @@ def batch(
         with _chain_source(config, chain, emulated, emulator, emulator_key, as_json,
                            need_chain=not dry_run) as source:
             target = out or source.storage
+            screens = cli_screens(prescreen or [], source.emulator)
+            if screens and source.chain is not None:
+                source.chain.add_prescreen(screens)
             if dry_run and draft:
                 code = _dry_run_drafts(source, input, target, input_format, options, rates,
                                        as_json)
@@ -192,6 +199,8 @@ class _Source:
         self.storage = storage
         self.concurrency = concurrency
         self.label = label
+        #: The emulator's root URL and key, on an emulated run.
+        self.emulator: tuple[str, str] | None = None
 
 
 @contextlib.contextmanager
@@ -226,7 +235,9 @@ def _chain_source(config: str | None, name: str | None, emulated: bool, emulator
                 from ._output import emulated_ledger_path
 
                 ledger = stack.enter_context(Ledger(emulated_ledger_path()))
-            yield _source(cfg, name, url, key, need_chain, ledger)
+            source = _source(cfg, name, url, key, need_chain, ledger)
+            source.emulator = None if url is None else (url, key)
+            yield source
     finally:
         if cfg is not None:
             cfg.close()
