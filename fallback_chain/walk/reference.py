@@ -27,7 +27,7 @@ def fit_reference(request: ImageRequest, provider: Provider) -> tuple[ImageReque
         return request, None
     without = request.model_copy(update={"reference_images": ()})
     if not provider.capabilities.reference_image:
-        return without, f"{DROPPED}: {provider.model} takes no reference image"
+        return without, f"{DROPPED}: {provider.name} takes no reference image"
     given = without.model_copy(update={"images": request.images + references})
     reason = provider.unsupported_reason(given)
     if reason is not None:

@@ -33,7 +33,7 @@ def test_a_provider_without_reference_images_still_serves_without_it() -> None:
     first, last = result.attempts[0], result.attempts[-1]
     assert first.outcome is Outcome.AUTH_ERROR and not (first.message or "").startswith(DROPPED)
     assert last.outcome is Outcome.SUCCESS
-    assert last.message == f"{DROPPED}: {takes_not.model} takes no reference image"
+    assert last.message == f"{DROPPED}: plain takes no reference image"
 
 
 def test_fit_reference_leaves_plain_requests_alone() -> None:
