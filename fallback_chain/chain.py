@@ -122,6 +122,11 @@ class Chain:
         self._sync: LoopThread | None = None
         self._sync_lock = threading.Lock()
 
+    def add_prescreen(self, prescreen: Screen | Sequence[Screen]) -> None:
+        """Run ``prescreen`` (one screen or several) after the chain's own pre-screens, for the
+        requests that start from now on (``batch --prescreen``)."""
+        self._router.screens = self._router.screens + screens(prescreen)
+
     def _slot(self, provider: Provider, policy: Policy) -> Slot:
         own = policy.for_provider(provider.name, provider.key)
         breaker = CircuitBreaker(provider.key, fail_max=own.breaker_failures,

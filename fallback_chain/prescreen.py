@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,16 @@ class Blocklist:
         if terms:
             alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
             self._pattern = re.compile(rf"(?<!\w)({alternatives})(?!\w)", re.IGNORECASE)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, terms: Sequence[str] = (),
+                  on_error: OnError = "allow") -> Blocklist:
+        """The terms of a UTF-8 text file, one per line (blank lines and lines starting with
+        ``#`` are skipped), after ``terms``. ``OSError`` when the file cannot be read."""
+        with open(path, encoding="utf-8") as fh:
+            lines = [line.strip() for line in fh]
+        found = [t for t in lines if t and not t.startswith("#")]
+        return cls([*terms, *found], on_error=on_error)
 
     async def screen(self, request: ImageRequest) -> Screening:
         if self._pattern is None:

@@ -31,7 +31,10 @@ class Capabilities:
     vendor renders at its own resolution (``aspect_ratios``), or free ``WxH`` within
     ``min_side``/``max_side``/``max_pixels``/``max_ratio``, rounded to ``size_multiple``.
     ``max_n`` is how many images the adapter can deliver for one request (it may make several
-    calls to get them).
+    calls to get them). ``reference_image`` says the model takes an image as a reference for a
+    new one (``ImageRequest.reference_images``: GPT Image's edits endpoint, Gemini's inline
+    image parts); a provider without it gets the request without the reference (the attempt
+    records that it was dropped) instead of being skipped.
     """
 
     sizes: tuple[Size, ...] = ()
@@ -45,6 +48,7 @@ class Capabilities:
     max_n: int = 1
     max_prompt_chars: int = 32_000
     edits: bool = False
+    reference_image: bool = False
     rewrites_prompt: bool = False
     output_formats: frozenset[str] = frozenset({"png"})
     transparent_background: bool = False

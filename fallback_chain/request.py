@@ -80,6 +80,10 @@ class ImageRequest(BaseModel):
     negative_prompt: str | None = None
     seed: int | None = None
     images: tuple[bytes, ...] = ()
+    #: Images a provider may use as a reference for a new image (a draft for its final):
+    #: sent only to providers whose capabilities say ``reference_image``, dropped (and the
+    #: attempt says so) for the others, which still serve the request.
+    reference_images: tuple[bytes, ...] = ()
     mask: bytes | None = None
     exact_prompt: bool = False
     size_match: SizeMatch = "nearest"
@@ -158,7 +162,7 @@ class ImageRequest(BaseModel):
             raise ValueError(f"must be between 0 and {2**32 - 1} (got {v})")
         return v
 
-    @field_validator("images", mode="before")
+    @field_validator("images", "reference_images", mode="before")
     @classmethod
     def _read_paths(cls, v: Any) -> Any:
         if isinstance(v, bytes | Path | str):
@@ -170,11 +174,11 @@ class ImageRequest(BaseModel):
     def _read_mask(cls, v: Any) -> Any:
         return None if v is None else _read_image_arg(v)
 
-    @field_validator("images")
+    @field_validator("images", "reference_images")
     @classmethod
     def _images(cls, v: tuple[bytes, ...]) -> tuple[bytes, ...]:
         if len(v) > MAX_EDIT_IMAGES:
-            raise ValueError(f"at most {MAX_EDIT_IMAGES} edit images (got {len(v)})")
+            raise ValueError(f"at most {MAX_EDIT_IMAGES} images (got {len(v)})")
         for i, data in enumerate(v):
             _check_image(data, f"image {i}")
         return v
@@ -243,7 +247,7 @@ class ImageRequest(BaseModel):
 
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():
-            if key == "images" and value:
+            if key in ("images", "reference_images") and value:
                 yield key, f"<{len(value)} image(s)>"
             elif key == "history" and value:
                 yield key, f"<{len(value)} turn(s)>"

@@ -12,6 +12,9 @@ the loop and with each other.
   cost more than the check. So are all images on a virtual-time loop (one with a true
   ``virtual_time`` attribute, as ``fallback_chain.vtime`` and the simulator make): there a
   thread's work would look infinitely slow, while work on the loop takes no virtual time.
+* ``limits`` (an :class:`~fallback_chain.image_limits.ImageLimits`, from the capabilities of
+  the model that answered) refuses an image whose header declares more than that model makes,
+  on the loop and before anything is inflated: a vendor's 14142x14142 PNG costs no CPU.
 * At most ``MAX_WORKERS`` checks run at a time, in one process-wide pool; the others wait
   their turn in order.
 * Cancelling the awaiting task (an attempt timing out, a sibling failing) returns at once; a
@@ -28,9 +31,13 @@ import struct
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from .imaging import inspect_image
 from .results import GeneratedImage, trusted
+
+if TYPE_CHECKING:
+    from .image_limits import ImageLimits
 
 #: Checks running at once (threads); the machine's cores, at most 4.
 MAX_WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -71,10 +78,13 @@ def _build(data: bytes, stop: threading.Event | None = None) -> GeneratedImage:
                    height=info.height)
 
 
-async def verified_image(data: bytes) -> GeneratedImage:
+async def verified_image(data: bytes, limits: ImageLimits | None = None) -> GeneratedImage:
     """``GeneratedImage.from_bytes(data)``, with the check in a worker thread when it is not
-    cheap; ``InvalidImageError`` if ``data`` is not a whole image."""
+    cheap; ``InvalidImageError`` if ``data`` is not a whole image, or declares a size beyond
+    ``limits``."""
     data = bytes(data)
+    if limits is not None:
+        limits.check(data)
     loop = asyncio.get_running_loop()
     if is_cheap(data) or getattr(loop, "virtual_time", False):
         return _build(data)
@@ -86,9 +96,14 @@ async def verified_image(data: bytes) -> GeneratedImage:
         stop.set()  # a no-op once the check is done; stops it when we were cancelled
 
 
-async def verified_images(items: Iterable[bytes]) -> list[GeneratedImage]:
+async def verified_images(items: Iterable[bytes],
+                          limits: ImageLimits | None = None) -> list[GeneratedImage]:
     """Verify several images at once (in order); the first failure cancels the others and is
-    raised."""
+    raised. Every header is checked against ``limits`` before any image is verified."""
+    items = list(items)
+    if limits is not None:
+        for data in items:
+            limits.check(bytes(data))
     tasks = [asyncio.ensure_future(verified_image(data)) for data in items]
     try:
         return list(await asyncio.gather(*tasks))

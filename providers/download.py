@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from fallback_chain.errors import ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome
 from fallback_chain.results import GeneratedImage
@@ -234,9 +235,12 @@ def _refused(why: str) -> ProviderError:
 
 
 async def fetch_image(client: httpx.AsyncClient, url: str, allow: AllowList, *,
-                      timeout: float, max_bytes: int | None = None) -> GeneratedImage:
+                      timeout: float, max_bytes: int | None = None,
+                      limits: ImageLimits | None = None) -> GeneratedImage:
     """Download and verify one image, following at most ``MAX_REDIRECTS`` checked redirects.
-    ``max_bytes`` defaults to ``MAX_IMAGE_BYTES`` (as it is when the download starts)."""
+    ``max_bytes`` defaults to ``MAX_IMAGE_BYTES`` (as it is when the download starts); an
+    image declaring a size beyond ``limits`` (what the model makes) is refused from its
+    header, before it is verified."""
     limit = MAX_IMAGE_BYTES if max_bytes is None else max_bytes
     for _ in range(MAX_REDIRECTS + 1):
         why = allow.refuse(url)
@@ -274,7 +278,7 @@ async def fetch_image(client: httpx.AsyncClient, url: str, allow: AllowList, *,
         except Exception as exc:
             raise _transport_error(exc) from None
         try:
-            return await verified_image(bytes(body))
+            return await verified_image(bytes(body), limits)
         except InvalidImageError as exc:
             raise ProviderError(Outcome.MALFORMED_RESPONSE,
                                 f"downloaded bytes are not an image: {exc}") from None
@@ -282,7 +286,8 @@ async def fetch_image(client: httpx.AsyncClient, url: str, allow: AllowList, *,
 
 
 async def fetch_all(client: httpx.AsyncClient, urls: Sequence[str], allow: AllowList, *,
-                    timeout: float, max_bytes: int | None = None) -> list[GeneratedImage]:
+                    timeout: float, max_bytes: int | None = None,
+                    limits: ImageLimits | None = None) -> list[GeneratedImage]:
     """Download every URL at once (vendor links expire); the first failure cancels the rest
     and is raised as a ``ProviderError``.
 
@@ -297,7 +302,8 @@ async def fetch_all(client: httpx.AsyncClient, urls: Sequence[str], allow: Allow
         if why:
             raise _refused(why)
     tasks = [asyncio.ensure_future(fetch_image(client, u, allow, timeout=timeout,
-                                               max_bytes=max_bytes)) for u in urls]
+                                               max_bytes=max_bytes, limits=limits))
+             for u in urls]
     try:
         return list(await asyncio.gather(*tasks))
     except ProviderError:

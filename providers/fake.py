@@ -139,8 +139,9 @@ class FakeProvider(Provider):
         self.name = name
         self.model = model
         self.capabilities = capabilities or Capabilities(
-            max_n=10, edits=True, transparent_background=True, negative_prompt=True, seed=True,
-            output_formats=frozenset({"png"}), size_multiple=16, max_side=4096)
+            max_n=10, edits=True, reference_image=True, transparent_background=True,
+            negative_prompt=True, seed=True, output_formats=frozenset({"png"}), size_multiple=16,
+            max_side=4096)
         self.price_usd = price_usd
         self.retry_after_s = retry_after_s
         self.image_size = image_size

@@ -98,6 +98,7 @@ if TYPE_CHECKING:
     import httpx
 
     from fallback_chain.clock import Clock
+    from fallback_chain.image_limits import ImageLimits
     from fallback_chain.results import GeneratedImage
 
 __all__ = [
@@ -405,15 +406,17 @@ async def poll(fetch: Callable[[], Awaitable[T]], *, finished: Callable[[T], boo
 
 async def download_now(client: httpx.AsyncClient, urls: Sequence[str], allow: AllowList, *,
                        clock: Clock, deadline: float, timeout_s: float, retries: int = 1,
-                       max_bytes: int | None = None) -> list[GeneratedImage]:
-    """Every URL at once (vendor links expire), retried ``retries`` times when transient."""
+                       max_bytes: int | None = None,
+                       limits: ImageLimits | None = None) -> list[GeneratedImage]:
+    """Every URL at once (vendor links expire), retried ``retries`` times when transient;
+    ``limits`` (``ImageLimits.of(capabilities, model)``) refuses sizes the model cannot make."""
     for attempt in range(retries + 1):
         remaining = deadline - clock.now()
         if remaining <= 0:
             raise TimeoutError
         try:
             return await fetch_all(client, urls, allow, timeout=min(timeout_s, remaining),
-                                   max_bytes=max_bytes)
+                                   max_bytes=max_bytes, limits=limits)
         except ProviderError as exc:
             if exc.outcome not in TRANSIENT_DOWNLOAD or attempt == retries:
                 raise

@@ -31,7 +31,7 @@ def _run(code: str, tmp_path: Path) -> list[str]:
 
 def test_every_example_prints_what_it_says(tmp_path: Path) -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for code in blocks:
         promised = _promised(code)
         assert promised

@@ -4,8 +4,10 @@
 ``quality="draft"`` (:func:`draft_row`) on the chain's cheapest expected order; a row without
 a seed gets one derived from its prompt, so its final can reuse it. ``fallback-chain finalize
 d --select IDS_FILE | --all --out finals`` reads the drafts' sidecars and runs the chosen ones
-again at ``quality="final"`` (:func:`final_rows`), keeping prompt, seed and aspect; each final
-sidecar's ``metadata.draft`` links it to its draft (id, sidecar, images, revised prompt).
+again at ``quality="final"`` (:func:`final_rows`), keeping prompt, seed and aspect, with the
+draft's images as ``reference_images`` (sent to the providers whose model takes a reference
+image, dropped with a note in the attempt for the others); each final sidecar's
+``metadata.draft`` links it to its draft (id, sidecar, images, revised prompt).
 The finals' input is written next to them (``finals/finalize-input.jsonl``), derived from the
 drafts alone, so running the same ``finalize`` again resumes like any batch.
 """
@@ -97,6 +99,14 @@ def _aspect(sidecar: dict[str, Any]) -> str:
     return f"{int(w) // g}:{int(h) // g}"
 
 
+def _references(drafts: Path, files: list[Any]) -> list[str]:
+    """The draft's image files, as absolute paths (a sidecar naming anything but a plain file
+    of the drafts folder names no reference)."""
+    folder = drafts.resolve()
+    return [str(folder / f) for f in files
+            if isinstance(f, str) and f and Path(f).name == f and f not in (".", "..")]
+
+
 def final_rows(drafts: Path, select: list[str] | None) -> list[dict[str, Any]]:
     """The finals' input rows for the ``select``ed drafts (all when ``None``), in order."""
     found = read_drafts(drafts)
@@ -116,6 +126,7 @@ def final_rows(drafts: Path, select: list[str] | None) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"id": draft_id, "prompt": sidecar["prompt"], "quality": FINAL,
                                "size": _aspect(sidecar), "seed": sidecar.get("seed")}
         row.update({k: sidecar[k] for k in _KEPT if sidecar.get(k) is not None})
+        row["reference_images"] = _references(drafts, metadata["draft"]["images"])
         row["metadata"] = metadata
         rows.append(row)
     return rows

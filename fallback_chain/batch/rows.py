@@ -3,7 +3,10 @@
 Fields: ``prompt`` (required), ``id``, ``size``, ``quality``, ``n``, ``seed``,
 ``negative_prompt``, ``output_format``, ``background``, ``size_match``, ``exact_prompt`` and
 ``metadata`` (a JSON object; in CSV, a JSON string), and the tenant columns ``user`` and
-``project`` (quotas; see docs/cost.md). Any other column or key goes into
+``project`` (quotas; see docs/cost.md), and ``reference_images`` (image files a provider may
+use as a reference, e.g. the draft of a final, as ``finalize`` writes them: a list of paths in
+JSONL, one path in CSV; relative paths are read from the current folder; providers that take no
+reference get the row without it). Any other column or key goes into
 ``metadata``. An ``error`` column (as written to a failures file) is ignored, so a failures file
 can be fed back as it is. Empty CSV cells count as missing.
 """
@@ -26,6 +29,8 @@ GENERATION_FIELDS = REQUEST_FIELDS
 #: Who asks: part of a row's key when set, so two tenants never share (or see) each other's
 #: results, in a batch or through the cache.
 TENANT_FIELDS = ("user", "project")
+#: Input images a provider may use as a reference: part of a row's key by their SHA-256.
+REFERENCE_FIELD = "reference_images"
 IGNORED = frozenset({"error"})
 UNSUPPORTED = {
     "images": "edits are not supported in batch input",
@@ -79,6 +84,12 @@ def parse_row(values: Mapping[str, Any], *, from_csv: bool,
                 problems.append(("validators", problem))
             elif names:
                 extra["validators"] = names
+        elif name == REFERENCE_FIELD:
+            paths, problem = _paths(value)
+            if problem:
+                problems.append((name, problem))
+            elif paths:
+                fields[name] = paths
         elif name in REQUEST_FIELDS or name in TENANT_FIELDS:
             fields[name] = value.strip() if from_csv and name != "prompt" else value
         else:
@@ -114,6 +125,8 @@ def _identity(request: ImageRequest) -> dict[str, Any]:
     for f in TENANT_FIELDS:
         if getattr(request, f) is not None:
             out[f] = getattr(request, f)
+    if request.reference_images:
+        out[REFERENCE_FIELD] = [hashlib.sha256(b).hexdigest() for b in request.reference_images]
     return out
 
 
@@ -153,6 +166,14 @@ def _metadata(value: Any, from_csv: bool) -> tuple[dict[str, Any], str | None]:
     if not isinstance(value, dict):
         return {}, f"must be a JSON object (got {type(value).__name__})"
     return value, None
+
+
+def _paths(value: Any) -> tuple[list[str], str | None]:
+    """A row's ``reference_images``: one path (a string) or a list of paths."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        return [], "expected a file path or a list of file paths"
+    return [v.strip() for v in items if v.strip()], None
 
 
 def _validator_names(value: Any) -> tuple[list[str], str | None]:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._metrics import MetricsPortOption, serve_metrics
+from ._prescreen import HELP as PRESCREEN_HELP
+from ._prescreen import cli_screens
 from ._record import RecordOption, attach_recorder
 
 if TYPE_CHECKING:
@@ -137,6 +139,8 @@ def batch(
     batch_poll: Annotated[float, typer.Option(
         "--batch-poll", min=0, hidden=True, help="First poll interval of a vendor batch "
                                                  "job, in seconds.")] = 10.0,
+    prescreen: Annotated[list[str] | None, typer.Option(
+        "--prescreen", metavar="moderation|blocklist:FILE", help=PRESCREEN_HELP)] = None,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -164,6 +168,9 @@ def batch(
         with _chain_source(config, chain, emulated, emulator, emulator_key, as_json,
                            need_chain=not dry_run) as source:
             target = out or source.storage
+            screens = cli_screens(prescreen or [], source.emulator)
+            if screens and source.chain is not None:
+                source.chain.add_prescreen(screens)
             if dry_run and vendor is not None:
                 from .vendor_batch import dry_run_both_ways
 
@@ -212,6 +219,8 @@ class _Source:
         self.storage = storage
         self.concurrency = concurrency
         self.label = label
+        #: The emulator's root URL and key, on an emulated run.
+        self.emulator: tuple[str, str] | None = None
 
 
 @contextlib.contextmanager
@@ -246,7 +255,9 @@ def _chain_source(config: str | None, name: str | None, emulated: bool, emulator
                 from ._output import emulated_ledger_path
 
                 ledger = stack.enter_context(Ledger(emulated_ledger_path()))
-            yield _source(cfg, name, url, key, need_chain, ledger)
+            source = _source(cfg, name, url, key, need_chain, ledger)
+            source.emulator = None if url is None else (url, key)
+            yield source
     finally:
         if cfg is not None:
             cfg.close()

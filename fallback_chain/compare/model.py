@@ -143,7 +143,7 @@ class Comparison:
         return {
             "prompt": self.prompt,
             "request": self.request.model_dump(
-                mode="json", exclude={"images", "mask", "prompt"}),
+                mode="json", exclude={"images", "reference_images", "mask", "prompt"}),
             "runs": self.runs,
             "started_at": self.started_at.isoformat(),
             "elapsed_s": self.elapsed_s,

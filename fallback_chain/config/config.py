@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..cost.quotas import Quotas
     from ..events import Event
     from ..policy import Policy
+    from ..prescreen import Screen
     from ..provider import Provider
     from ..state.backend import StateBackend
     from .emulated import Emulated
@@ -190,6 +191,22 @@ class Config:
             raise ConfigError(self.path, failed)
         return [b.provider for b in built if b.provider is not None]
 
+    def prescreen(self, name: str | None = None, *, emulated: Emulated | None = None
+                  ) -> list[Screen]:
+        """The chain's prompt pre-screens (``[[chains.NAME.prescreen]]``), in order."""
+        from .prescreen import build_screen
+
+        name = self._name(name)
+        screens = []
+        for i, spec in enumerate(self.file.chains[name].prescreen):
+            try:
+                screens.append(build_screen(spec, resolve_path=self.resolve_path,
+                                            secrets=self.secrets_file, emulated=emulated))
+            except BuildError as exc:
+                loc: Loc = ("chains", name, "prescreen", i)
+                raise self.error((*loc, exc.field) if exc.field else loc, str(exc)) from None
+        return screens
+
     def chain(self, name: str | None = None, *, emulated: Emulated | None = None,
               ledger: bool = True, clock: Clock | None = None,
               on_event: Callable[[Event], None] | None = None, log: bool = True,
@@ -204,12 +221,14 @@ class Config:
         name = self._name(name)
         spec = self.file.chains[name]
         providers = self.providers(name, emulated=emulated)
+        screens = self.prescreen(name, emulated=emulated)
         try:
             policy = self.policy(name)
             chain = Chain(providers, policy=policy, name=name, clock=clock,
                           budget=self.budget(name), order=spec.order, on_event=on_event,
                           seed=seed, log=log, state=self.state(), quotas=self.quotas(),
-                          validators=spec.validators)
+                          validators=spec.validators,
+                          prescreen=screens)
         except ValueError as exc:  # ConfigurationError included
             raise self.error(("chains", name), str(exc)) from None
         book = self.ledger(name) if ledger else None

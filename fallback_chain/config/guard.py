@@ -20,14 +20,15 @@ _KEYLIKE = re.compile(
 _KEY_SHAPES = re.compile(r"(sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{30,}|"
                          r"Bearer\s+[A-Za-z0-9._\-]{16,})")
 #: Key-like names that are allowed where they are: the secrets table names a file, and a
-#: provider's key_env names a variable (its value is checked to be a variable name).
+#: provider's (or a moderation pre-screen's) key_env names a variable (its value is checked to
+#: be a variable name).
 _ALLOWED = (("secrets",), ("secrets", "file"))
 
 
 def _allowed(loc: Loc) -> bool:
     if loc in _ALLOWED:
         return True
-    return (len(loc) == 5 and loc[0] == "chains" and loc[2] == "providers"
+    return (len(loc) == 5 and loc[0] == "chains" and loc[2] in ("providers", "prescreen")
             and loc[4] == "key_env")
 
 

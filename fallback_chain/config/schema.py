@@ -254,6 +254,46 @@ class QuotasConfig(Strict):
         return v
 
 
+class PrescreenConfig(Strict):
+    """One prompt pre-screen of a chain (a ``[[chains.NAME.prescreen]]`` table), run in order
+    before any image provider (``fallback_chain.prescreen``; docs/quality.md).
+
+    ``kind = "blocklist"``: ``terms`` and/or ``file`` (one term per line, ``#`` comments; a path
+    relative to this file). ``kind = "moderation"``: OpenAI's moderation endpoint, ``model``
+    (default ``omni-moderation-latest``), ``timeout_s``, and the key from ``key_env`` (an
+    OpenAI key variable) or ``OPENAI_API_KEY``; an emulated run asks the emulator.
+    ``on_error`` (``allow`` or ``block``): what a failure of the screen itself does."""
+
+    kind: Literal["blocklist", "moderation"]
+    terms: list[str] = []
+    file: str | None = None
+    model: str | None = None
+    key_env: str | None = None
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["allow", "block"] = "allow"
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> PrescreenConfig:
+        if self.kind == "blocklist":
+            for field in ("model", "key_env", "timeout_s"):
+                if getattr(self, field) is not None:
+                    raise problem(f"a blocklist takes no {field} (that is for kind = "
+                                  "\"moderation\")", field)
+            if not any(t.strip() for t in self.terms) and not (self.file or "").strip():
+                raise problem("a blocklist needs terms = [...] or file = \"...\"", "terms")
+            return self
+        for field in ("terms", "file"):
+            if getattr(self, field):
+                raise problem(f"moderation takes no {field} (that is for kind = "
+                              "\"blocklist\")", field)
+        if self.key_env is not None and not (
+                ENV_NAME.match(self.key_env) and key_env_allowed("openai", self.key_env)):
+            raise problem(f"{self.key_env} is not an OpenAI key variable: key_env may name "
+                          "OPENAI_API_KEY, a name with OPENAI and KEY in it, or a name listed "
+                          f"in ${KEY_ENV_ALLOW}", "key_env")
+        return self
+
+
 class ChainConfig(Strict):
     """One named chain (a ``[chains.NAME]`` table)."""
 
@@ -269,6 +309,8 @@ class ChainConfig(Strict):
     prices: str | None = None
     #: built-in image validators by name (``fallback_chain.validators``; docs/quality.md)
     validators: list[str] = []
+    #: prompt pre-screens, in order (``fallback_chain.prescreen``; docs/quality.md)
+    prescreen: list[PrescreenConfig] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> ChainConfig:

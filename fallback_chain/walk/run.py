@@ -32,6 +32,7 @@ from .accounting import account, account_cancelled, skip
 from .admission import Grant, Refusal, admit
 from .call import call_provider, validated
 from .delivery import Delivered
+from .reference import fit_reference, with_note
 from .screening import prescreen
 from .slot import Router, Slot
 
@@ -77,7 +78,8 @@ class RequestRun:
         ordering, admission, hedging and accounting."""
         value = self._estimates.get(slot.key, _UNKNOWN)
         if value is _UNKNOWN:
-            value = self._estimates[slot.key] = slot.provider.estimate_cost(self.request)
+            sent = fit_reference(self.request, slot.provider)[0]
+            value = self._estimates[slot.key] = slot.provider.estimate_cost(sent)
         return value  # type: ignore[return-value]
 
     def spent(self) -> float:
@@ -283,8 +285,11 @@ class RequestRun:
         number = self.tries[slot.key] = self.tries.get(slot.key, 0) + 1
         started_wall = clock.wall()
         t0 = clock.now()
+        sent, note = fit_reference(self.request, slot.provider)
         try:
-            called = await call_provider(slot.provider, self.request, timeout)
+            called = await call_provider(slot.provider, sent, timeout)
+            if note is not None:
+                called.message = with_note(note, called.message)
             if self.validators:
                 called = await validated(called, self.validators, self.request)
         except asyncio.CancelledError as exc:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 
@@ -246,7 +247,8 @@ class FalProvider(Provider):
         images = await jobs.download_now(
             self._clients.get(), [img.url for img in clean[:request.n]], self.allow,
             clock=self._clock, deadline=deadline, timeout_s=self.download_timeout_s,
-            max_bytes=self.max_download_bytes)
+            max_bytes=self.max_download_bytes,
+            limits=ImageLimits.of(self.capabilities, self.model))
         prompt = output.prompt
         return ProviderReply(
             images=images,

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.imaging import inspect_image
 from fallback_chain.outcome import Outcome
 from fallback_chain.perloop import PerLoop
@@ -317,7 +318,8 @@ class GeminiProvider(Provider):
         except Exception as exc:
             return self._error(exc)
         try:
-            return await read_response(response, self._price)
+            return await read_response(response, self._price,
+                                       ImageLimits.of(self.capabilities, self.model))
         except ProviderError as err:
             return err
         except Exception as exc:  # never let one call's surprise orphan its siblings

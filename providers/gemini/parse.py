@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fallback_chain.errors import ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome, outcome_for_status
 from fallback_chain.policy.retry_after import parse_duration, parse_retry_after
@@ -236,13 +237,14 @@ def raw_answer(response: Any) -> dict[str, Any]:
     return dumped
 
 
-async def read_response(response: Any, price: Callable[[dict[str, Any]], float | None]
-                        ) -> CallResult:
+async def read_response(response: Any, price: Callable[[dict[str, Any]], float | None],
+                        limits: ImageLimits | None = None) -> CallResult:
     """The images of one HTTP-200 answer, or the ``ProviderError`` it amounts to.
 
     A 200 can still be a refusal (``promptFeedback.blockReason``, a safety ``finishReason``)
     or empty (``NO_IMAGE``, text only); both carry the cost of the tokens the vendor billed.
-    Read from the raw JSON (see :func:`raw_answer`), so ``finishMessage`` is kept.
+    Read from the raw JSON (see :func:`raw_answer`), so ``finishMessage`` is kept. An image
+    declaring a size beyond ``limits`` (what the model makes) is refused from its header.
     """
     data = raw_answer(response)
     usage = dict(_mapping(data.get("usageMetadata"))) or None
@@ -272,7 +274,7 @@ async def read_response(response: Any, price: Callable[[dict[str, Any]], float |
                 texts.append(part["text"])
     if raw:
         try:
-            images = await verified_images(raw)
+            images = await verified_images(raw, limits)
         except InvalidImageError as exc:
             raise ProviderError(Outcome.MALFORMED_RESPONSE, f"Gemini sent an unusable image: "
                                 f"{exc}", status_code=200, cost_usd=cost) from None

@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.outcome import Outcome
 from fallback_chain.perloop import PerLoop
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
@@ -444,14 +445,16 @@ class OpenAIProvider(Provider):
 
     async def _images(self, response: ImagesResponse, request: ImageRequest,
                       deadline: float) -> tuple[list[GeneratedImage], str | None]:
-        slots, urls, revised = await read_images(response.data, request.n)
+        limits = ImageLimits.of(self.capabilities, self.model)
+        slots, urls, revised = await read_images(response.data, request.n, limits)
         if urls:
-            fetched = await self._download([u for _, u in urls], deadline)
+            fetched = await self._download([u for _, u in urls], deadline, limits)
             for (i, _), image in zip(urls, fetched, strict=True):
                 slots[i] = image
         return [s for s in slots if s is not None], revised
 
-    async def _download(self, urls: list[str], deadline: float) -> list[GeneratedImage]:
+    async def _download(self, urls: list[str], deadline: float,
+                        limits: ImageLimits | None = None) -> list[GeneratedImage]:
         """Fetch DALL-E links at once (they expire), within what is left of the attempt."""
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
@@ -459,7 +462,8 @@ class OpenAIProvider(Provider):
         downloader = self._downloaders.get()
         try:
             async with asyncio.timeout(remaining):
-                return await fetch_all(downloader, urls, self._allow, timeout=remaining)
+                return await fetch_all(downloader, urls, self._allow, timeout=remaining,
+                                       limits=limits)
         except TimeoutError:
             raise ProviderError(Outcome.TIMEOUT,
                                 "downloading the image links outlasted the attempt") from None

@@ -64,6 +64,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome, outcome_for_status
 from fallback_chain.policy.retry_after import parse_duration, parse_retry_after
@@ -296,13 +297,14 @@ def describe_non_json(value: object) -> str:
     return f"200 whose body is not JSON (an HTML page?): {snippet!r}"
 
 
-async def read_images(data: object, n: int
+async def read_images(data: object, n: int, limits: ImageLimits | None = None
                 ) -> tuple[list[GeneratedImage | None], list[tuple[int, str]], str | None]:
     """The ``data`` list of a 200: verified images from ``b64_json`` (``None`` in the slots of
     ``url`` items, which are returned with their index for download) and the first
     ``revised_prompt``. Fewer than ``n`` items, or an item without either, is malformed. Items
     beyond the first ``n`` are neither decoded nor downloaded (the caller records the
-    surplus)."""
+    surplus). An image declaring a size beyond ``limits`` (what the model makes) is malformed,
+    refused from its header."""
     if not isinstance(data, list) or len(data) < n:
         got = len(data) if isinstance(data, list) else 0
         raise ProviderError(Outcome.MALFORMED_RESPONSE,
@@ -317,7 +319,7 @@ async def read_images(data: object, n: int
         url = getattr(item, "url", None)
         if isinstance(b64, str) and b64:
             try:
-                slots.append(await verified_image(decode_b64(b64, i)))
+                slots.append(await verified_image(decode_b64(b64, i), limits))
             except InvalidImageError as exc:
                 raise ProviderError(Outcome.MALFORMED_RESPONSE,
                                     f"image {i} is not a valid image: {exc}",

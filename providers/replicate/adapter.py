@@ -36,6 +36,7 @@ from urllib.parse import quote, urlsplit
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
 
@@ -236,7 +237,8 @@ class ReplicateProvider(Provider):
         images = await jobs.download_now(
             self._clients.get(), list(outputs[:request.n]), self.allow, clock=self._clock,
             deadline=deadline, timeout_s=self.download_timeout_s,
-            retries=self.download_retries, max_bytes=self.max_download_bytes)
+            retries=self.download_retries, max_bytes=self.max_download_bytes,
+            limits=ImageLimits.of(self.capabilities, self.model))
         return ProviderReply(
             images=images,
             usage={"prediction_id": prediction.id, "outputs": len(outputs),

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from fallback_chain.clock import SYSTEM_CLOCK, Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
+from fallback_chain.image_limits import ImageLimits
 from fallback_chain.imaging import InvalidImageError
 from fallback_chain.outcome import Outcome
 from fallback_chain.provider import CheckResult, Provider, ProviderReply
@@ -209,7 +210,8 @@ class StabilityProvider(Provider):
         from fallback_chain.verify import verified_image
 
         try:
-            image = await verified_image(generated.data)
+            image = await verified_image(generated.data,
+                                         ImageLimits.of(self.capabilities, self.model))
         except InvalidImageError as exc:
             raise ProviderError(Outcome.MALFORMED_RESPONSE, f"{what}: the answer is not a "
                                 f"whole image ({exc})", status_code=status,

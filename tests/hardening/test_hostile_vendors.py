@@ -69,9 +69,9 @@ def test_openai_decodes_only_the_images_asked_for() -> None:
 
     original = wire.verified_image
 
-    async def counting(data: bytes) -> GeneratedImage:
+    async def counting(data: bytes, limits: Any = None) -> GeneratedImage:
         decoded.append(len(data))
-        return await original(data)
+        return await original(data, limits)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(wire, "verified_image", counting)
