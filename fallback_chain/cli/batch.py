@@ -125,6 +125,10 @@ def batch(
     report: Annotated[bool, typer.Option(
         "--report/--no-report", help="Write report.html (see `fallback-chain report`) in OUT "
                                      "at the end.")] = True,
+    queue: Annotated[str | None, typer.Option(
+        "--queue", help="Send the rows to Celery workers (`fallback-chain worker`) through "
+                        "this Redis broker, redis://HOST:PORT/N, instead of generating here; "
+                        "see docs/distributed.md.")] = None,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -147,6 +151,16 @@ def batch(
         rates = _rates(failure_rate or [])
     except ValueError as exc:
         raise _fail(str(exc), as_json) from None
+    if queue is not None and not dry_run:
+        from .queue_batch import run_queued
+
+        try:
+            code = run_queued(queue, input, out, chain, failures, input_format, options, fsync,
+                              progress, as_json)
+        except (InputError, StorageError, ConfigurationError, FileNotFoundError,
+                ValueError) as exc:
+            raise _fail(str(exc), as_json) from None
+        raise typer.Exit(code)
     try:
         with _chain_source(config, chain, emulated, emulator, emulator_key, as_json,
                            need_chain=not dry_run) as source:
