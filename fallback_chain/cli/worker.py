@@ -74,6 +74,7 @@ def worker(
     with _chains(queue, config, emulated, emulator, emulator_key) as factory:
         runtime = WorkerRuntime(queue, factory, lease_s=lease)
         try:
+            runtime.warm_up()  # a config error shows now, not at the first item
             register(app, ItemRunner(runtime))
             node = hostname or f"fc-{os.getpid()}@{socket.gethostname()}"
             app.Worker(pool_cls="threads", concurrency=concurrency, queues=[QUEUE],

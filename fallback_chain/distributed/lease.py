@@ -15,12 +15,16 @@ the write are two steps (see docs/distributed.md, "What each guarantee rests on"
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redis import Redis
+
+log = logging.getLogger("fallback_chain.distributed")
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -132,17 +136,25 @@ class Renewer:
             return claim.key not in self.lost
 
     def _loop(self) -> None:
+        last = time.monotonic()
         while not self._stop.wait(self.interval_s):
             with self._lock:
                 claims = list(self._claims.values())
+            now = time.monotonic()
             for claim in claims:
                 try:
                     ok = claim.renew()
-                except Exception:  # Redis unreachable: try again next round
+                except Exception as exc:  # Redis unreachable: try again next round
+                    log.warning("renewing the claim %s failed: %s", claim.key, exc)
                     continue
                 if not ok:
                     with self._lock:
+                        if self._claims.get(claim.key) is not claim:
+                            continue  # released meanwhile: not lost
                         self.lost.add(claim.key)
+                    log.warning("the claim %s expired before it was renewed (%.2fs since "
+                                "the last round)", claim.key, now - last)
+            last = now
 
     def close(self) -> None:
         self._stop.set()

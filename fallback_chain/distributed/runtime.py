@@ -65,6 +65,16 @@ class WorkerRuntime:
                 chain = self._chains[name] = self._factory(name)
             return chain
 
+    def warm_up(self) -> None:
+        """Build the default chain and load the vendor SDKs and fsspec now, before the first
+        item: a cold start inside a task would hold the interpreter while claims are young."""
+        import importlib
+
+        self.chain(None)
+        for module in ("fsspec", "openai", "google.genai", "httpx"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+
     def storage(self, spec: JobSpec) -> Storage:
         from ..batch.storage import Storage
 
