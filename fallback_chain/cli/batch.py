@@ -154,6 +154,9 @@ def batch(
     if queue is not None and not dry_run:
         from .queue_batch import run_queued
 
+        if cache or draft:
+            raise _fail("--cache and --draft are not available with --queue", as_json)
+
         try:
             code = run_queued(queue, input, out, chain, failures, input_format, options, fsync,
                               progress, as_json)

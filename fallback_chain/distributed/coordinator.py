@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import threading
 import time
@@ -111,8 +112,8 @@ class _Run:
 
     async def _run(self, storage: Storage, fmt: Format, started: float) -> QueuedRun:
         opts = self.options
-        spec = JobSpec(new_job_id(), self.out, self.source, opts.chain, opts.storage_options,
-                       opts.fsync, time.time())
+        spec = JobSpec(new_job_id(), self.out, self.source, opts.chain,
+                       public_options(opts.storage_options), opts.fsync, time.time())
         self.jobs.create(spec)
         self.job = spec.job
         failures_url = opts.failures or storage.display(f"failures.{fmt}")
@@ -225,3 +226,19 @@ def _make_folder(storage: Storage) -> None:
                            f"({exc.strerror or exc})") from None
     if not os.path.isdir(storage.root) or not os.access(storage.root, os.W_OK):
         raise StorageError(f"{storage.root}: not a writable folder")
+
+
+_SECRET = re.compile(r"key|secret|token|password|passwd|credential|auth", re.I)
+#: Options that name no credential although their name says "key" (s3fs, fsspec).
+_NOT_SECRET = frozenset({"requester_pays", "default_fill_cache", "sse_kms_key_id"})
+
+
+def public_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without credentials (at any depth): what goes to the workers with the job.
+    Workers read their own credentials from their environment."""
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        if _SECRET.search(name) and name not in _NOT_SECRET:
+            continue
+        out[name] = public_options(value) if isinstance(value, dict) else value
+    return out
