@@ -169,8 +169,11 @@ def test_the_same_on_s3(redis_url: str, emulator: str, s3_server: str, tmp_path:
             "client_kwargs=" + json.dumps(client))
         check_summary(summary)
         twice = check_exactly_once(emulator, ids, killed_at)
+        window = summary["pay_twice_window_s"]
         print(f"\nS3: one of 3 workers killed after {done} items: {summary['delivered']} "
-              f"delivered, {twice} generated twice; {summary['elapsed_s']:.1f}s")
+              f"delivered, {twice} generated twice; pay-twice window p50 "
+              f"{window['p50'] * 1000:.1f} ms, max {window['max'] * 1000:.1f} ms; "
+              f"{summary['elapsed_s']:.1f}s")
         fs.invalidate_cache()
         stored = names()
         records = [json.loads(line) for path in sorted(fs.find(f"{bucket}/run/manifest"))
