@@ -112,7 +112,9 @@ class _Run:
 
     async def _run(self, storage: Storage, fmt: Format, started: float) -> QueuedRun:
         opts = self.options
-        spec = JobSpec(new_job_id(), self.out, self.source, opts.chain,
+        # a local folder by its absolute path: the workers do not share this process's cwd
+        out = storage.root if storage.local else self.out
+        spec = JobSpec(new_job_id(), out, self.source, opts.chain,
                        public_options(opts.storage_options), opts.fsync, time.time())
         self.jobs.create(spec)
         self.job = spec.job
