@@ -179,3 +179,44 @@ def test_the_documented_worker_options_exist() -> None:
     assert documented - batch_only <= names, documented - batch_only - names
 
 
+
+
+def test_the_manifest_and_failures_file_are_assembled_from_sidecars_and_outcomes(
+        runtime: _Runtime, tmp_path: Path) -> None:
+    import asyncio
+
+    from fallback_chain.batch.failures import FailuresWriter
+    from fallback_chain.batch.manifest import Manifest
+    from fallback_chain.batch.stats import BatchStats
+    from fallback_chain.batch.storage import Storage
+    from fallback_chain.distributed.assemble import assemble
+
+    items = [item(n) for n in (5, 6, 7, 8)]
+    assert [runtime.run(it) for it in items[:3]] == ["delivered", "delivered", "failed"]
+    out = tmp_path / "out"
+    failures = FailuresWriter(str(out / "failures.csv"), "csv", ["id", "prompt"])
+    stats = BatchStats()
+
+    async def go() -> int:
+        storage = Storage(str(out), fsync=False)
+        manifest = Manifest(storage)
+        manifest.open()
+        try:
+            return await assemble(iter(items), storage, manifest, runtime.rt.jobs, "job-1",
+                                  stats, failures)
+        finally:
+            await manifest.close()
+            storage.close()
+
+    unfinished = asyncio.run(go())
+    failures.close()
+    assert unfinished == 1  # item-8 was never served
+    records = [json.loads(line) for line in (out / "manifest.jsonl").open()]
+    assert [(r["id"], r["status"]) for r in records] == [
+        ("item-5", "delivered"), ("item-6", "delivered"), ("item-7", "failed")]
+    assert records[0]["how"] == "generated" and records[0]["worker"] == "test-worker"
+    assert records[2]["reason"] == "content_policy"
+    rows = (out / "failures.csv").read_text().splitlines()
+    assert rows[0] == "id,prompt,error" and rows[1].startswith("item-7,a fox 7,")
+    assert (stats.delivered, stats.generated, stats.failed) == (2, 2, 1)
+    assert stats.failed_by_reason == {"content_policy": 1} and stats.calls() == 3
