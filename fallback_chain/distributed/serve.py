@@ -63,10 +63,23 @@ class ItemRunner:
 
     def run(self, job_id: str, message: dict[str, Any]) -> str:
         """Serve one item; returns what happened (``done``, ``recovered``, ``delivered``,
-        ``failed``). Raises :class:`Busy` while another worker holds the claim."""
+        ``failed``). Raises :class:`Busy` while another worker holds the claim. Any other
+        error (storage unreachable, a chain that cannot be built...) fails the item, so that
+        ``batch --queue`` never waits for an outcome that will not come."""
         rt = self.rt
         spec = rt.jobs.spec(job_id)
         item = from_message(message)
+        try:
+            return self._run(spec, item)
+        except Busy:
+            raise
+        except Exception as exc:
+            log.exception("item %s failed unexpectedly", item.id)
+            return self._failed(spec, item, "error", f"{type(exc).__name__}: {exc}", {})
+
+    def _run(self, spec: JobSpec, item: BatchItem) -> str:
+        rt = self.rt
+        job_id = spec.job
         if rt.jobs.outcome(job_id, item.id) is not None:
             return "done"
         storage = rt.storage(spec)

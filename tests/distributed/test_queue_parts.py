@@ -220,3 +220,22 @@ def test_the_manifest_and_failures_file_are_assembled_from_sidecars_and_outcomes
     assert rows[0] == "id,prompt,error" and rows[1].startswith("item-7,a fox 7,")
     assert (stats.delivered, stats.generated, stats.failed) == (2, 2, 1)
     assert stats.failed_by_reason == {"content_policy": 1} and stats.calls() == 3
+
+
+def test_an_unexpected_error_fails_the_item_instead_of_losing_it(redis_url: str,
+                                                                 tmp_path: Path) -> None:
+    def no_chain(name: str | None) -> Chain:
+        raise LookupError(f"no chain {name!r} in this worker's config")
+
+    rt = WorkerRuntime(redis_url, no_chain, hostname="w", io_threads=1)
+    try:
+        spec = JobSpec("job-2", str(tmp_path / "out"), "input.jsonl", chain="nope")
+        rt.jobs.create(spec)
+        assert ItemRunner(rt).run("job-2", to_message(item(9))) == "failed"
+        outcome = rt.jobs.outcome("job-2", "item-9")
+        assert outcome is not None and outcome["reason"] == "error"
+        assert "no chain 'nope'" in outcome["error"]
+        claims = Claims(rt.redis, scope_of(spec.out))
+        assert claims.acquire("item-9") is not None  # the claim was released
+    finally:
+        rt.close()
