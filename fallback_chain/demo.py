@@ -71,9 +71,10 @@ def demo_emulator(seed: int = DEFAULT_SEED, *, faults: dict[str, Any] | None = N
 
 def build_demo_chain(base_url: str, *, api_key: str = KEY, name: str = "demo",
                      on_event: Callable[[Event], None] | None = None,
-                     policy: Policy | None = None) -> Chain:
+                     policy: Policy | None = None, state: str | None = None) -> Chain:
     """The canonical chain (Gemini, Leonardo, OpenAI) of the real adapters, pointed at the
-    emulator served at ``base_url`` and using the emulator's key. Never a real vendor."""
+    emulator served at ``base_url`` and using the emulator's key. Never a real vendor.
+    ``state``: a ``redis://`` URL to share breakers and limits (``fallback-chain worker``)."""
     import warnings
 
     from fallback_chain.providers import GeminiProvider, LeonardoProvider, OpenAIProvider
@@ -87,7 +88,7 @@ def build_demo_chain(base_url: str, *, api_key: str = KEY, name: str = "demo",
             OpenAIProvider(model="gpt-image-2", api_key=api_key, base_url=f"{base_url}/v1"),
         ]
     policy = policy or Policy(attempt_timeout_s=30, backoff_initial_s=0.05)
-    return Chain(providers, name=name, policy=policy, on_event=on_event, log=False)
+    return Chain(providers, name=name, policy=policy, on_event=on_event, log=False, state=state)
 
 
 def build_chain(base_url: str) -> Chain:

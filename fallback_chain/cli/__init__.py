@@ -23,6 +23,7 @@ from .providers_cmd import providers_command  # noqa: E402
 from .report import report as report_command  # noqa: E402
 from .report import review as review_command  # noqa: E402
 from .simulate import simulate  # noqa: E402
+from .worker import worker  # noqa: E402
 
 app = typer.Typer(name="fallback-chain", no_args_is_help=True, add_completion=False,
                   help="Image generation across several providers with a fallback chain.")
@@ -59,6 +60,8 @@ app.command("review", short_help="Tick a batch's images on a loopback page; writ
             "selection file.")(review_command)
 app.command("edit", short_help="Edit an image by instruction; --session keeps an edit session.")(
     edit)
+app.command("worker", short_help="Serve queued batches (batch --queue) as a Celery worker.")(
+    worker)
 
 
 def main() -> None:

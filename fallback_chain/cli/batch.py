@@ -141,6 +141,10 @@ def batch(
                                                  "job, in seconds.")] = 10.0,
     prescreen: Annotated[list[str] | None, typer.Option(
         "--prescreen", metavar="moderation|blocklist:FILE", help=PRESCREEN_HELP)] = None,
+    queue: Annotated[str | None, typer.Option(
+        "--queue", help="Send the rows to Celery workers (`fallback-chain worker`) through "
+                        "this Redis broker, redis://HOST:PORT/N, instead of generating here; "
+                        "see docs/distributed.md.")] = None,
 ) -> None:
     """Generate images for every row of INPUT into OUT, resumably.
 
@@ -164,6 +168,20 @@ def batch(
         vendor = _vendor_options(vendor_batch, batch_deadline, batch_poll)
     except ValueError as exc:
         raise _fail(str(exc), as_json) from None
+    if queue is not None and not dry_run:
+        from .queue_batch import run_queued
+
+        if cache or draft or vendor_batch or prescreen:
+            raise _fail("--cache, --draft, --vendor-batch and --prescreen are not available "
+                        "with --queue", as_json)
+
+        try:
+            code = run_queued(queue, input, out, chain, failures, input_format, options, fsync,
+                              progress, as_json)
+        except (InputError, StorageError, ConfigurationError, FileNotFoundError,
+                ValueError) as exc:
+            raise _fail(str(exc), as_json) from None
+        raise typer.Exit(code)
     try:
         with _chain_source(config, chain, emulated, emulator, emulator_key, as_json,
                            need_chain=not dry_run) as source:
