@@ -38,7 +38,7 @@ def worker(
         help="Items in flight in this process (threads; I/O-bound).")] = DEFAULT_CONCURRENCY,
     config: Annotated[str | None, typer.Option(
         "--config", "-c",
-        help="Config file (default: ./fallback-chain.toml, then $FALLBACK_CHAIN_CONFIG).")]
+        help="Config file (default: $FALLBACK_CHAIN_CONFIG, else ./fallback-chain.toml).")]
     = None,
     emulated: Annotated[bool, typer.Option(
         "--emulated", help="Run on built-in emulated providers (no API key; nothing billed).")]
