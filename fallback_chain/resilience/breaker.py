@@ -60,6 +60,9 @@ class Verdict:
     changed_from: str | None = None
 
 
+_PASS_CLOSED = Verdict(Admission.PASS, CLOSED)  # the common answer, made once
+
+
 class BreakerStore(Protocol):
     async def admit(self, key: str, rules: BreakerRules) -> Verdict:
         """May a call go to ``key``? Turns an open breaker past its timeout half-open and
@@ -112,7 +115,7 @@ class MemoryBreakers:
         storage = self.storage(key)
         state = storage.state
         if state == CLOSED:
-            return Verdict(Admission.PASS, CLOSED)
+            return _PASS_CLOSED
         changed: str | None = None
         if state == OPEN:
             opened = storage.opened_at
