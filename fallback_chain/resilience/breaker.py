@@ -23,7 +23,7 @@ between (atomic on one event loop), the Redis store in one script.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -200,7 +200,16 @@ class CircuitBreaker:
             self._on_change(self.name, *change)
 
     async def admit(self) -> Admission:
-        verdict = await self._store.admit(self.name, self.rules)
+        """May a call go through? (``took(await ask())`` in one step.)"""
+        return self.took(await self._store.admit(self.name, self.rules))
+
+    def ask(self) -> Awaitable[Verdict]:
+        """The store's answer to "may a call go through?", to await and hand to :meth:`took`
+        (the router's admission awaits the store's coroutine directly)."""
+        return self._store.admit(self.name, self.rules)
+
+    def took(self, verdict: Verdict) -> Admission:
+        """Note the store's ``verdict`` (state, transition) and return its admission."""
         self._state, self._probe_in = verdict.state, verdict.probe_in_s
         if verdict.changed_from is not None:
             self._changed((verdict.changed_from, verdict.state))
