@@ -20,10 +20,11 @@ def test_gc_quick_runs_and_counts() -> None:
         assert row["cyclic garbage/request"] == 0, row  # reference counting frees everything
         assert row["gen0 per 1k requests"] > 0
     one, two = rows[1], rows[3]
-    # Measured before these changes: 35.5 and 39.0 tracked objects per request in flight at
-    # 1,000; after: about 24 and 28 (coroutine frames, the task, the timeout, the request).
-    assert one["live objects/request"] < 30, one
-    assert two["live objects/request"] < 34, two
+    # Measured with benchmarks/bench_gc.py before these changes: 42 and 47 tracked objects
+    # per request in flight; after: 29 and 34 (coroutine frames, the task, the timeout, the
+    # request, the attempt; the gate of the benchmark's clock is 4 of them).
+    assert one["live objects/request"] < 33, one
+    assert two["live objects/request"] < 38, two
 
 
 def test_the_coroutines_a_request_waits_in_hold_no_cells() -> None:
