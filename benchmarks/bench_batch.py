@@ -257,15 +257,15 @@ def _rate_limited(n: int, *, virtual: bool, limiter: bool = True) -> dict[str, A
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    n = 500 if quick else 2_000
+    n = 300 if quick else 2_000
     rows = [_throughput(n, _tmpfs(), "tmpfs"),
             _throughput(n, os.getcwd(), "local disk")]
     if not quick:
         rows.append(_http_throughput(1_000))
-    rows += _memory([300, 1_200] if quick else [500, 2_000, 8_000])
+    rows += _memory([200, 600] if quick else [500, 2_000, 8_000])
     rows.append(_rate_limited(120 if quick else 600, virtual=True))
     rows.append(_rate_limited(120 if quick else 600, virtual=True, limiter=False))
-    rows.append(_rate_limited(300 if quick else 1_200, virtual=False))
+    rows.append(_rate_limited(120 if quick else 1_200, virtual=False))
     return {
         "title": "Batch engine: throughput, memory, rate limits",
         "rows": rows,

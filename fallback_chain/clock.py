@@ -63,18 +63,21 @@ SYSTEM_CLOCK = SystemClock()
 class FastForwardClock:
     """Real time for I/O, but the chain's own waits (backoff, cooldowns, capacity) take no
     time: each ``sleep`` moves this clock forward instead. For tests against real servers
-    (an emulator on loopback) that must not wait out a Retry-After."""
+    (an emulator on loopback) that must not wait out a Retry-After. ``epoch`` (seconds since
+    the epoch) starts the wall clock at that date instead of today's, for tests of models
+    that the catalogue retires after it."""
 
-    __slots__ = ("skipped",)
+    __slots__ = ("_shift", "skipped")
 
-    def __init__(self) -> None:
+    def __init__(self, epoch: float | None = None) -> None:
         self.skipped = 0.0
+        self._shift = 0.0 if epoch is None else epoch - time.time()
 
     def now(self) -> float:
         return time.monotonic() + self.skipped
 
     def wall(self) -> float:
-        return time.time() + self.skipped
+        return time.time() + self._shift + self.skipped
 
     async def sleep(self, seconds: float) -> None:
         self.skipped += max(0.0, seconds)

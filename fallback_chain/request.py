@@ -139,21 +139,7 @@ class ImageRequest(BaseModel):
     @field_validator("size")
     @classmethod
     def _size(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v == "auto":
-            return v
-        if m := _PIXELS.match(v):
-            w, h = int(m[1]), int(m[2])
-            if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
-                raise ValueError(
-                    f"{w}x{h} is out of range; each side must be {MIN_SIDE}–{MAX_SIDE} pixels")
-            return f"{w}x{h}"
-        if m := _RATIO.match(v):
-            w, h = int(m[1]), int(m[2])
-            if not (w and h) or max(w / h, h / w) > 8:
-                raise ValueError(f"aspect ratio {w}:{h} is out of range (1:8 to 8:1)")
-            return f"{w}:{h}"
-        raise ValueError(f"{v!r} is not a size; {_SIZE_HELP}")
+        return _normal_size(v)
 
     @field_validator("seed")
     @classmethod
@@ -258,6 +244,28 @@ class ImageRequest(BaseModel):
 
 
 @lru_cache(maxsize=256)
+def _normal_size(v: str) -> str:
+    """The size as stored (``"1024x1024"``, ``"16:9"``, ``"auto"``), or ``ValueError``.
+    Requests use a handful of sizes: after the first, this is a cache hit (errors are not
+    cached)."""
+    v = v.strip().lower()
+    if v == "auto":
+        return v
+    if m := _PIXELS.match(v):
+        w, h = int(m[1]), int(m[2])
+        if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+            raise ValueError(
+                f"{w}x{h} is out of range; each side must be {MIN_SIDE}–{MAX_SIDE} pixels")
+        return f"{w}x{h}"
+    if m := _RATIO.match(v):
+        w, h = int(m[1]), int(m[2])
+        if not (w and h) or max(w / h, h / w) > 8:
+            raise ValueError(f"aspect ratio {w}:{h} is out of range (1:8 to 8:1)")
+        return f"{w}:{h}"
+    raise ValueError(f"{v!r} is not a size; {_SIZE_HELP}")
+
+
+@lru_cache(maxsize=256)
 def _size_views(size: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
     """``(pixels, reduced aspect ratio)`` of a validated ``size`` string. Read from the size
     when asked (requests use a handful of sizes, so this is a cache hit), not stored in every
@@ -283,7 +291,8 @@ def _check_text(v: str) -> str:
             f"is {len(v):,} characters; the longest any provider accepts is "
             f"{MAX_PROMPT_CHARS:,}")
     try:
-        v.encode("utf-8")
+        if not v.isascii():  # ASCII has no surrogates; encoding would copy the prompt
+            v.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError(
             f"is not valid Unicode text: {v[exc.start]!r} at character {exc.start + 1} is a "

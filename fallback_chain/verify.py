@@ -10,8 +10,8 @@ the loop and with each other.
   ``InvalidImageError`` exactly as ``GeneratedImage.from_bytes`` does. Small images (and the
   formats checked from their header) are verified on the loop: handing them to a thread would
   cost more than the check. So are all images on a virtual-time loop (one with a true
-  ``virtual_time`` attribute, as ``fallback_chain.vtime`` and the simulator make): there a
-  thread's work would look infinitely slow, while work on the loop takes no virtual time.
+  ``virtual_time`` attribute, as ``fallback_chain.vtime`` and the simulator make): there the
+  loop waits for a thread's work in real time anyway, so a thread only adds the trip.
 * ``limits`` (an :class:`~fallback_chain.image_limits.ImageLimits`, from the capabilities of
   the model that answered) refuses an image whose header declares more than that model makes,
   on the loop and before anything is inflated: a vendor's 14142x14142 PNG costs no CPU.

@@ -12,9 +12,13 @@ heap holds ``(when, sequence, handle)`` tuples that compare in C; timers due at 
 run in the order they were scheduled, so a run is reproducible. Everything asyncio offers on top
 of futures and timers works unchanged (``sleep``, ``timeout``, ``wait_for``, ``wait``,
 ``gather``, events, cancellation), so the real router runs on it as it does in production.
-Sockets, subprocesses and threads that report back with ``call_soon_threadsafe`` are not
-supported (in-process transports, such as the emulator's, are): when nothing is ready and no
-timer is scheduled the loop raises :class:`SimulationDeadlock` instead of blocking forever.
+Work handed to threads with ``loop.run_in_executor`` or ``asyncio.to_thread`` (the batch
+engine's file I/O, for one) takes no virtual time: when nothing else is ready the loop waits for
+it in real time before it moves the clock, so it completes at the virtual instant it started and
+a run stays reproducible. Sockets, subprocesses and other threads that report back with
+``call_soon_threadsafe`` are not supported (in-process transports, such as the emulator's, are):
+when nothing is ready, no executor job is running and no timer is scheduled the loop raises
+:class:`SimulationDeadlock` instead of blocking forever.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import functools
 import heapq
 import itertools
 import operator
+import threading
 from collections.abc import Callable, Coroutine
 from contextvars import Context
 from typing import Any, TypeVar
@@ -45,8 +50,8 @@ class SimulationDeadlock(RuntimeError):
 class VirtualTimeLoop(asyncio.BaseEventLoop):
     """An event loop whose ``time()`` is virtual and jumps to the next timer; no I/O."""
 
-    #: Work handed to threads would look infinitely slow here: ``fallback_chain.verify``
-    #: checks images on the loop instead (CPU work takes no virtual time).
+    #: Marks a loop on which CPU work takes no virtual time: ``fallback_chain.verify`` checks
+    #: images on the loop here, where a trip to a thread buys no parallelism and only costs.
     virtual_time = True
 
     def __init__(self, start: float = 0.0) -> None:
@@ -58,6 +63,10 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         self._timers: list[tuple[float, int, Any, Any]] = []
         self._sequence = itertools.count()
         self._cancelled_timers = 0
+        #: Executor jobs started and not yet reported back; the loop waits for them in real
+        #: time, before moving the clock (see ``_wait_for_threads``).
+        self._threads_running = 0
+        self._thread_reported = threading.Event()
 
     def time(self) -> float:
         return self._vtime[0]
@@ -81,8 +90,29 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         if handle._scheduled:  # type: ignore[attr-defined]
             self._cancelled_timers += 1
 
+    def run_in_executor(self, executor: Any, func: Callable[..., T],  # type: ignore[override]
+                        *args: Any) -> asyncio.Future[T]:
+        """As asyncio's, and the loop will not move its clock while the job runs: work in a
+        thread takes no virtual time, as work on the loop does not."""
+        future = super().run_in_executor(executor, func, *args)
+        self._threads_running += 1
+        future.add_done_callback(self._thread_job_done)
+        return future
+
+    def _thread_job_done(self, _future: asyncio.Future[Any]) -> None:
+        self._threads_running -= 1
+
     def _write_to_self(self) -> None:
-        """Nothing blocks, so there is nothing to wake."""
+        """``call_soon_threadsafe`` was called: wake ``_wait_for_threads`` (the callback is
+        already in the ready queue)."""
+        self._thread_reported.set()
+
+    def _wait_for_threads(self) -> None:
+        """Block, in real time, until an executor job reports back or none is left running."""
+        ready: Any = self._ready  # type: ignore[attr-defined]
+        while not ready and self._threads_running:
+            self._thread_reported.wait()
+            self._thread_reported.clear()
 
     def _process_events(self, event_list: Any) -> None:
         """No selector, no events."""
@@ -100,7 +130,12 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
 
     def _jump_to_next_timer(self) -> None:
         """Nothing is ready: drop cancelled timers at the head and move the clock to the
-        next one (a loop with nothing ready and no timer can never progress)."""
+        next one (a loop with nothing ready and no timer can never progress). Executor jobs
+        still running finish first, at the current instant."""
+        if self._threads_running:
+            self._wait_for_threads()
+            if self._ready:  # type: ignore[attr-defined]
+                return
         timers = self._timers
         while timers and timers[0][3] is _HANDLE and timers[0][2]._cancelled:
             heapq.heappop(timers)[2]._scheduled = False

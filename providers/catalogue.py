@@ -148,6 +148,44 @@ def models(vendor: str | None = None) -> list[ModelInfo]:
     return [m for (v, _), m in _load()[1].items() if vendor in (None, v)]
 
 
+@dataclass(frozen=True, slots=True)
+class Retirement:
+    """When a model stops being callable, and why (see :func:`retirement`)."""
+
+    since: float  # seconds since the epoch; -inf when shut down without a known date
+    reason: str
+
+
+def retirement(info: ModelInfo) -> Retirement | None:
+    """When ``info``'s model is retired per the catalogue (shut down by status, or from the
+    start of its shutdown date, UTC), with the reason a chain records; ``None``: never."""
+    if info.shutdown is not None:
+        since = datetime(info.shutdown.year, info.shutdown.month, info.shutdown.day,
+                         tzinfo=UTC).timestamp()
+        when = f" on {info.shutdown.isoformat()}"
+    elif info.status == "shut_down":
+        since, when = float("-inf"), ""
+    else:
+        return None
+    reason = f"retired: {info.vendor} model {info.id!r} was shut down{when} (model catalogue)"
+    if info.replacement:
+        reason += f"; suggested replacement: {info.replacement!r}"
+    return Retirement(since, reason)
+
+
+class CatalogueLifecycle:
+    """For adapters of catalogued models: ``Provider.retired_reason`` from the catalogue's
+    lifecycle, so a chain skips a model that is shut down on its clock's date before calling
+    it. The adapter sets ``_retirement = retirement(info)`` when it is built."""
+
+    __slots__ = ()
+    _retirement: Retirement | None
+
+    def retired_reason(self, wall: float) -> str | None:
+        retired = self._retirement
+        return None if retired is None or wall < retired.since else retired.reason
+
+
 _warned: set[tuple[str, str]] = set()
 
 
@@ -162,8 +200,8 @@ def warn_if_retired(info: ModelInfo, today: date | None = None, *,
     today = today or today_of(clock)
     if info.is_retired(today):
         when = f" on {info.shutdown.isoformat()}" if info.shutdown else ""
-        message = (f"{info.vendor} model {info.id!r} was shut down{when}; calls will fail with "
-                   f"404 model_not_found and the chain will move on.")
+        message = (f"{info.vendor} model {info.id!r} was shut down{when}; a chain skips it "
+                   f"without calling it (the API would answer 404 model_not_found).")
     elif (info.status == "deprecated" and info.shutdown is not None
           and (info.shutdown - today).days <= DEPRECATION_NOTICE_DAYS):
         message = (f"{info.vendor} model {info.id!r} is deprecated and shuts down on "

@@ -74,6 +74,9 @@ class Step:
     hang: bool = False
 
 
+_OK = Step("ok")  # frozen: one for every call that just succeeds
+
+
 def _as_step(item: object) -> Step:
     if isinstance(item, Step):
         return item
@@ -188,7 +191,11 @@ class FakeProvider(Provider):
                 if u < p:
                     return step
                 u -= p
-        return Step("ok")
+        return _OK
+
+    def _is_blocked(self, prompt: str) -> bool:
+        lowered = prompt.lower()
+        return any(t in lowered for t in self._blocked)
 
     def _latency_for(self, step: Step) -> float:
         if step.latency_s is not None:
@@ -205,7 +212,7 @@ class FakeProvider(Provider):
         if self._keep:
             self.requests.append(request)
         step = self._next_step()
-        if self._blocked and any(t in request.prompt.lower() for t in self._blocked):
+        if self._blocked and self._is_blocked(request.prompt):
             step = Step("content_policy", latency_s=step.latency_s,
                         message="the prompt contains a blocked term")
         outcome = _outcome_of(step)
@@ -232,10 +239,14 @@ class FakeProvider(Provider):
         if self.image is not None:
             return ProviderReply(images=[self.image] * count, cost_usd=self.price_usd * count,
                                  usage={"images": count}, model=self.model)
+        return ProviderReply(images=self._draw(request, count), cost_usd=self.price_usd * count,
+                             usage={"images": count}, model=self.model)
+
+    def _draw(self, request: ImageRequest, count: int) -> list[GeneratedImage]:
+        # Out of ``generate``: a comprehension there would make its locals cells, allocated
+        # on every call and held while the call sleeps (benchmarks/bench_gc.py).
         w, h = self.image_size or self.capabilities.size_for(request)
         base = seed_for(request.prompt) ^ (request.seed or 0)
-        images = [GeneratedImage.from_bytes(
-            placeholder_image(w, h, seed=base + i, alpha=request.background == "transparent"))
-            for i in range(count)]
-        return ProviderReply(images=images, cost_usd=self.price_usd * count,
-                             usage={"images": count}, model=self.model)
+        alpha = request.background == "transparent"
+        return [GeneratedImage.from_bytes(placeholder_image(w, h, seed=base + i, alpha=alpha))
+                for i in range(count)]

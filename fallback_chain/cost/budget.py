@@ -87,11 +87,13 @@ class Budget(ChainBound):
     ``monthly_usd`` limit all requests sharing this budget (and its ``store``). ``None`` means
     no cap. ``alert_thresholds`` are fractions of each period cap.
 
-    Without a ``store``, the budget keeps its totals in the store of the first chain it is
-    given to (in the process, or shared through Redis when that chain's state is), and every
-    chain given the same budget books there, so the caps hold across them; queries on the
-    budget (``spent()``, ``remaining()``) read that store too, and without a ``clock`` they
-    read the periods from the first chain's clock.
+    A chain never changes the budget it is given: it binds a copy (``chain.budget``, see
+    :meth:`bind`). Without a ``store``, the budget keeps its totals in the process, and every
+    chain given it books there (the caps hold across them; this budget's queries see them);
+    a chain whose state is shared (Redis) books into its shared store instead, where the caps
+    hold across workers: read that spend with ``await chain.budget.spent()``. The bound copy
+    also reads the chain's clock (unless this budget has a clock of its own), so on a chain
+    with an injected clock, query ``chain.budget``.
     """
 
     def __init__(self, *, per_request_usd: float | None = None, daily_usd: float | None = None,
@@ -112,7 +114,7 @@ class Budget(ChainBound):
         self.monthly_usd = monthly_usd
         self._clock = clock
         self._own_store: BudgetStore = store if store is not None else MemoryBudgetStore()
-        self.store_given = store is not None  # else the first chain's (maybe shared) store
+        self.store_given = store is not None  # else in the process, or a chain's shared store
         self.alert_thresholds = tuple(sorted(set(alert_thresholds)))
         self._caps: dict[Period, int | None] = {
             "day": None if daily_usd is None else to_nano(daily_usd),
@@ -133,9 +135,9 @@ class Budget(ChainBound):
              chain: str = "") -> Budget:
         """A copy of this budget for one chain: its alerts go to ``emit`` (named ``chain``), it
         reads ``clock`` unless this budget was given a clock of its own, and without a store
-        of its own it books into ``store`` (the first chain's store, shared by every chain
-        given this budget). This budget's settings, emitter and clock are not changed; its
-        queries read the first chain's store (and clock, if it has none) from then on."""
+        of its own it books into ``store`` when that is shared (Redis), else into this
+        budget's own in-process totals. This budget is not changed (settings, emitter, clock
+        and store)."""
         bound = self._bound_copy(clock, store)
         bound.set_emitter(emit, chain=chain)
         return bound

@@ -1,11 +1,12 @@
 """``Quotas``: per-tenant caps (a user, a project) on images and USD per UTC day and month,
 reserved before every attempt and settled after it, exactly like a period :class:`Budget`.
 
-The totals live in the chain's budget store (``BudgetStore``): in the process by default, or
-in Redis with ``RedisState``, where each reservation is one Lua script, so a tenant's cap holds
-across every worker. Store keys carry a digest of the tenant id, never the id itself
-(``quota:user:<sha256[:24]>:usd:day:2026-12-06``); the id is only in the request, the refusal
-shown to that same tenant, the alert events and the cost ledger (see docs/cost.md, "Quotas").
+The totals live in a ``BudgetStore``: in the process by default (the quotas' own, shared by
+every chain given them), or in Redis with ``RedisState`` (the chain's), where each reservation
+is one Lua script, so a tenant's cap holds across every worker. Store keys carry a digest of
+the tenant id, never the id itself (``quota:user:<sha256[:24]>:usd:day:2026-12-06``); the id
+is only in the request, the refusal shown to that same tenant, the alert events and the cost
+ledger (see docs/cost.md, "Quotas").
 
 Per attempt (the ``QuotaCheck`` admission check does this)::
 
@@ -109,7 +110,9 @@ class Quotas(ChainBound):
     replace them for named tenants. A request without a user (or project) is not subject to
     the per-user (per-project) limit. ``alert_thresholds`` are fractions of each cap: a
     ``TenantQuotaAlert`` event fires once per tenant, cap and period, across every worker
-    sharing the store. Without a ``store`` the totals live in the chain's budget store.
+    sharing the store. Without a ``store`` the totals live in the process, or in the store of
+    a chain whose state is shared (Redis); a chain binds a copy (``chain.quotas``) and never
+    changes these quotas.
     """
 
     def __init__(self, *, per_user: Limit | None = None, per_project: Limit | None = None,
@@ -135,8 +138,8 @@ class Quotas(ChainBound):
     def bind(self, *, clock: Clock, store: BudgetStore,
              emit: Callable[[TenantQuotaAlert], None], chain: str = "") -> Quotas:
         """A copy for one chain (like ``Budget.bind``): alerts go to ``emit``; without a store
-        of its own it books into ``store`` (the first chain's, shared by every chain given
-        these quotas)."""
+        of its own it books into ``store`` when that is shared (Redis), else into these
+        quotas' own in-process totals. These quotas are not changed."""
         bound = self._bound_copy(clock, store)
         bound._emit = emit
         bound._chain = chain

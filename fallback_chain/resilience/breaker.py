@@ -23,7 +23,7 @@ between (atomic on one event loop), the Redis store in one script.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -58,6 +58,9 @@ class Verdict:
     state: str
     probe_in_s: float = 0.0
     changed_from: str | None = None
+
+
+_PASS_CLOSED = Verdict(Admission.PASS, CLOSED)  # the common answer, made once
 
 
 class BreakerStore(Protocol):
@@ -112,7 +115,7 @@ class MemoryBreakers:
         storage = self.storage(key)
         state = storage.state
         if state == CLOSED:
-            return Verdict(Admission.PASS, CLOSED)
+            return _PASS_CLOSED
         changed: str | None = None
         if state == OPEN:
             opened = storage.opened_at
@@ -197,7 +200,16 @@ class CircuitBreaker:
             self._on_change(self.name, *change)
 
     async def admit(self) -> Admission:
-        verdict = await self._store.admit(self.name, self.rules)
+        """May a call go through? (``took(await ask())`` in one step.)"""
+        return self.took(await self._store.admit(self.name, self.rules))
+
+    def ask(self) -> Awaitable[Verdict]:
+        """The store's answer to "may a call go through?", to await and hand to :meth:`took`
+        (the router's admission awaits the store's coroutine directly)."""
+        return self._store.admit(self.name, self.rules)
+
+    def took(self, verdict: Verdict) -> Admission:
+        """Note the store's ``verdict`` (state, transition) and return its admission."""
         self._state, self._probe_in = verdict.state, verdict.probe_in_s
         if verdict.changed_from is not None:
             self._changed((verdict.changed_from, verdict.state))

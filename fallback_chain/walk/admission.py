@@ -3,7 +3,10 @@
 Each check looks at one thing (what the provider can do, its lifecycle, its cooldown, the
 per-request budget, its breaker, its capacity, the period budget) and answers in one of three
 ways: ``None`` (go on, nothing held), a :class:`Permit` (go on, holding something: a breaker
-probe, a capacity slot, a budget reservation) or a :class:`Refusal` (skip the provider). The
+probe, a capacity slot, a budget reservation) or a :class:`Refusal` (skip the provider). A check
+that asks a store does it in two steps, ``ask`` (the store's own awaitable) and ``answer``
+(what that means), so the walk awaits the store directly: no coroutine of the check's own per
+call (a :class:`StoreCheck` that only writes ``async __call__`` gets both from its base). The
 walk runs the checks in order and, when one refuses or raises, releases what the earlier ones
 granted, in reverse. A call that is made settles every permit with the provider's health and
 what the call cost.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..outcome import Outcome
 from ..provider import Provider
@@ -28,7 +31,7 @@ from ..resilience.breaker import Admission
 if TYPE_CHECKING:
     from ..cost.budget import Budget, Reservation
     from ..cost.quotas import QuotaHold, Quotas
-    from ..resilience.breaker import CircuitBreaker
+    from ..resilience.breaker import CircuitBreaker, Verdict
     from ..resilience.capacity import CapacityStore, Limits
     from .run import RequestRun
     from .slot import Router, Slot
@@ -73,15 +76,33 @@ class Check(Protocol):
 
     def decide(self, run: RequestRun, slot: Slot) -> Refusal | None: ...
 
+    def ask(self, run: RequestRun, slot: Slot, now: float, retrying: bool) -> Awaitable[Any]:
+        """What to await (a store's coroutine); the walk hands its value to ``answer``."""
+
+    def answer(self, asked: Any, run: RequestRun, slot: Slot, now: float,
+               retrying: bool) -> Permit | Refusal | None: ...
+
 
 class StoreCheck:
-    """Base of the checks that ask a store (``__call__``, awaited)."""
+    """Base of the checks that ask a store: write ``async __call__``, or, on a hot path,
+    ``ask`` (return the store's awaitable) and ``answer`` (turn its value into the answer)."""
 
     __slots__ = ()
     decides_at_once: ClassVar[bool] = False
 
+    async def __call__(self, run: RequestRun, slot: Slot, now: float,
+                       retrying: bool) -> Permit | Refusal | None:
+        return self.answer(await self.ask(run, slot, now, retrying), run, slot, now, retrying)
+
     def decide(self, run: RequestRun, slot: Slot) -> Refusal | None:
         raise NotImplementedError
+
+    def ask(self, run: RequestRun, slot: Slot, now: float, retrying: bool) -> Awaitable[Any]:
+        return self(run, slot, now, retrying)  # a check written as ``async __call__``
+
+    def answer(self, asked: Any, run: RequestRun, slot: Slot, now: float,
+               retrying: bool) -> Permit | Refusal | None:
+        return asked  # type: ignore[no-any-return]
 
 
 class AtOnceCheck:
@@ -97,6 +118,13 @@ class AtOnceCheck:
 
     def decide(self, run: RequestRun, slot: Slot) -> Refusal | None:
         raise NotImplementedError
+
+    async def ask(self, run: RequestRun, slot: Slot, now: float, retrying: bool) -> None:
+        return None
+
+    def answer(self, asked: Any, run: RequestRun, slot: Slot, now: float,
+               retrying: bool) -> Refusal | None:
+        return self.decide(run, slot)
 
 
 @dataclass(slots=True)
@@ -140,8 +168,9 @@ async def admit(run: RequestRun, slot: Slot, *, retrying: bool) -> Grant | Refus
             answer: Permit | Refusal | None
             if check.decides_at_once:  # no store to ask: no coroutine to await
                 answer = check.decide(run, slot)
-            else:
-                answer = await check(run, slot, now, retrying)
+            else:  # the store's own coroutine, awaited here
+                answer = check.answer(await check.ask(run, slot, now, retrying), run, slot, now,
+                                      retrying)
         except BaseException:
             await Grant(None, held).release()
             raise
@@ -191,9 +220,11 @@ class CooldownCheck(StoreCheck):
 
     again: ClassVar[bool] = True
 
-    async def __call__(self, run: RequestRun, slot: Slot, now: float,
-                       retrying: bool) -> Refusal | None:
-        cooling = await run.r.cooldowns.remaining(slot.key, now)
+    def ask(self, run: RequestRun, slot: Slot, now: float, retrying: bool) -> Awaitable[float]:
+        return run.r.cooldowns.remaining(slot.key, now)
+
+    def answer(self, cooling: float, run: RequestRun, slot: Slot, now: float,
+               retrying: bool) -> Refusal | None:
         if cooling > 0:
             return Refusal(Outcome.COOLING_DOWN, f"cooling down for {cooling:.1f}s more",
                            wait=True)
@@ -223,7 +254,7 @@ class RequestBudgetCheck(StoreCheck):
         return None if budget is None or budget.per_request_usd is None else cls(budget)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class BreakerPermit:
     breaker: CircuitBreaker
     admission: Admission
@@ -239,19 +270,29 @@ class BreakerCheck(StoreCheck):
     """The provider's circuit is open: skip it. Otherwise hold the admission (maybe the one
     half-open probe) until the call's health is known."""
 
+    __slots__ = ("_permits",)
     again: ClassVar[bool] = True
 
-    async def __call__(self, run: RequestRun, slot: Slot, now: float,
-                       retrying: bool) -> BreakerPermit | Refusal:
-        admission = await slot.breaker.admit()
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        # A permit is its breaker and admission only: one per admission, made once, instead
+        # of one per call held while the call runs (benchmarks/bench_gc.py).
+        self._permits = {a: BreakerPermit(breaker, a) for a in Admission
+                         if a is not Admission.REJECT}
+
+    def ask(self, run: RequestRun, slot: Slot, now: float, retrying: bool) -> Awaitable[Verdict]:
+        return slot.breaker.ask()
+
+    def answer(self, verdict: Verdict, run: RequestRun, slot: Slot, now: float,
+               retrying: bool) -> BreakerPermit | Refusal:
+        admission = slot.breaker.took(verdict)
         if admission is Admission.REJECT:
             return Refusal(Outcome.BREAKER_OPEN, f"circuit open; next probe in "
                            f"{slot.breaker.seconds_until_probe():.1f}s")
-        return BreakerPermit(slot.breaker, admission)
+        return self._permits[admission]
 
     @classmethod
     def for_slot(cls, slot: Slot, router: Router) -> Check | None:
-        return cls()
+        return cls(slot.breaker)
 
 
 @dataclass(slots=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from ..errors import (
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 # What to do with a provider after its turn in one pass over the chain.
 _DONE, _WAIT = 0, 1
 _UNKNOWN = object()
+_NONE_HEDGED: frozenset[str] = frozenset()
 
 
 class RequestRun:
@@ -65,7 +68,8 @@ class RequestRun:
         self.calls = 0
         self.waited = 0.0
         self.hedge_spent = 0.0
-        self.hedged: set[str] = set()  # providers started as hedges
+        self.hedged: AbstractSet[str] = _NONE_HEDGED  # providers started as hedges (a set
+        # of its own once a hedge starts: most requests never hedge)
         self.delivered: Delivered | None = None  # images kept from partial deliveries
         self._estimates: dict[str, float | None] = {}
         self.quota_refused: QuotaRefused | None = None  # the last refusal by a tenant quota
@@ -108,42 +112,59 @@ class RequestRun:
         """Pass over the chain; if providers are cooling down or at capacity, wait for the
         earliest and pass again over those. Passes in which some provider was called count
         towards ``max_rounds``; waiting is bounded by the deadline and ``max_wait_s``."""
+        # No comprehensions here, nor in the other coroutines a request suspends in: on
+        # Python 3.11 a comprehension makes every local it reads a cell, allocated on each
+        # call and held while the request is in flight (benchmarks/bench_gc.py).
         router = self.r
         pending = ordered = router.ordered(self.estimate) if router.order == "cost" \
             else router.slots
-        waiting: list[Slot] = []
+        waiting: Sequence[Slot] = ()
         rounds = 0
         while True:
             calls_before = self.calls
-            result, more = await self._pass(pending)
-            if result is not None:
-                return result
-            waiting.extend(more)
+            passed = await self._pass(pending)
+            if isinstance(passed, ChainResult):
+                return passed
+            if passed:
+                waiting = [*waiting, *passed]
             if self.calls > calls_before:
                 rounds += 1
             if not waiting or rounds >= self.r.policy.max_rounds:
                 break
             if not await self._wait(waiting):
                 break
-            now = self.r.clock.now()
-            pending = [s for s in ordered if s in waiting and await self._ready_in(s, now) <= 0]
-            waiting = [s for s in waiting if s not in pending]
+            pending, waiting = await self._due(ordered, waiting)
         raise self._exhausted()
 
-    async def _pass(self, slots: list[Slot]) -> tuple[ChainResult | None, list[Slot]]:
-        """One pass over ``slots``: in order, or as a hedged race when the policy says so."""
-        if not self.r.hedging:
-            waiting: list[Slot] = []
-            for slot in slots:
-                if self.deadline is not None:
-                    self._check_deadline()
-                result = await self._turn(slot)
-                if isinstance(result, ChainResult):
-                    return result, waiting
-                if result == _WAIT:
-                    waiting.append(slot)
-            return None, waiting
-        return await self._race(slots)
+    async def _due(self, ordered: list[Slot], waiting: Sequence[Slot]
+                   ) -> tuple[list[Slot], list[Slot]]:
+        """After a wait: the waiting providers that may be tried now (in the chain's order),
+        and those still waiting."""
+        now = self.r.clock.now()
+        due: list[Slot] = []
+        for slot in ordered:
+            if slot in waiting and await self._ready_in(slot, now) <= 0:
+                due.append(slot)
+        return due, [s for s in waiting if s not in due]
+
+    async def _pass(self, slots: list[Slot]) -> ChainResult | Sequence[Slot]:
+        """One pass over ``slots``, in order or as a hedged race when the policy says so: the
+        result, or the providers worth waiting for (cooling down, at capacity)."""
+        if self.r.hedging:
+            winner, late = await self._race(slots)
+            return late if winner is None else winner
+        waiting: list[Slot] | None = None  # made when needed: most requests never wait
+        for slot in slots:
+            if self.deadline is not None:
+                self._check_deadline()
+            result = await self._turn(slot)
+            if isinstance(result, ChainResult):
+                return result
+            if result == _WAIT:
+                if waiting is None:
+                    waiting = []
+                waiting.append(slot)
+        return () if waiting is None else waiting
 
     async def _race(self, slots: list[Slot]) -> tuple[ChainResult | None, list[Slot]]:
         race: Race[Slot, ChainResult] = Race(
@@ -172,7 +193,7 @@ class RequestRun:
             estimate = self.estimate(slot) or 0.0
             if self.hedge_spent + estimate > ceiling + 1e-12:
                 return False
-        self.hedged.add(slot.key)
+        self.hedged = {*self.hedged, slot.key}
         return True
 
     async def _ready_in(self, slot: Slot, now: float) -> float:
@@ -181,7 +202,7 @@ class RequestRun:
         ready = self.ready_at.get(slot.key)
         return max(cooling, ready - now if ready is not None else 0.0)
 
-    async def _wait(self, waiting: list[Slot]) -> bool:
+    async def _wait(self, waiting: Sequence[Slot]) -> bool:
         """Sleep until the earliest waiting provider may be tried (or an in-flight slot frees),
         if the policy and the deadline allow it."""
         policy = self.r.policy

@@ -67,7 +67,7 @@ from ..base import (
     refuse_credentials_in_url,
     resolve_api_key,
 )
-from ..catalogue import lookup, warn_if_retired
+from ..catalogue import CatalogueLifecycle, lookup, retirement, warn_if_retired
 from .parse import (
     CallResult,
     error_from_exception,
@@ -95,7 +95,7 @@ _VERSION = re.compile(r"^v\d+(?:alpha|beta)?\d*$")
 _VERSION_SUFFIX = re.compile(r"^(?P<root>.*?)/(?P<version>v\d+(?:alpha|beta)?\d*)/?$")
 
 
-class GeminiProvider(Provider):
+class GeminiProvider(CatalogueLifecycle, Provider):
     """Gemini image generation; see the module docstring."""
 
     vendor = "gemini"
@@ -154,6 +154,7 @@ class GeminiProvider(Provider):
         self.info = lookup(self.vendor, self.model.removeprefix("models/"))
         self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
         warn_if_retired(self.info, clock=self._clock)
+        self._retirement = retirement(self.info)  # skipped once shut down
         self.capabilities = self.info.capabilities
 
     # ------------------------------------------------------------------------ contract

@@ -132,7 +132,7 @@ class _Run:
     status: str | None = None
 
 
-class LeonardoProvider(Provider):
+class LeonardoProvider(catalogue.CatalogueLifecycle, Provider):
     """Leonardo.Ai image generation (REST v1, legacy platform models) behind the chain.
 
     ``model_id`` is Leonardo's ``modelId`` (default: the spec's default, Leonardo Lightning XL);
@@ -215,6 +215,7 @@ class LeonardoProvider(Provider):
         self.model = model_id
         info = catalogue.lookup("leonardo", model_id)
         catalogue.warn_if_retired(info, clock=clock)
+        self._retirement = catalogue.retirement(info)  # skipped once shut down
         self.capabilities = info.capabilities
         self._key = resolve_api_key(api_key, ENV_VARS, name)
         self.base_url = _normalise_base_url(base_url or DEFAULT_BASE_URL)

@@ -117,7 +117,7 @@ class _Plan:
     prices: PriceCatalogue
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(catalogue.CatalogueLifecycle, Provider):
     """One OpenAI image model behind the provider contract (see the module docstring)."""
 
     vendor = VENDOR
@@ -168,6 +168,7 @@ class OpenAIProvider(Provider):
         self._clock: Clock = clock or SYSTEM_CLOCK  # dates of the model's lifecycle
         self._info = catalogue.lookup(self.vendor, model)
         catalogue.warn_if_retired(self._info, clock=self._clock)
+        self._retirement = catalogue.retirement(self._info)  # skipped once shut down
         self.capabilities = self._info.capabilities
         self._dialect = dialect_for(self._info.family)
         self._api_key = self._resolve_key(api_key)

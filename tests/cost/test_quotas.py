@@ -122,7 +122,8 @@ def test_store_keys_carry_digests_not_tenant_ids():
     quotas = Quotas(per_user=Limit(daily_usd=1.0, monthly_images=10))
     chain = Chain([FakeProvider("a", clock=clock)], clock=clock, quotas=quotas, log=False)
     run_virtual(chain.agenerate("x", size="64x64", user="alice@example.com"))
-    keys = list(chain._stores.budgets._totals)  # type: ignore[attr-defined]
+    assert chain.quotas is not None and chain.quotas.store is quotas.store  # in the process
+    keys = list(quotas.store._totals)  # type: ignore[attr-defined]
     assert keys and all("alice" not in k for k in keys)
     assert any(digest("alice@example.com") in k for k in keys)
 

@@ -14,6 +14,7 @@ import base64
 import gzip
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -52,6 +53,11 @@ from fallback_chain.providers import GeminiProvider, OpenAIProvider
 from fallback_chain.providers import download as download_module
 from fallback_chain.providers.download import AllowList, is_public_address
 from fallback_chain.vtime import VirtualClock, run_virtual
+
+#: A date before the catalogue's shutdown of the legacy models these tests still call on the
+#: emulator (dall-e-2/-3 on 2026-05-12, gpt-image-1 on 2026-10-23, gpt-image-1.5 and -1-mini
+#: on 2026-12-01): a chain skips a model shut down on its clock's date without calling it.
+LEGACY = datetime(2026, 5, 1, tzinfo=UTC).timestamp()
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::fallback_chain.providers.catalogue.ModelLifecycleWarning")
@@ -145,7 +151,7 @@ def run_fault(vendor: str, script: list[str], endpoint: str = "generate", n: int
     """One request with ``script`` applied to ``endpoint``; Leonardo on virtual time (its jobs
     and polls cost nothing), the SDK vendors on the real loop with a short attempt timeout."""
     virtual = vendor == "leonardo"
-    clock: Any = VirtualClock() if virtual else FastForwardClock()
+    clock: Any = VirtualClock() if virtual else FastForwardClock(LEGACY)
     emu = Emulator(api_keys=KEY, clock=clock if virtual else None, faults={vendor: {
         "script": script, "applies_to": [endpoint], "job_delay_s": 2.0, "hang_s": 100}})
     size = "256x256" if kw.get("model") == "dall-e-2" else "512x512"
@@ -613,7 +619,7 @@ def run_stub(image_urls: list[str]) -> tuple[str, ChainError | None, LeonardoStu
         provider = LeonardoProvider(api_key=KEY, base_url=stub.url, poll_initial_s=0.01,
                                     download_timeout_s=5, download_retries=0)
         request = ImageRequest(prompt=PROMPT, n=len(image_urls) or 1, size="512x512")
-        result, error = asyncio.run(attempt([provider], request, clock=FastForwardClock(),
+        result, error = asyncio.run(attempt([provider], request, clock=FastForwardClock(LEGACY),
                                             timeout=10))
         return sound(result, error, request.n), error, stub
     finally:
@@ -629,8 +635,8 @@ def test_the_real_network_round_trip_still_works() -> None:
         stub.image_urls = [f"{stub.url}/img.png", f"{stub.url}/img.png"]
         provider = LeonardoProvider(api_key=KEY, base_url=stub.url, poll_initial_s=0.01)
         result, error = asyncio.run(attempt(
-            [provider], ImageRequest(prompt=PROMPT, n=2, size="512x512"), clock=FastForwardClock(),
-            timeout=10))
+            [provider], ImageRequest(prompt=PROMPT, n=2, size="512x512"),
+            clock=FastForwardClock(LEGACY), timeout=10))
         assert sound(result, error, 2) == "success"
         assert stub.paths.count("/img.png") == 2
     finally:
@@ -688,8 +694,8 @@ def test_a_redirect_to_a_private_address_is_never_followed(
             provider = LeonardoProvider(api_key=KEY, base_url=stub.url, poll_initial_s=0.01,
                                         download_retries=0)
             result, error = asyncio.run(attempt(
-                [provider], ImageRequest(prompt=PROMPT, size="512x512"), clock=FastForwardClock(),
-                timeout=10))
+                [provider], ImageRequest(prompt=PROMPT, size="512x512"),
+                clock=FastForwardClock(LEGACY), timeout=10))
         assert sound(result, error, 1) == "malformed_response"
         assert error is not None and error.attempts[-1].provider_code == "url_not_allowed"
         assert any(p.startswith("/redirect") for p in stub.paths)  # the first hop was taken
@@ -713,7 +719,7 @@ def test_dalle_urls_on_an_allowed_host_resolving_to_a_private_address(
                               http_client=httpx2.AsyncClient(transport=api))
     with resolving(monkeypatch, {"images.blob.core.windows.net": "127.0.0.1"}):
         result, error = asyncio.run(attempt(
-            [provider], ImageRequest(prompt=PROMPT, size="256x256"), clock=FastForwardClock(),
+            [provider], ImageRequest(prompt=PROMPT, size="256x256"), clock=FastForwardClock(LEGACY),
             timeout=10))
     assert server.hits == 0
     assert sound(result, error, 1) == "malformed_response"
@@ -793,7 +799,7 @@ async def _sdk_attempt(vendor: str, body: Any) -> tuple[ChainResult | None, Chai
                                   transport=_sdk_transport(body))
     try:
         return await attempt([provider], ImageRequest(prompt=PROMPT, size="1024x1024"),
-                             clock=FastForwardClock(), timeout=5)
+                             clock=FastForwardClock(LEGACY), timeout=5)
     finally:
         if http is not None:
             await http.aclose()

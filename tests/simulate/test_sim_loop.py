@@ -66,3 +66,50 @@ def test_clock_reads_the_loop_and_the_simulated_date() -> None:
 
     now, wall = run_simulation(main(), loop=loop)
     assert now == 36_030.0 and wall == 1_767_225_600.0 + 36_030.0
+
+
+def test_executor_jobs_take_no_virtual_time_even_with_a_timer_pending() -> None:
+    """Work handed to threads (``to_thread``, ``run_in_executor``) completes at the instant it
+    started: the loop waits for it in real time before jumping to the next timer."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    order: list[str] = []
+
+    def work(tag: str) -> str:
+        time.sleep(0.01)  # real time: a thread doing blocking I/O
+        assert threading.current_thread() is not threading.main_thread()
+        return tag
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        loop.call_at(50.0, order.append, "timer")
+        seen = []
+        for tag in ("to_thread", "pool"):
+            with ThreadPoolExecutor(1) as pool:
+                got = (await asyncio.to_thread(work, tag) if tag == "to_thread"
+                       else await loop.run_in_executor(pool, work, tag))
+            order.append(got)
+            seen.append(loop.time())
+        await asyncio.sleep(100)
+        return seen
+
+    assert run_simulation(main(), start=10.0) == [10.0, 10.0]
+    assert order == ["to_thread", "pool", "timer"]
+
+
+def test_a_cancelled_executor_job_does_not_hold_the_clock() -> None:
+    import threading
+
+    release = threading.Event()
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(None, release.wait, 10.0)
+        job.cancel()  # abandoned (a thread cannot be stopped): the loop no longer waits for it
+        await asyncio.sleep(1)
+        release.set()
+        return loop.time()
+
+    assert run_simulation(main()) == 1.0

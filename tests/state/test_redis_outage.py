@@ -48,7 +48,8 @@ def test_killing_redis_mid_run_carries_on_locally_with_one_warning(
         for i in range(20):
             providers.append((await chain.agenerate(f"after {i}")).provider)
         up = state.available
-        spent_shared = await budget.spent()  # from Redis again (a fresh, empty server)
+        assert chain.budget is not None  # the copy bound to the chain books into Redis
+        spent_shared = await chain.budget.spent()  # from Redis again (a fresh, empty server)
         await chain.aclose()
         assert spent_shared == pytest.approx(0.20)  # the 20 calls made after it came back
         return providers, down, up

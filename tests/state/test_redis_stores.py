@@ -312,7 +312,11 @@ def test_the_chain_budget_uses_the_shared_store(redis_url: str) -> None:
                         budget=b, log=False) for b in budgets]
         for chain in chains:
             await chain.agenerate("x")
-        spent = await budgets[0].spent()
+        # the caller's budgets are unchanged (their own, empty, in-process totals); the
+        # copies bound to the chains book into Redis, and each reads both chains' spend
+        assert [await b.spent() for b in budgets] == [0.0, 0.0]
+        assert chains[0].budget is not None
+        spent = await chains[0].budget.spent()
         for chain in chains:
             await chain.aclose()
         return spent

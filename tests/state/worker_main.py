@@ -124,7 +124,8 @@ async def budget(url: str, opts: dict[str, str]) -> dict[str, Any]:
     refused = sum(1 for o in outcomes if isinstance(o, ChainError))
     others = [repr(o) for o in outcomes
               if isinstance(o, BaseException) and not isinstance(o, ChainError)]
-    spent = await cap.spent()
+    assert chain.budget is not None  # the copy bound to the chain books into Redis
+    spent = await chain.budget.spent()
     await chain.aclose()
     return {"delivered": delivered, "refused": refused, "others": others, "spent": spent,
             "paid_calls": paid.calls}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,16 @@ import pytest
 
 from fallback_chain import Chain, Policy
 from fallback_chain.cassette import Recorder, load_cassettes
+from fallback_chain.clock import FastForwardClock
 from fallback_chain.emulator import Emulator
 from fallback_chain.providers.gemini import GeminiProvider
 from fallback_chain.providers.openai import OpenAIProvider
 from fallback_chain.results import ChainResult
+
+#: A date before the catalogue's shutdown of the legacy models these tests still call on the
+#: emulator (dall-e-2/-3 on 2026-05-12, gpt-image-1 on 2026-10-23, gpt-image-1.5 and -1-mini
+#: on 2026-12-01): a chain skips a model shut down on its clock's date without calling it.
+LEGACY = datetime(2026, 5, 1, tzinfo=UTC).timestamp()
 
 PLANTED_KEY = "sk-planted-" + "Zq7Xw3Rk" * 6  # a key as long as a real one
 FAST = Policy(backoff_initial_s=0.0, backoff_jitter=0.0, wait_for_cooldown=False,
@@ -124,7 +131,7 @@ def test_a_planted_key_and_a_planted_signed_url_never_reach_a_cassette(tmp_path:
                             base_url="http://emulator.test/v1", dalle_response_format="url",
                             download_client=download,
                             http_client=httpx2.AsyncClient(transport=_Spy(live, seen)))
-    chain = Chain([openai, backup], policy=FAST, log=False,
+    chain = Chain([openai, backup], policy=FAST, log=False, clock=FastForwardClock(LEGACY),
                   recorder=Recorder(tmp_path))
     results = _run(chain, ["a harbour"])
     assert results[0].images

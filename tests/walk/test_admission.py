@@ -151,15 +151,17 @@ def test_chain_stopped_error_lives_with_the_other_errors() -> None:
 
 def test_one_budget_given_to_two_chains() -> None:
     budget = Budget(daily_usd=1.0, alert_thresholds=(0.5,))
+    before = budget.store
     clocks = VirtualClock(), VirtualClock()
     seen: dict[str, list[Event]] = {"one": [], "two": []}
     chains = [Chain([FakeProvider("p", price_usd=0.3)], name=name, clock=clock, budget=budget,
                     log=False, on_event=seen[name].append)
               for name, clock in zip(("one", "two"), clocks, strict=True)]
-    assert budget.store_given is False and budget._emit is None  # the caller's, as given
     assert all(c.budget is not budget for c in chains)
     assert chains[0].budget is not None and chains[0].budget.clock is clocks[0]
     assert chains[1].budget is not None and chains[1].budget.clock is clocks[1]
+    # in the process: both copies book into the budget's own totals
+    assert chains[0].budget.store is budget.store is chains[1].budget.store
 
     async def go() -> float:
         await chains[0].agenerate("x")
@@ -167,9 +169,13 @@ def test_one_budget_given_to_two_chains() -> None:
         await chains[0].agenerate("x")
         with pytest.raises(Exception, match="budget"):
             await chains[1].agenerate("x")  # 1.2 > 1.0: the cap holds across both chains
-        return await budget.spent()
+        assert chains[1].budget is not None
+        return await chains[1].budget.spent()  # the day of the chains' clocks
 
     assert run(go()) == pytest.approx(0.9)
+    # the caller's object is as it was made: no emitter, clock or store of a chain
+    assert budget.store_given is False and budget._emit is None and budget._chain == ""
+    assert budget.clock is SYSTEM_CLOCK and budget.store is before
     alerts = {name: [e for e in events if isinstance(e, BudgetAlert)]
               for name, events in seen.items()}
     assert alerts["one"] == []
