@@ -243,3 +243,23 @@ def test_admin_reset_forgets_batch_jobs_like_emulator_reset(emu: Emulator, url: 
     file_id = setup()
     emu.reset()
     assert emu.batches.jobs == [] and _file(file_id) == 404
+
+
+def test_rows_over_the_budget_are_tried_again_only_when_failures_are_retried(
+        emu: Emulator, url: str, tmp_path: Path) -> None:
+    p = _per_image()
+    source = _csv(tmp_path / "in.csv", [f"p{i},a study of shapes number {i}" for i in range(3)])
+    first = _run(_gemini(url, budget=Budget(daily_usd=1.5 * p)), source, tmp_path / "out")
+    assert first.delivered == 1 and first.failed_by_reason == {"budget_exceeded": 2}
+
+    async def again(retry: bool) -> BatchSummary:
+        async with _gemini(url, budget=Budget(daily_usd=100))() as chain:
+            return await run_batch(chain, str(source), str(tmp_path / "out"), BatchOptions(
+                handle_signals=False, fsync=False, retry_failed=retry,
+                vendor_batch=VendorBatchOptions(clock=FastForwardClock(), poll_initial_s=5)))
+
+    kept = asyncio.run(again(False))
+    assert kept.failed_by_reason == {"budget_exceeded": 2} and len(emu.batches.jobs) == 1
+    retried = asyncio.run(again(True))
+    assert (retried.delivered, retried.skipped, retried.failed) == (2, 1, 0)
+    assert [len(job.requests) for job in emu.batches.jobs] == [1, 2]

@@ -60,8 +60,6 @@ class VendorPhase:
         self.server = server
         self.say = say
         self.settled: set[str] = set()
-        #: The most rows the phase held at once (parsed, not yet settled or handed on).
-        self.peak_rows = 0
 
     async def run(self) -> set[str]:
         provider = batch_provider(self.chain)
@@ -111,11 +109,7 @@ class VendorPhase:
         async with aclosing(self._chunks()) as chunks:
             async for chunk in chunks:
                 found.update((item.id, item) for item in chunk if item.id in ids)
-                self._held(len(found) + len(chunk))
         return found
-
-    def _held(self, rows: int) -> None:
-        self.peak_rows = max(self.peak_rows, rows)
 
     async def _settled_before(self, journal: Journal) -> None:
         """Refusals of earlier runs: reported again (in this run's failures file), not
@@ -147,7 +141,6 @@ class VendorPhase:
         batch: list[BatchItem] = []
         async with aclosing(self._chunks()) as chunks:
             async for chunk in chunks:
-                self._held(len(batch) + len(chunk))
                 fresh = [item for item in chunk if self._eligible(item, taken, client)]
                 for item, error in zip(fresh, await gate.admit(fresh), strict=True):
                     if error is not None:
@@ -163,6 +156,8 @@ class VendorPhase:
     def _eligible(self, item: BatchItem, taken: set[str], client: BatchClient) -> bool:
         if item.id in taken or item.id in self.settled or self.server.is_delivered(item.id):
             return False
+        if not self.server.retry_failed and self.server.index.state(item.id) is not None:
+            return False  # failed in an earlier run, not retried: the pool reports it
         why = ineligible_reason(item, client)
         if why is not None:
             log.info("item %s stays real-time: %s", item.id, why)
