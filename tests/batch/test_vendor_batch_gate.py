@@ -263,3 +263,37 @@ def test_rows_over_the_budget_are_tried_again_only_when_failures_are_retried(
     retried = asyncio.run(again(True))
     assert (retried.delivered, retried.skipped, retried.failed) == (2, 1, 0)
     assert [len(job.requests) for job in emu.batches.jobs] == [1, 2]
+
+
+class _Broken:
+    """A screen whose service is down."""
+
+    model = "broken-screen"
+
+    def __init__(self, on_error: str) -> None:
+        self.on_error = on_error
+
+    async def screen(self, request: ImageRequest) -> Any:
+        from fallback_chain.outcome import Outcome
+        from fallback_chain.prescreen import ScreenError
+
+        raise ScreenError(Outcome.SERVER_ERROR, "moderation is down", 503)
+
+
+@pytest.mark.parametrize("on_error", ["allow", "block"])
+def test_a_failing_screen_allows_or_stops_rows_as_in_real_time(
+        emu: Emulator, url: str, tmp_path: Path, on_error: str) -> None:
+    from fallback_chain.events import PrescreenFailed
+
+    events: list[Any] = []
+    build = _gemini(url, prescreen=_Broken(on_error), on_event=events.append)
+    rows = ["p0,a quiet harbour", "p1,a green field"]
+    summary = _run(build, _csv(tmp_path / "in.csv", rows), tmp_path / "out")
+    if on_error == "allow":
+        assert summary.delivered == 2 and len(emu.batches.jobs[0].requests) == 2
+        assert sum(isinstance(e, PrescreenFailed) for e in events) == 2
+    else:
+        assert summary.failed_by_reason == {"stopped": 2} and not emu.batches.jobs
+        failed = _manifest(tmp_path / "out")["p0"]
+        assert "on_error='block'" in failed["error"]
+        assert failed["attempts"][0]["outcome"] == "server_error"
