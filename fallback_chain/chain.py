@@ -122,6 +122,12 @@ class Chain:
         self._sync: LoopThread | None = None
         self._sync_lock = threading.Lock()
 
+    @property
+    def prescreens(self) -> tuple[Screen, ...]:
+        """The prompt pre-screens requests go through, in order (``batch --vendor-batch``
+        runs them on rows before they go into a vendor job)."""
+        return self._router.screens
+
     def add_prescreen(self, prescreen: Screen | Sequence[Screen]) -> None:
         """Run ``prescreen`` (one screen or several) after the chain's own pre-screens, for the
         requests that start from now on (``batch --prescreen``)."""

@@ -339,6 +339,28 @@ class ItemServer:
             return None
         return data if isinstance(data, dict) else None
 
+    # ------------------------------------------------------------------ for the vendor batch
+
+    def is_delivered(self, item_id: str) -> bool:
+        """Whether an earlier run delivered ``item_id`` (its manifest says so)."""
+        state = self.index.state(item_id)
+        return state is not None and state.status == "delivered"
+
+    async def recover(self, item: BatchItem) -> bool:
+        """Record ``item`` as delivered if its sidecar and images are already written (a run
+        killed before its manifest line); see :meth:`_recover`."""
+        return await self._recover(item)
+
+    def record_delivery(self, item: BatchItem, sidecar: dict[str, Any], how: str) -> None:
+        """Record an item whose images and sidecar were written elsewhere (the vendor batch)."""
+        self._record_delivery(item, sidecar, how)
+
+    def record_failure(self, item: BatchItem, reason: str, error: str,
+                       details: dict[str, Any], *, manifest: bool = True) -> None:
+        """Record an item that failed outside the chain (manifest line, failures file,
+        summary); ``details`` as :func:`~.sidecar.failure_details` gives them."""
+        self._record_failure(item, reason, error, details, manifest=manifest)
+
     # ------------------------------------------------------------------ bookkeeping
 
     def _record_delivery(self, item: BatchItem, sidecar: dict[str, Any], how: str) -> None:

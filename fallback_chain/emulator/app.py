@@ -183,8 +183,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget requests, jobs and image files; restart scripts (configuration kept)."""
-        self.state.reset()
-        self.batches.reset()
+        self.state.reset()  # the batch jobs too (they register with the state)
         if self.replay is not None:
             self.replay.rewind()
 

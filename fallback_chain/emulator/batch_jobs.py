@@ -80,6 +80,9 @@ class BatchJobs:
         self.state = state
         self.faults = BatchFaults()
         self._jobs: dict[str, EmulatedJob] = {}
+        #: Called on reset, after the jobs are forgotten (the OpenAI files forget theirs).
+        self.on_reset: list[Callable[[], None]] = []
+        state.resets.append(self.reset)  # the admin API's reset forgets the jobs too
         self._lock = threading.Lock()
         #: Called with the job when one is created (``"create"``) or looked at (``"look"``),
         #: before the answer is sent: a test can kill its client at that moment.
@@ -96,8 +99,11 @@ class BatchJobs:
             return list(self._jobs.values())
 
     def reset(self) -> None:
+        """Forget every job (and, through ``on_reset``, the files uploaded for them)."""
         with self._lock:
             self._jobs.clear()
+        for forget in self.on_reset:
+            forget()
 
     def create(self, vendor: str, model: str | None, label: str,
                requests: list[tuple[str, dict[str, Any]]], **extra: Any) -> EmulatedJob:

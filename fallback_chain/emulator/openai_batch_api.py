@@ -43,6 +43,11 @@ class OpenAIBatchAPI(OpenAIAPI):
         self.jobs = jobs
         self.files: dict[str, tuple[str, bytes]] = {}
         self._files_lock = threading.Lock()
+        jobs.on_reset.append(self._forget_files)
+
+    def _forget_files(self) -> None:
+        with self._files_lock:
+            self.files.clear()
 
     def routes(self) -> list[Route]:
         return [

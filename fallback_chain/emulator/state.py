@@ -7,7 +7,7 @@ import struct
 import threading
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -161,6 +161,9 @@ class EmulatorState:
     #: Draw a new placeholder on every call (per vendor), as the real services do when no seed
     #: is given; off by default, so the same prompt always gives the same bytes.
     vary_images: bool = False
+    #: What other parts keep and a reset forgets too (the batch jobs register here), so
+    #: ``Emulator.reset()`` and ``POST /_emulator/reset`` forget the same things.
+    resets: list[Callable[[], None]] = field(default_factory=list)
     _image_calls: dict[str, int] = field(default_factory=dict)
     _image_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -200,3 +203,5 @@ class EmulatorState:
             self.jobs.clear()
         self.faults.reset()
         self.ids.reset()
+        for forget in self.resets:
+            forget()

@@ -3,7 +3,9 @@
 
 Before the real-time pool runs, the eligible items go to the first provider of the chain whose
 vendor has a batch API (the registry says so: ``batch_api`` on the adapter class), as one or
-more vendor jobs within the vendor's limits (:mod:`.planning`). The jobs are recorded in a
+more vendor jobs within the vendor's limits (:mod:`.planning`), the input read a job's worth
+at a time; each row first passes the chain's pre-screen, budget and quotas as a real-time call
+would (:mod:`.gate`). The jobs are recorded in a
 journal in the output *before* they are submitted (:mod:`.journal`), so a killed run
 re-attaches to them instead of paying again; they are polled with backoff on an injected
 clock until done or until the deadline, when they are cancelled (:mod:`.polling`). Delivered

@@ -13,21 +13,24 @@ from ...outcome import Outcome
 from ...results import Attempt, ChainResult
 from ..naming import image_name, sidecar_name
 from ..sidecar import moderation, result_sidecar
-from .price import batch_price, item_cost
+from .price import batch_price, item_cost, refusal_cost
 
 if TYPE_CHECKING:
     from ...provider import Provider
     from ...providers.batch_api import ItemResult
     from ..delivery import ItemServer
     from ..items import BatchItem
+    from .gate import Gate
     from .journal import JobRecord
 
 
 class Collector:
-    def __init__(self, server: ItemServer, provider: Provider, source: str) -> None:
+    def __init__(self, server: ItemServer, provider: Provider, source: str,
+                 gate: Gate | None = None) -> None:
         self.server = server
         self.provider = provider
         self.source = source
+        self.gate = gate  # the budget and quotas the item's cost is booked against
         self.vendor = str(getattr(type(provider), "vendor", "") or provider.name)
 
     async def collect(self, job: JobRecord, results: list[ItemResult],
@@ -45,12 +48,13 @@ class Collector:
             result = by_custom.get(custom_id)
             if item is None:  # no longer in the input: nothing to write
                 continue
-            if self.server.index.state(item_id) is not None and \
-                    self.server.index.state(item_id).status == "delivered":  # type: ignore[union-attr]
+            if self.server.is_delivered(item_id):
                 job.outcomes[item_id] = {"status": "delivered"}
+                await self._release(item_id)
                 continue
-            if await self.server._recover(item):  # written by a killed run, not recorded
+            if await self.server.recover(item):  # written by a killed run, not recorded
                 job.outcomes[item_id] = {"status": "delivered"}
+                await self._release(item_id)
                 settled.add(item_id)
             elif result is not None and result.status == "delivered" and result.reply:
                 await self._deliver(job, item, result)
@@ -58,13 +62,18 @@ class Collector:
                 settled.add(item_id)
             elif result is not None and result.status == "refused" and result.error:
                 message = str(result.error)
-                self._refuse(job, item, result, message)
+                await self._refuse(job, item, result, message)
                 job.outcomes[item_id] = {"status": "refused", "error": message}
                 settled.add(item_id)
             else:
                 why = result.status if result is not None else "missing"
                 job.outcomes[item_id] = {"status": "realtime", "why": why}
+                await self._release(item_id)  # the chain reserves again
         return settled
+
+    async def _release(self, item_id: str) -> None:
+        if self.gate is not None:
+            await self.gate.release(item_id)
 
     async def _deliver(self, job: JobRecord, item: BatchItem, result: ItemResult) -> None:
         reply = result.reply
@@ -91,8 +100,10 @@ class Collector:
         writes = [(im.data, f) for f, im in zip(files, reply.images, strict=True)]
         writes.append((_json(sidecar), sidecar_name(item.name)))
         await self.server.storage.write_all(writes)
-        self.server._record_delivery(item, sidecar, "vendor_batch")
+        self.server.record_delivery(item, sidecar, "vendor_batch")
         self.server.stats.generated += 1
+        if self.gate is not None:
+            await self.gate.settle(item, cost, n)
         self._account(item, attempt)
 
     def _account(self, item: BatchItem, attempt: Attempt) -> None:
@@ -108,21 +119,31 @@ class Collector:
             chain=chain.name, request_id=item.name, attempt=shown, metadata=dict(request.metadata),
             user=request.user, project=request.project))
 
-    def _refuse(self, job: JobRecord, item: BatchItem, result: ItemResult, message: str) -> None:
+    async def _refuse(self, job: JobRecord, item: BatchItem, result: ItemResult,
+                      message: str) -> None:
+        """A refusal costs what the vendor's answer reports (Gemini bills the prompt tokens
+        of a refused request: ``usageMetadata``), at the batch price; $0 without a report."""
         error = result.error
         assert error is not None
-        cost = 0.0
+        price = batch_price(self.vendor, job.model, item.request)
+        cost, how = refusal_cost(price, error.cost_usd)
         attempt = Attempt(provider=self.provider.name, model=job.model, attempt=1,
                           outcome=Outcome.CONTENT_POLICY, status_code=error.status_code,
                           provider_code=error.provider_code, message=error.message,
-                          started_at=datetime.now(UTC), cost_usd=cost)
+                          started_at=datetime.now(UTC), cost_usd=cost,
+                          cost_source="reported" if how == "reported" else "none")
         details = {"cost_usd": cost, "attempts": [attempt.model_dump(mode="json")],
                    "moderation": moderation([attempt], False),
-                   "vendor_batch": self._details(job, result, None, "none", error.cost_usd)}
-        self.server._record_failure(item, "content_policy",
-                                    f"{message} (refused in vendor batch {job.job_id}; "
-                                    "not re-sent)", details)
+                   "vendor_batch": self._details(job, result, price.to_dict(), how,
+                                                 error.cost_usd)}
+        self.server.record_failure(item, "content_policy",
+                                   f"{message} (refused in vendor batch {job.job_id}; "
+                                   "not re-sent)", details)
         self.server.index.add_refused(item.key, item.id, "content_policy", message)
+        if self.gate is not None:
+            await self.gate.settle(item, cost, 0)
+        if cost:
+            self._account(item, attempt)
 
     def _details(self, job: JobRecord, result: ItemResult, price: dict[str, Any] | None,
                  how: str, standard_cost: float | None) -> dict[str, Any]:

@@ -1,24 +1,35 @@
 """The vendor batch phase of a run (``BatchOptions.vendor_batch``): plan, journal, submit,
 poll, collect; then the real-time pool serves whatever the batch did not settle.
 
-Returns the ids of the items the phase settled (delivered, or refused: reported, never
-re-sent); the pool skips them. Items the phase leaves (ineligible, errors, expired, cancelled,
-a missed deadline, lines the vendor garbled) go through the chain as usual.
+Returns the ids of the items the phase settled (delivered, refused by the vendor or the
+pre-screen, over the budget or a quota: reported, never re-sent); the pool skips them. Items
+the phase leaves (ineligible, errors, expired, cancelled, a missed deadline, lines the vendor
+garbled) go through the chain as usual.
+
+The input is streamed: rows are parsed :data:`CHUNK` at a time and at most one job's worth
+(the vendor's limit, or ``VendorBatchOptions.max_items``) is held while that job is planned,
+submitted, polled and collected; then the next. Jobs an earlier, killed run left are picked
+up first, each with only its own rows. Memory stays flat whatever the size of the input
+(only item ids are kept: the journal's, and the set of settled items).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from ...errors import ProviderError
+from ...errors import ChainError, ProviderError
 from ..index import BatchIndex
-from ..items import BatchItem
+from ..items import BatchItem, RowError
 from ..items_stream import iter_items
 from ..reader import open_input
+from ..sidecar import failure_details
 from .collect import Collector
+from .gate import Gate
 from .journal import JobRecord, Journal
 from .planning import batch_provider, ineligible_reason, split
 from .polling import PollFailed, wait_for
@@ -32,6 +43,9 @@ if TYPE_CHECKING:
     from .options import VendorBatchOptions
 
 log = logging.getLogger("fallback_chain.batch")
+
+#: Rows parsed at a time.
+CHUNK = 256
 
 
 class VendorPhase:
@@ -58,76 +72,121 @@ class VendorPhase:
         client = client_for(provider)
         assert client is not None
         journal = await asyncio.to_thread(Journal(self.server.storage).load)
-        items = await asyncio.to_thread(self._items)
-        self._settled_before(journal, items)
+        gate = Gate(self.chain, client.vendor, provider.name, client.model)
+        collector = Collector(self.server, provider, self.source, gate)
         try:
-            await self._plan(journal, client, items, provider.name)
-            collector = Collector(self.server, provider, self.source)
-            for job in journal.jobs:
+            await self._settled_before(journal)
+            for job in list(journal.jobs):  # an earlier run's jobs first: re-attach
                 if job.state != "collected" and job.provider == provider.name:
+                    items = await self._select(set(job.items.values()))
                     await self._run_job(job, journal, client, collector, items)
+            await self._fresh(journal, client, collector, gate, provider.name)
         finally:
+            await gate.release_all()  # a stopped run holds no reservation
             await client.aclose()
         return self.settled
 
     # ------------------------------------------------------------------ items
 
-    def _items(self) -> dict[str, BatchItem]:
-        """Every valid item of the input, by id (a scratch index: the pool parses again)."""
+    async def _chunks(self) -> AsyncGenerator[list[BatchItem], None]:
+        """The input's valid items, :data:`CHUNK` rows at a time (a scratch index: the pool
+        parses again)."""
         options = self.options
-        found: dict[str, BatchItem] = {}
         with BatchIndex(options.index_dir) as scratch, \
                 open_input(self.source, options.input_options) as fh:
             _, entries = iter_items(fh, self.fmt, self.source, scratch,
                                     {"user": options.user, "project": options.project},
                                     options.rewrite)
-            for entry in entries:
-                if isinstance(entry, BatchItem):
-                    found[entry.id] = entry
+            while True:
+                chunk = await asyncio.to_thread(_take, entries, CHUNK)
+                if not chunk:
+                    return
+                yield [e for e in chunk if isinstance(e, BatchItem)]
+
+    async def _select(self, ids: set[str]) -> dict[str, BatchItem]:
+        """The items of one job, by id."""
+        found: dict[str, BatchItem] = {}
+        async with aclosing(self._chunks()) as chunks:
+            async for chunk in chunks:
+                found.update((item.id, item) for item in chunk if item.id in ids)
         return found
 
-    def _delivered(self, item_id: str) -> bool:
-        state = self.server.index.state(item_id)
-        return state is not None and state.status == "delivered"
-
-    def _settled_before(self, journal: Journal, items: dict[str, BatchItem]) -> None:
+    async def _settled_before(self, journal: Journal) -> None:
         """Refusals of earlier runs: reported again (in this run's failures file), not
         re-sent. Deliveries of earlier runs are the pool's to skip (the manifest has them)."""
-        for item_id in journal.item_ids():
-            outcome = journal.outcome(item_id)
-            item = items.get(item_id)
-            if item is None or outcome is None:
-                continue
-            if outcome.get("status") == "refused" and not self._delivered(item_id):
-                self.server._record_failure(
-                    item, "content_policy", f"{outcome.get('error')} (refused in the vendor "
-                    "batch of an earlier run; not re-sent)", {}, manifest=False)
-                self.settled.add(item_id)
+        refused = {item_id: outcome.get("error") for job in journal.jobs
+                   for item_id, outcome in job.outcomes.items()
+                   if outcome.get("status") == "refused"}
+        if not refused:
+            return
+        async with aclosing(self._chunks()) as chunks:
+            async for chunk in chunks:
+                for item in chunk:
+                    if item.id not in refused or self.server.is_delivered(item.id):
+                        continue
+                    self.server.record_failure(
+                        item, "content_policy", f"{refused[item.id]} (refused in the vendor "
+                        "batch of an earlier run; not re-sent)", {}, manifest=False)
+                    self.settled.add(item.id)
 
-    # ------------------------------------------------------------------ planning
+    # ------------------------------------------------------------------ new jobs
 
-    async def _plan(self, journal: Journal, client: BatchClient, items: dict[str, BatchItem],
-                    provider: str) -> None:
-        """New jobs for the eligible items no job holds, saved before any is submitted."""
+    async def _fresh(self, journal: Journal, client: BatchClient, collector: Collector,
+                     gate: Gate, provider: str) -> None:
+        """The eligible items no job holds, a job's worth at a time: each admitted (the
+        pre-screen, the budget, the quotas), planned, saved, then submitted and collected
+        before the next rows are read."""
         taken = journal.item_ids()
-        fresh: list[BatchItem] = []
-        for item in items.values():
-            if item.id in taken or self._delivered(item.id):
-                continue
-            why = ineligible_reason(item, client)
-            if why is not None:
-                log.info("item %s stays real-time: %s", item.id, why)
-                continue
-            fresh.append(item)
+        cap = min(self.vendor.max_items or client.max_items, client.max_items)
+        batch: list[BatchItem] = []
+        async with aclosing(self._chunks()) as chunks:
+            async for chunk in chunks:
+                fresh = [item for item in chunk if self._eligible(item, taken, client)]
+                for item, error in zip(fresh, await gate.admit(fresh), strict=True):
+                    if error is not None:
+                        self._refuse(item, error)
+                        continue
+                    batch.append(item)
+                    if len(batch) >= cap:
+                        await self._send(batch, journal, client, collector, provider)
+                        batch = []
+        if batch:
+            await self._send(batch, journal, client, collector, provider)
+
+    def _eligible(self, item: BatchItem, taken: set[str], client: BatchClient) -> bool:
+        if item.id in taken or item.id in self.settled or self.server.is_delivered(item.id):
+            return False
+        if not self.server.retry_failed and self.server.index.state(item.id) is not None:
+            return False  # failed in an earlier run, not retried: the pool reports it
+        why = ineligible_reason(item, client)
+        if why is not None:
+            log.info("item %s stays real-time: %s", item.id, why)
+            return False
+        return True
+
+    def _refuse(self, item: BatchItem, error: ChainError) -> None:
+        """Reported as the real-time chain reports it; never submitted, not re-tried now."""
+        details = failure_details(error)
+        self.server.record_failure(item, details["reason"], str(error), details)
+        if details["reason"] == "content_policy":
+            self.server.index.add_refused(item.key, item.id, "content_policy", str(error))
+        self.settled.add(item.id)
+
+    async def _send(self, batch: list[BatchItem], journal: Journal, client: BatchClient,
+                    collector: Collector, provider: str) -> None:
+        """Plan ``batch`` as job(s) within the vendor's limits, save them before any is
+        submitted, then run each."""
         base = sum(len(job.items) for job in journal.jobs)
-        entries = ((f"r{base + i}", item) for i, item in enumerate(fresh))
+        entries = ((f"r{base + i}", item) for i, item in enumerate(batch))
         planned = [JobRecord.new(client.vendor, provider, client.model, job.items)
                    for job in split(entries, client, self.vendor.max_items)]
-        if planned:
-            journal.jobs.extend(planned)
-            await journal.save()
-            self.say(f"vendor batch: {len(fresh)} item(s) in {len(planned)} "
-                     f"{client.vendor} job(s)")
+        journal.jobs.extend(planned)
+        await journal.save()
+        self.say(f"vendor batch: {len(batch)} item(s) in {len(planned)} "
+                 f"{client.vendor} job(s)")
+        items = {item.id: item for item in batch}
+        for job in planned:
+            await self._run_job(job, journal, client, collector, items)
 
     # ------------------------------------------------------------------ one job
 
@@ -199,3 +258,7 @@ class VendorPhase:
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         self.say(f"vendor batch: job {job.job_id or job.label} "
                  f"({job.final_state or 'not submitted'}): {summary or 'nothing'}")
+
+
+def _take(entries: Iterator[BatchItem | RowError], count: int) -> list[BatchItem | RowError]:
+    return list(itertools.islice(entries, count))

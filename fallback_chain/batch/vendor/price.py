@@ -61,3 +61,14 @@ def item_cost(price: BatchPrice, n: int, standard_cost: float | None
     if price.per_image_usd is not None:
         return round(price.per_image_usd * n, 8), "estimated"
     return (standard_cost or 0.0), "reported" if standard_cost is not None else "none"
+
+
+def refusal_cost(price: BatchPrice, standard_cost: float | None) -> tuple[float, str]:
+    """What a refused item cost: the vendor's reported usage (the prompt tokens Gemini bills
+    for a refusal), at the batch rate when the record has one (``reported``); $0 when the
+    answer reports nothing (``none``)."""
+    if standard_cost is None or standard_cost <= 0:
+        return 0.0, "none"
+    if price.ratio is not None:
+        return round(standard_cost * price.ratio, 8), "reported"
+    return standard_cost, "reported"
