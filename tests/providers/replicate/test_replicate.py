@@ -239,7 +239,7 @@ def test_constructor_checks(monkeypatch):
     with pytest.raises(ConfigurationError, match="REPLICATE_API_TOKEN"):
         ReplicateProvider()
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_env")
-    assert ReplicateProvider()._key == "r8_env"
+    assert ReplicateProvider()._api_key == "r8_env"
     with pytest.raises(ConfigurationError, match="owner/name"):
         ReplicateProvider(model="flux")
     with pytest.raises(ConfigurationError, match="prefer_wait_s"):
