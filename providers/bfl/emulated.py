@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +31,7 @@ from starlette.routing import Route
 
 from fallback_chain.emulator.common import json_body, json_response
 from fallback_chain.emulator.faults import Fault, Rule
-from fallback_chain.emulator.jobs import JobsAPI, fate_of, prompt_of, seed_of, url_ttl
+from fallback_chain.emulator.jobs import DetailJobsAPI, fate_of, prompt_of, seed_of, url_ttl
 from fallback_chain.emulator.state import ImageRecipe
 from fallback_chain.imaging import seed_for
 
@@ -67,12 +66,15 @@ def credits_for(model: str, width: int, height: int) -> float:
     return first + (megapixels - 1) * further
 
 
-class BFLAPI(JobsAPI):
+class BFLAPI(DetailJobsAPI):
     vendor = "bfl"
     fault_kinds = frozenset({"bad_image", "job_failed", "job_stuck", "nsfw", "moderated",
                              "expired", "task_not_found"})
     malformed_kinds = ("truncated", "html", "bad_image")
     retry_after_format = "seconds"
+    quota_answer = (402, "Insufficient credits")
+    auth_answer = (403, "Not authenticated")
+    throttled_message = "Too many active tasks"
 
     def routes(self) -> list[Route]:
         return [
@@ -81,26 +83,9 @@ class BFLAPI(JobsAPI):
             Route(PREFIX + "/v1/{model}", self.submit, methods=["POST"]),
         ]
 
-    def error(self, status: int, detail: Any, headers: dict[str, str] | None = None
-              ) -> Response:
-        return json_response({"detail": detail}, status, headers)
-
     def denied(self, request: Request) -> Response | None:
         if not self.state.key_ok("bfl", request.headers.get("x-key")):
             return self.error(403, "Not authenticated")
-        return None
-
-    def error_for(self, fault: Fault, request: Request, model: str | None,
-                  rule: Rule) -> Response | None:
-        kind, status = fault.kind, fault.status
-        if kind == "quota":
-            return self.error(402, fault.message or "Insufficient credits")
-        if kind == "auth":
-            return self.error(403, fault.message or "Not authenticated")
-        if status is not None:
-            message = fault.message or ("Too many active tasks" if status == 429
-                                        else "Internal Server Error")
-            return self.error(status, message, self.retry_headers(fault, rule, status))
         return None
 
     async def submit(self, request: Request) -> Response:
@@ -111,13 +96,9 @@ class BFLAPI(JobsAPI):
         body, problem = await json_body(request)
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
-            if problem is not None or not isinstance(body, dict):
-                return self.error(422, [{"loc": ["body"], "msg": f"invalid JSON: {problem}",
-                                         "type": "json_invalid"}])
-            prompt = body.get("prompt")
-            if not isinstance(prompt, str) or not prompt.strip():
-                return self.error(422, [{"loc": ["body", "prompt"], "msg": "Field required",
-                                         "type": "missing"}])
+            if (invalid := self.invalid_submission(body, problem)) is not None:
+                return invalid
+            prompt = body["prompt"]
             width, height = body.get("width", 1024), body.get("height", 768)
             if not isinstance(width, int) or not isinstance(height, int) or \
                     not 64 <= width <= 4096 or not 64 <= height <= 4096:

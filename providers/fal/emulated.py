@@ -36,7 +36,14 @@ from starlette.routing import Route
 
 from fallback_chain.emulator.common import json_body, json_response
 from fallback_chain.emulator.faults import Fault, Rule
-from fallback_chain.emulator.jobs import JobsAPI, fate_of, images_left, prompt_of, seed_of, url_ttl
+from fallback_chain.emulator.jobs import (
+    DetailJobsAPI,
+    fate_of,
+    images_left,
+    prompt_of,
+    seed_of,
+    url_ttl,
+)
 from fallback_chain.emulator.state import ImageRecipe
 from fallback_chain.imaging import seed_for
 
@@ -81,12 +88,14 @@ def app_of(model: str) -> str:
     return "/".join(model.split("/")[:2])
 
 
-class FalAPI(JobsAPI):
+class FalAPI(DetailJobsAPI):
     vendor = "fal"
     fault_kinds = frozenset({"bad_image", "fewer_images", "job_failed", "job_stuck", "nsfw",
                              "moderated", "expired"})
     malformed_kinds = ("truncated", "html", "bad_image")
     retry_after_format = "none"
+    quota_answer = (403, LOCKED_MESSAGE)
+    auth_answer = (401, AUTH_MESSAGE)
 
     def routes(self) -> list[Route]:
         return [
@@ -98,10 +107,6 @@ class FalAPI(JobsAPI):
 
     # ------------------------------------------------------------------ errors
 
-    def error(self, status: int, detail: Any, headers: dict[str, str] | None = None
-              ) -> Response:
-        return json_response({"detail": detail}, status, headers)
-
     def denied(self, request: Request, app: str) -> Response | None:
         auth = request.headers.get("authorization", "")
         scheme, _, key = auth.partition(" ")
@@ -109,18 +114,8 @@ class FalAPI(JobsAPI):
             return self.error(401, AUTH_MESSAGE.format(app=app))
         return None
 
-    def error_for(self, fault: Fault, request: Request, model: str | None,
-                  rule: Rule) -> Response | None:
-        kind, status = fault.kind, fault.status
-        if kind == "quota":
-            return self.error(403, fault.message or LOCKED_MESSAGE)
-        if kind == "auth":
-            return self.error(401, fault.message or AUTH_MESSAGE.format(app=model or "?"))
-        if status is not None:
-            message = fault.message or ("Too many requests" if status == 429
-                                        else "Internal Server Error")
-            return self.error(status, message, self.retry_headers(fault, rule, status))
-        return None
+    def auth_message(self, model: str | None) -> str:
+        return AUTH_MESSAGE.format(app=model or "?")
 
     # ------------------------------------------------------------------ endpoints
 
@@ -132,13 +127,9 @@ class FalAPI(JobsAPI):
         body, problem = await json_body(request)
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
-            if problem is not None or not isinstance(body, dict):
-                return self.error(422, [{"loc": ["body"], "msg": f"invalid JSON: {problem}",
-                                         "type": "json_invalid"}])
-            prompt = body.get("prompt")
-            if not isinstance(prompt, str) or not prompt.strip():
-                return self.error(422, [{"loc": ["body", "prompt"], "msg": "Field required",
-                                         "type": "missing"}])
+            if (invalid := self.invalid_submission(body, problem)) is not None:
+                return invalid
+            prompt = body["prompt"]
             size = body.get("image_size", "landscape_4_3")
             if isinstance(size, dict):
                 width, height = int(size.get("width", 1024)), int(size.get("height", 768))
