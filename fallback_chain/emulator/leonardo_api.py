@@ -14,8 +14,9 @@ from starlette.routing import Route
 from fallback_chain.imaging import seed_for
 
 from . import facts
-from .common import VendorAPI, bearer_token, json_body, json_response, retry_after_headers
+from .common import bearer_token, json_body, json_response
 from .faults import Fault, Rule
+from .jobs import JobsAPI, fate_of, images_left, prompt_of, seed_of, url_ttl
 from .state import ImageRecipe
 
 PREFIX = "/api/rest/v1"
@@ -78,7 +79,7 @@ def _check(body: dict[str, Any]) -> tuple[str, int, int, int]:
     return prompt, width, height, num
 
 
-class LeonardoAPI(VendorAPI):
+class LeonardoAPI(JobsAPI):
     vendor = "leonardo"
     #: This vendor's own fault kinds (besides ``faults.COMMON_KINDS``).
     fault_kinds = frozenset({
@@ -122,13 +123,8 @@ class LeonardoAPI(VendorAPI):
         if kind == "permission":
             return self.error(403, fault.message)
         if status is not None:
-            headers: dict[str, str] = {}
-            if status == 429:
-                seconds = fault.retry_after if fault.retry_after is not None else \
-                    rule.retry_after
-                fmt = fault.retry_after_format or rule.retry_after_format
-                headers = retry_after_headers(fmt, seconds, self.state.clock.wall())
-            return self.error(status, fault.message, headers=headers)
+            return self.error(status, fault.message,
+                              headers=self.retry_headers(fault, rule, status))
         return None
 
     # ------------------------------------------------------------------ endpoints
@@ -149,15 +145,14 @@ class LeonardoAPI(VendorAPI):
                 prompt, width, height, num = _check(body)
             except LeonardoInvalid as exc:
                 return self.error(400, str(exc))
-            fate = _FATES.get(fault.kind, "complete") if fault else "complete"
+            fate = fate_of(fault, _FATES, "complete")
             job = Job(
                 id=self.state.ids.uuid(), model=model, prompt=prompt,
                 negative_prompt=str(body.get("negative_prompt") or ""), width=width,
                 height=height, num_images=num, created_wall=self.state.clock.wall(),
                 ready_at=self.state.clock.now() + rule.job_delay_s, fate=fate,
                 fault_count=fault.count if fault else None, rule=rule,
-                seed=seed if isinstance(seed := body.get("seed"), int) else
-                seed_for(prompt) % 2_147_483_637,
+                seed=seed_of(body.get("seed"), prompt),
                 preset_style=body.get("presetStyle"))
             self.state.add_job(job.id, job)
             cost = credits_for(width, height, num, body.get("alchemy", True) is not False)
@@ -165,22 +160,19 @@ class LeonardoAPI(VendorAPI):
                 "generationId": job.id, "apiCreditCost": cost,
                 "cost": {"amount": str(cost), "unit": "CREDITS"}}})
 
-        prompt = body.get("prompt")
         return await self.guarded(request, endpoint="generate", model=model,
-                                  prompt=prompt if isinstance(prompt, str) else None,
+                                  prompt=prompt_of(body),
                                   params=body, handler=handle)
 
     async def get_generation(self, request: Request) -> Response:
-        job_id = request.path_params["id"]
-        with self.state.jobs_lock:
-            job = self.state.jobs.get(job_id)
-        model = job.model if isinstance(job, Job) else None
+        job = self.find_job(request.path_params["id"], Job)
+        model = job.model if job else None
         self.note(request, "poll", model)
         if (denied := self.auth_error(request)) is not None:
             return denied
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
-            if not isinstance(job, Job):
+            if job is None:
                 return json_response({"generations_by_pk": None})  # Hasura *_by_pk [2ND]
             return json_response({"generations_by_pk": self.generation_body(request, job)})
 
@@ -209,11 +201,8 @@ class LeonardoAPI(VendorAPI):
         }
 
     def make_images(self, request: Request, job: Job) -> list[dict[str, Any]]:
-        count = job.num_images
-        if job.fate == "fewer":
-            wanted = job.fault_count if job.fault_count is not None else count - 1
-            count = max(0, min(wanted, count - 1))
-        ttl = 0.0 if job.fate == "expired" else job.rule.url_ttl_s
+        count = images_left(job.num_images, job.fate, job.fault_count)
+        ttl = url_ttl(job.fate, job.rule)
         base_url = str(request.base_url).rstrip("/")
         out = []
         for i in range(count):

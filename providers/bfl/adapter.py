@@ -29,15 +29,13 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from fallback_chain.clock import SYSTEM_CLOCK, Clock
+from fallback_chain.clock import Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
-from fallback_chain.image_limits import ImageLimits
 from fallback_chain.outcome import Outcome
-from fallback_chain.provider import CheckResult, Provider, ProviderReply
+from fallback_chain.provider import CheckResult, ProviderReply
 
-from .. import catalogue, jobs
-from ..base import resolve_api_key
-from ..download import AllowList
+from .. import jobs
+from ..jobs_provider import JobProvider
 from . import wire
 from .wire import DEFAULT_BASE_URL, DEFAULT_MODEL
 
@@ -57,7 +55,7 @@ API_HOSTS = ("api.bfl.ai", "*.bfl.ai", "api.bfl.ml", "*.bfl.ml")
 CDN_HOSTS = ("*.bfl.ai", "*.bfl.ml")
 
 
-class BFLProvider(Provider):
+class BFLProvider(JobProvider):
     """A Black Forest Labs model behind the chain (``model`` is the endpoint's name, e.g.
     ``flux-pro-1.1``, ``flux-2-pro``); the key comes from ``api_key`` or ``BFL_API_KEY``.
     ``base_url`` is the API root (default ``https://api.bfl.ai``; regional roots such as
@@ -114,55 +112,23 @@ class BFLProvider(Provider):
         if not isinstance(safety_tolerance, int) or not 0 <= safety_tolerance <= 6:
             raise ConfigurationError("bfl: safety_tolerance must be an integer from 0 "
                                      "(strictest) to 6")
-        if not (max_wait_s > 0 and request_timeout_s > 0 and download_timeout_s > 0):
-            raise ConfigurationError("bfl: max_wait_s, request_timeout_s and "
-                                     "download_timeout_s must be > 0")
-        try:
-            self.schedule = jobs.PollSchedule(poll_initial_s, poll_interval_s,
-                                              poll_max_interval_s, 1.5, max_poll_failures)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"bfl: {exc}") from None
-        self.model = model
-        self.name = name or VENDOR
-        self._key = self.provider_key(model, name)
-        self._clock: Clock = clock or SYSTEM_CLOCK
-        info = catalogue.lookup(VENDOR, model)
-        catalogue.warn_if_retired(info, clock=self._clock)
-        self.capabilities = info.capabilities
-        self._api_key = resolve_api_key(api_key, ENV_VARS, self.name)
-        self.base_url = jobs.base_url(base_url or DEFAULT_BASE_URL, VENDOR)
+        self._set_up(
+            model=model, name=name, api_key=api_key, base_url=base_url or DEFAULT_BASE_URL,
+            poll=(poll_initial_s, poll_interval_s, poll_max_interval_s, 1.5, max_poll_failures),
+            max_wait_s=max_wait_s, request_timeout_s=request_timeout_s,
+            download_timeout_s=download_timeout_s, max_download_bytes=max_download_bytes,
+            cdn_hosts=cdn_hosts, api_hosts=API_HOSTS, prices=prices, clock=clock,
+            transport=transport, http_client=http_client)
         self.output_format = output_format
         self.safety_tolerance = safety_tolerance
         self.extra_body = dict(extra_body or {})
-        self.max_wait_s = max_wait_s
-        self.request_timeout_s = request_timeout_s
-        self.download_timeout_s = download_timeout_s
-        self.max_download_bytes = max_download_bytes
-        self.allow = AllowList.of(cdn_hosts, [self.base_url])
-        self.api_allow = AllowList.of(API_HOSTS, [self.base_url])
-        self._prices = prices
-        self._clients = jobs.LoopClients(VENDOR, self.allow, timeout_s=request_timeout_s,
-                                         transport=transport, client=http_client)
-
-    @property
-    def key(self) -> str:
-        return self._key
 
     # ------------------------------------------------------------------ contract
 
-    def estimate_cost(self, request: ImageRequest) -> float | None:
-        from fallback_chain.cost.estimate import estimate
-
-        return estimate(VENDOR, self.model, size=self.capabilities.size_for(request),
-                        quality=request.quality, n=request.n, catalogue=self._prices)
-
     async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
-        reason = self.unsupported_reason(request)
-        if reason is not None:  # the router skips first; this guards direct callers
-            raise ProviderError(Outcome.INVALID_REQUEST, reason)
-        return await jobs.run_job(lambda run, deadline: self._tasks(request, run, deadline),
-                                  label="BFL", timeout=timeout, max_wait_s=self.max_wait_s,
-                                  clock=self._clock)
+        self._refuse_unsupported(request)
+        return await self._run(lambda run, deadline: self._tasks(request, run, deadline),
+                               label="BFL", timeout=timeout)
 
     async def check(self) -> CheckResult:
         """``GET /v1/credits`` (free): verifies the key and reads the credit balance."""
@@ -178,13 +144,6 @@ class BFLProvider(Provider):
         return CheckResult(self.name, self.model, True,
                            f"key accepted; {credits:,.2f} credits (about "
                            f"${credits * wire.USD_PER_CREDIT:,.2f})")
-
-    def record_with(self, recorder: Any) -> None:
-        """Record every exchange through ``recorder`` (``Chain(recorder=...)`` calls this)."""
-        self._clients.record_with(recorder)
-
-    async def aclose(self) -> None:
-        await self._clients.aclose()
 
     # ------------------------------------------------------------------ tasks
 
@@ -252,28 +211,22 @@ class BFLProvider(Provider):
                             if sub.cost_credits is not None
                             else cost_from_bfl_image(self.model, size, catalogue=self._prices))
         jobs.refuse_api_url(sub.polling_url, self.api_allow, f"BFL task {sub.task_id}")
-        task = await jobs.poll(
-            lambda: self._poll(sub, deadline), finished=lambda t: t.status in wire.FINAL,
-            schedule=self.schedule, clock=self._clock, deadline=deadline, run=run,
-            status_of=lambda t: t.status)
+        task = await self._poll(
+            lambda: self._fetch(sub, deadline), finished=lambda t: t.status in wire.FINAL,
+            status_of=lambda t: t.status, run=run, deadline=deadline)
         failure = wire.task_failure(task, sub.task_id)
         if failure is not None:
             raise failure
         assert task.sample is not None
-        [image] = await jobs.download_now(
-            self._clients.get(), [task.sample], self.allow, clock=self._clock,
-            deadline=deadline, timeout_s=self.download_timeout_s,
-            max_bytes=self.max_download_bytes,
-            limits=ImageLimits.of(self.capabilities, self.model))
+        [image] = await self._download([task.sample], deadline)
         return image, task
 
-    async def _poll(self, sub: wire.Submission, deadline: float) -> wire.Task:
+    async def _fetch(self, sub: wire.Submission, deadline: float) -> wire.Task:
         return wire.parse_task(await self._api("GET", sub.polling_url,
                                                f"poll of task {sub.task_id}", deadline))
 
-    async def _api(self, method: str, url: str, what: str, deadline: float,
-                   body: dict[str, Any] | None = None) -> Any:
-        return await jobs.api_json(
-            self._clients.get(), method, url, what=what, map_error=wire.error_from_answer,
-            timeout=jobs.time_left(self._clock, deadline, self.request_timeout_s),
-            headers={"x-key": self._api_key, "accept": "application/json"}, json=body)
+    def _headers(self) -> dict[str, str]:
+        return {"x-key": self._api_key, "accept": "application/json"}
+
+    def _map_error(self, answer: jobs.ErrorAnswer) -> ProviderError:
+        return wire.error_from_answer(answer)

@@ -24,19 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fallback_chain.emulator.common import (
-    VendorAPI,
-    json_body,
-    json_response,
-    retry_after_headers,
-)
+from fallback_chain.emulator.common import json_body, json_response
 from fallback_chain.emulator.faults import Fault, Rule
+from fallback_chain.emulator.jobs import DetailJobsAPI, fate_of, prompt_of, seed_of, url_ttl
 from fallback_chain.emulator.state import ImageRecipe
 from fallback_chain.imaging import seed_for
 
@@ -71,12 +66,15 @@ def credits_for(model: str, width: int, height: int) -> float:
     return first + (megapixels - 1) * further
 
 
-class BFLAPI(VendorAPI):
+class BFLAPI(DetailJobsAPI):
     vendor = "bfl"
     fault_kinds = frozenset({"bad_image", "job_failed", "job_stuck", "nsfw", "moderated",
                              "expired", "task_not_found"})
     malformed_kinds = ("truncated", "html", "bad_image")
     retry_after_format = "seconds"
+    quota_answer = (402, "Insufficient credits")
+    auth_answer = (403, "Not authenticated")
+    throttled_message = "Too many active tasks"
 
     def routes(self) -> list[Route]:
         return [
@@ -85,32 +83,9 @@ class BFLAPI(VendorAPI):
             Route(PREFIX + "/v1/{model}", self.submit, methods=["POST"]),
         ]
 
-    def error(self, status: int, detail: Any, headers: dict[str, str] | None = None
-              ) -> Response:
-        return json_response({"detail": detail}, status, headers)
-
     def denied(self, request: Request) -> Response | None:
         if not self.state.key_ok("bfl", request.headers.get("x-key")):
             return self.error(403, "Not authenticated")
-        return None
-
-    def error_for(self, fault: Fault, request: Request, model: str | None,
-                  rule: Rule) -> Response | None:
-        kind, status = fault.kind, fault.status
-        if kind == "quota":
-            return self.error(402, fault.message or "Insufficient credits")
-        if kind == "auth":
-            return self.error(403, fault.message or "Not authenticated")
-        if status is not None:
-            headers: dict[str, str] = {}
-            if status == 429:
-                seconds = fault.retry_after if fault.retry_after is not None else \
-                    rule.retry_after
-                fmt = fault.retry_after_format or rule.retry_after_format
-                headers = retry_after_headers(fmt, seconds, self.state.clock.wall())
-            message = fault.message or ("Too many active tasks" if status == 429
-                                        else "Internal Server Error")
-            return self.error(status, message, headers)
         return None
 
     async def submit(self, request: Request) -> Response:
@@ -121,13 +96,9 @@ class BFLAPI(VendorAPI):
         body, problem = await json_body(request)
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
-            if problem is not None or not isinstance(body, dict):
-                return self.error(422, [{"loc": ["body"], "msg": f"invalid JSON: {problem}",
-                                         "type": "json_invalid"}])
-            prompt = body.get("prompt")
-            if not isinstance(prompt, str) or not prompt.strip():
-                return self.error(422, [{"loc": ["body", "prompt"], "msg": "Field required",
-                                         "type": "missing"}])
+            if (invalid := self.invalid_submission(body, problem)) is not None:
+                return invalid
+            prompt = body["prompt"]
             width, height = body.get("width", 1024), body.get("height", 768)
             if not isinstance(width, int) or not isinstance(height, int) or \
                     not 64 <= width <= 4096 or not 64 <= height <= 4096:
@@ -138,8 +109,7 @@ class BFLAPI(VendorAPI):
             task = BFLTask(
                 id=self.state.ids.uuid(), model=model, prompt=prompt, width=width,
                 height=height, ready_at=self.state.clock.now() + rule.job_delay_s,
-                fate=_FATES.get(fault.kind, "Ready") if fault else "Ready", rule=rule,
-                seed=seed if isinstance(seed, int) else seed_for(prompt) % 2_147_483_637,
+                fate=fate_of(fault, _FATES, "Ready"), rule=rule, seed=seed_of(seed, prompt),
                 output_format="png" if body.get("output_format") == "png" else "jpeg")
             self.state.add_job(task.id, task)
             root = str(request.base_url).rstrip("/")
@@ -148,9 +118,8 @@ class BFLAPI(VendorAPI):
                 "cost": credits_for(model, width, height), "input_mp": 0,
                 "output_mp": round(width * height / 1_000_000, 2)})
 
-        prompt = body.get("prompt") if isinstance(body, dict) else None
         return await self.guarded(request, endpoint="generate", model=model,
-                                  prompt=prompt if isinstance(prompt, str) else None,
+                                  prompt=prompt_of(body),
                                   params=body if isinstance(body, dict) else None,
                                   handler=handle)
 
@@ -166,9 +135,7 @@ class BFLAPI(VendorAPI):
 
     async def get_result(self, request: Request) -> Response:
         task_id = request.query_params.get("id", "")
-        with self.state.jobs_lock:
-            found = self.state.jobs.get(task_id)
-        task = found if isinstance(found, BFLTask) else None
+        task = self.find_job(task_id, BFLTask)
         self.note(request, "poll", task.model if task else None)
         if (denied := self.denied(request)) is not None:
             return denied
@@ -198,7 +165,7 @@ class BFLAPI(VendorAPI):
                                   handler=handle)
 
     def sample_url(self, request: Request, task: BFLTask) -> str:
-        ttl = 0.0 if task.fate == "expired" else task.rule.url_ttl_s
+        ttl = url_ttl(task.fate, task.rule)
         recipe = ImageRecipe(task.width, task.height,
                              self.state.image_seed("bfl", seed_for(f"{task.prompt}#{task.seed}")),
                              task.output_format, corrupt=task.fate == "bad_image")

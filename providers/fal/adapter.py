@@ -24,20 +24,17 @@ the images delivered (``providers/fal/models.json``, per image at 1 MP), see :mo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from fallback_chain.clock import SYSTEM_CLOCK, Clock
+from fallback_chain.clock import Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
-from fallback_chain.image_limits import ImageLimits
 from fallback_chain.outcome import Outcome
-from fallback_chain.provider import CheckResult, Provider, ProviderReply
+from fallback_chain.provider import CheckResult, ProviderReply
 
-from .. import catalogue, jobs
-from ..base import resolve_api_key
-from ..download import AllowList
+from .. import jobs
+from ..jobs_provider import JobProvider
 from . import wire
 from .wire import DEFAULT_BASE_URL, DEFAULT_MODEL
 
@@ -56,7 +53,7 @@ API_HOSTS = ("queue.fal.run", "*.fal.run")
 CDN_HOSTS = ("fal.media", "*.fal.media")
 
 
-class FalProvider(Provider):
+class FalProvider(JobProvider):
     """A fal.ai model behind the chain (``model`` is fal's model id, e.g.
     ``fal-ai/flux/schnell``); the key comes from ``api_key`` or ``FAL_KEY``. ``base_url`` is the
     queue's root (default ``https://queue.fal.run``; an emulator's ``http://127.0.0.1:8000/fal``).
@@ -111,58 +108,26 @@ class FalProvider(Provider):
                                      f"{DEFAULT_MODEL!r}")
         if output_format not in ("jpeg", "png"):
             raise ConfigurationError("fal: output_format must be 'jpeg' or 'png'")
-        if not (max_wait_s > 0 and request_timeout_s > 0 and download_timeout_s > 0):
-            raise ConfigurationError("fal: max_wait_s, request_timeout_s and "
-                                     "download_timeout_s must be > 0")
-        try:
-            self.schedule = jobs.PollSchedule(poll_initial_s, poll_interval_s,
-                                              poll_max_interval_s, 1.5, max_poll_failures)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"fal: {exc}") from None
-        self.model = model
-        self.name = name or VENDOR
-        self._key = self.provider_key(model, name)
-        self._clock: Clock = clock or SYSTEM_CLOCK
-        info = catalogue.lookup(VENDOR, model)
-        catalogue.warn_if_retired(info, clock=self._clock)
-        self.capabilities = info.capabilities
-        self._api_key = resolve_api_key(api_key, ENV_VARS, self.name)
-        self.base_url = jobs.base_url(base_url or DEFAULT_BASE_URL, VENDOR)
+        self._set_up(
+            model=model, name=name, api_key=api_key, base_url=base_url or DEFAULT_BASE_URL,
+            poll=(poll_initial_s, poll_interval_s, poll_max_interval_s, 1.5, max_poll_failures),
+            max_wait_s=max_wait_s, request_timeout_s=request_timeout_s,
+            download_timeout_s=download_timeout_s, max_download_bytes=max_download_bytes,
+            cdn_hosts=cdn_hosts, api_hosts=API_HOSTS, prices=prices, clock=clock,
+            transport=transport, http_client=http_client)
         self.output_format = output_format
         self.safety_checker = safety_checker
         self.extra_body = dict(extra_body or {})
-        self.max_wait_s = max_wait_s
-        self.request_timeout_s = request_timeout_s
-        self.download_timeout_s = download_timeout_s
-        self.max_download_bytes = max_download_bytes
-        self.allow = AllowList.of(cdn_hosts, [self.base_url])
-        self.api_allow = AllowList.of(API_HOSTS, [self.base_url])
-        self._prices = prices
-        self._clients = jobs.LoopClients(VENDOR, self.allow, timeout_s=request_timeout_s,
-                                         transport=transport, client=http_client)
-        self._cancels: set[asyncio.Future[None]] = set()
-
-    @property
-    def key(self) -> str:
-        return self._key
 
     # ------------------------------------------------------------------ contract
 
-    def estimate_cost(self, request: ImageRequest) -> float | None:
-        from fallback_chain.cost.estimate import estimate
-
-        return estimate(VENDOR, self.model, size=self.capabilities.size_for(request),
-                        quality=request.quality, n=request.n, catalogue=self._prices)
-
     async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
-        reason = self.unsupported_reason(request)
-        if reason is not None:  # the router skips first; this guards direct callers
-            raise ProviderError(Outcome.INVALID_REQUEST, reason)
+        self._refuse_unsupported(request)
         submitted: list[wire.Submission] = []
         try:
-            return await jobs.run_job(
+            return await self._run(
                 lambda run, deadline: self._job(request, run, deadline, submitted),
-                label="fal", timeout=timeout, max_wait_s=self.max_wait_s, clock=self._clock)
+                label="fal", timeout=timeout)
         except ProviderError as exc:
             if exc.outcome is Outcome.TIMEOUT and submitted:
                 self._cancel_later(submitted[0])
@@ -185,15 +150,6 @@ class FalProvider(Provider):
             return CheckResult(self.name, self.model, False, str(exc))
         return CheckResult(self.name, self.model, True, "key accepted")
 
-    def record_with(self, recorder: Any) -> None:
-        """Record every exchange through ``recorder`` (``Chain(recorder=...)`` calls this)."""
-        self._clients.record_with(recorder)
-
-    async def aclose(self) -> None:
-        if self._cancels:
-            await asyncio.gather(*self._cancels, return_exceptions=True)
-        await self._clients.aclose()
-
     # ------------------------------------------------------------------ one request
 
     async def _job(self, request: ImageRequest, run: jobs.JobRun, deadline: float,
@@ -208,11 +164,10 @@ class FalProvider(Provider):
             jobs.refuse_api_url(url, self.api_allow, f"fal request {sub.request_id}")
         run.job_id = sub.request_id
         submitted.append(sub)
-        status = await jobs.poll(
+        status = await self._poll(
             lambda: self._api("GET", sub.status_url, f"status of {sub.request_id}", deadline),
             finished=lambda a: wire.status_of(a) not in wire.WAITING,
-            schedule=self.schedule, clock=self._clock, deadline=deadline, run=run,
-            status_of=wire.status_of)
+            status_of=wire.status_of, run=run, deadline=deadline)
         failure = wire.completed_error(status, sub.request_id)
         if failure is not None:
             raise failure
@@ -244,11 +199,7 @@ class FalProvider(Provider):
             raise ProviderError(Outcome.MALFORMED_RESPONSE,
                                 f"fal request {rid} delivered {len(clean)} image(s); asked for "
                                 f"{request.n}", status_code=200, provider_code="fewer_images")
-        images = await jobs.download_now(
-            self._clients.get(), [img.url for img in clean[:request.n]], self.allow,
-            clock=self._clock, deadline=deadline, timeout_s=self.download_timeout_s,
-            max_bytes=self.max_download_bytes,
-            limits=ImageLimits.of(self.capabilities, self.model))
+        images = await self._download([img.url for img in clean[:request.n]], deadline)
         prompt = output.prompt
         return ProviderReply(
             images=images,
@@ -260,13 +211,11 @@ class FalProvider(Provider):
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _api(self, method: str, url: str, what: str, deadline: float,
-                   body: dict[str, Any] | None = None) -> Any:
-        return await jobs.api_json(
-            self._clients.get(), method, url, what=what, map_error=wire.error_from_answer,
-            timeout=jobs.time_left(self._clock, deadline, self.request_timeout_s),
-            headers={"authorization": f"Key {self._api_key}", "accept": "application/json"},
-            json=body)
+    def _headers(self) -> dict[str, str]:
+        return {"authorization": f"Key {self._api_key}", "accept": "application/json"}
+
+    def _map_error(self, answer: jobs.ErrorAnswer) -> ProviderError:
+        return wire.error_from_answer(answer)
 
     def _cancel_later(self, sub: wire.Submission) -> None:
         """``PUT`` the cancel URL in the background (best effort: fal cancels a request that
@@ -276,9 +225,5 @@ class FalProvider(Provider):
                 await self._api("PUT", sub.cancel_url, f"cancel of {sub.request_id}",
                                 self._clock.now() + 5.0)
 
-        try:
-            task = asyncio.ensure_future(cancel())
-        except RuntimeError:  # no running loop
-            return
-        self._cancels.add(task)
-        task.add_done_callback(self._cancels.discard)
+        with contextlib.suppress(RuntimeError):  # no running loop
+            self._in_background(cancel())

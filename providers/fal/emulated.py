@@ -26,6 +26,7 @@ Faults (besides the common ones, ``docs/emulator.md``): ``nsfw`` (every image fl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,13 +34,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fallback_chain.emulator.common import (
-    VendorAPI,
-    json_body,
-    json_response,
-    retry_after_headers,
-)
+from fallback_chain.emulator.common import json_body, json_response
 from fallback_chain.emulator.faults import Fault, Rule
+from fallback_chain.emulator.jobs import (
+    DetailJobsAPI,
+    fate_of,
+    images_left,
+    prompt_of,
+    seed_of,
+    url_ttl,
+)
 from fallback_chain.emulator.state import ImageRecipe
 from fallback_chain.imaging import seed_for
 
@@ -84,12 +88,14 @@ def app_of(model: str) -> str:
     return "/".join(model.split("/")[:2])
 
 
-class FalAPI(VendorAPI):
+class FalAPI(DetailJobsAPI):
     vendor = "fal"
     fault_kinds = frozenset({"bad_image", "fewer_images", "job_failed", "job_stuck", "nsfw",
                              "moderated", "expired"})
     malformed_kinds = ("truncated", "html", "bad_image")
     retry_after_format = "none"
+    quota_answer = (403, LOCKED_MESSAGE)
+    auth_answer = (401, AUTH_MESSAGE)
 
     def routes(self) -> list[Route]:
         return [
@@ -101,10 +107,6 @@ class FalAPI(VendorAPI):
 
     # ------------------------------------------------------------------ errors
 
-    def error(self, status: int, detail: Any, headers: dict[str, str] | None = None
-              ) -> Response:
-        return json_response({"detail": detail}, status, headers)
-
     def denied(self, request: Request, app: str) -> Response | None:
         auth = request.headers.get("authorization", "")
         scheme, _, key = auth.partition(" ")
@@ -112,24 +114,8 @@ class FalAPI(VendorAPI):
             return self.error(401, AUTH_MESSAGE.format(app=app))
         return None
 
-    def error_for(self, fault: Fault, request: Request, model: str | None,
-                  rule: Rule) -> Response | None:
-        kind, status = fault.kind, fault.status
-        if kind == "quota":
-            return self.error(403, fault.message or LOCKED_MESSAGE)
-        if kind == "auth":
-            return self.error(401, fault.message or AUTH_MESSAGE.format(app=model or "?"))
-        if status is not None:
-            headers: dict[str, str] = {}
-            if status == 429:
-                seconds = fault.retry_after if fault.retry_after is not None else \
-                    rule.retry_after
-                fmt = fault.retry_after_format or rule.retry_after_format
-                headers = retry_after_headers(fmt, seconds, self.state.clock.wall())
-            message = fault.message or ("Too many requests" if status == 429
-                                        else "Internal Server Error")
-            return self.error(status, message, headers)
-        return None
+    def auth_message(self, model: str | None) -> str:
+        return AUTH_MESSAGE.format(app=model or "?")
 
     # ------------------------------------------------------------------ endpoints
 
@@ -141,13 +127,9 @@ class FalAPI(VendorAPI):
         body, problem = await json_body(request)
 
         async def handle(fault: Fault | None, rule: Rule) -> Response:
-            if problem is not None or not isinstance(body, dict):
-                return self.error(422, [{"loc": ["body"], "msg": f"invalid JSON: {problem}",
-                                         "type": "json_invalid"}])
-            prompt = body.get("prompt")
-            if not isinstance(prompt, str) or not prompt.strip():
-                return self.error(422, [{"loc": ["body", "prompt"], "msg": "Field required",
-                                         "type": "missing"}])
+            if (invalid := self.invalid_submission(body, problem)) is not None:
+                return invalid
+            prompt = body["prompt"]
             size = body.get("image_size", "landscape_4_3")
             if isinstance(size, dict):
                 width, height = int(size.get("width", 1024)), int(size.get("height", 768))
@@ -167,17 +149,15 @@ class FalAPI(VendorAPI):
                 id=self.state.ids.uuid(), model=model, app=app_of(model), prompt=prompt,
                 width=width, height=height, num_images=num,
                 ready_at=self.state.clock.now() + rule.job_delay_s,
-                fate=_FATES.get(fault.kind, "complete") if fault else "complete",
-                fault_count=fault.count if fault else None, rule=rule,
-                seed=seed if isinstance(seed, int) else seed_for(prompt) % 2_147_483_637,
+                fate=fate_of(fault, _FATES, "complete"),
+                fault_count=fault.count if fault else None, rule=rule, seed=seed_of(seed, prompt),
                 output_format="png" if body.get("output_format") == "png" else "jpeg")
             self.state.add_job(job.id, job)
             urls = self.urls(request, job)
             return json_response({"request_id": job.id, **urls, "queue_position": 0})
 
-        prompt = body.get("prompt") if isinstance(body, dict) else None
         return await self.guarded(request, endpoint="generate", model=model,
-                                  prompt=prompt if isinstance(prompt, str) else None,
+                                  prompt=prompt_of(body),
                                   params=body if isinstance(body, dict) else None,
                                   handler=handle)
 
@@ -187,65 +167,61 @@ class FalAPI(VendorAPI):
                 "cancel_url": base + "/cancel"}
 
     def job(self, request: Request) -> FalJob | None:
-        with self.state.jobs_lock:
-            job = self.state.jobs.get(request.path_params["id"])
-        return job if isinstance(job, FalJob) else None
+        return self.find_job(request.path_params["id"], FalJob)
+
+    async def on_job(self, request: Request, endpoint: str,
+                     answer: Callable[[Request, FalJob], Response]) -> Response:
+        """The answer about the request's job: 404 for an unknown one; faults and auth as
+        on every route."""
+        job = self.job(request)
+        self.note(request, endpoint, job.model if job else None)
+        if (denied := self.denied(request, request.path_params["app"])) is not None:
+            return denied
+
+        async def handle(fault: Fault | None, rule: Rule) -> Response:
+            if job is None:
+                return self.error(404, "Request not found")
+            return answer(request, job)
+
+        return await self.guarded(request, endpoint=endpoint,
+                                  model=job.model if job else None, handler=handle)
 
     def done(self, job: FalJob) -> bool:
         return job.fate != "stuck" and not job.cancelled and \
             self.state.clock.now() >= job.ready_at
 
     async def status(self, request: Request) -> Response:
-        job = self.job(request)
-        self.note(request, "poll", job.model if job else None)
-        if (denied := self.denied(request, request.path_params["app"])) is not None:
-            return denied
+        return await self.on_job(request, "poll", self.status_answer)
 
-        async def handle(fault: Fault | None, rule: Rule) -> Response:
-            if job is None:
-                return self.error(404, "Request not found")
-            urls = self.urls(request, job)
-            if not self.done(job):
-                started = self.state.clock.now() >= job.ready_at - job.rule.job_delay_s / 2
-                return json_response({
-                    "status": "IN_PROGRESS" if started else "IN_QUEUE",
-                    "queue_position": 0, "response_url": urls["response_url"], "logs": None},
-                    202)
-            return json_response({"status": "COMPLETED", "response_url": urls["response_url"],
-                                  "logs": None, "metrics": {"inference_time": 0.4}})
-
-        return await self.guarded(request, endpoint="poll", model=job.model if job else None,
-                                  handler=handle)
+    def status_answer(self, request: Request, job: FalJob) -> Response:
+        urls = self.urls(request, job)
+        if not self.done(job):
+            started = self.state.clock.now() >= job.ready_at - job.rule.job_delay_s / 2
+            return json_response({
+                "status": "IN_PROGRESS" if started else "IN_QUEUE",
+                "queue_position": 0, "response_url": urls["response_url"], "logs": None},
+                202)
+        return json_response({"status": "COMPLETED", "response_url": urls["response_url"],
+                              "logs": None, "metrics": {"inference_time": 0.4}})
 
     async def result(self, request: Request) -> Response:
-        job = self.job(request)
-        self.note(request, "poll", job.model if job else None)
-        if (denied := self.denied(request, request.path_params["app"])) is not None:
-            return denied
+        return await self.on_job(request, "poll", self.result_answer)
 
-        async def handle(fault: Fault | None, rule: Rule) -> Response:
-            if job is None:
-                return self.error(404, "Request not found")
-            if not self.done(job):
-                return self.error(400, "Request is still in progress")
-            if job.fate == "failed":
-                return self.error(500, "Internal Server Error")
-            if job.fate == "moderated":
-                return self.error(422, [{**POLICY_ITEM, "input": job.prompt}])
-            with self.state.jobs_lock:
-                if job.output is None:
-                    job.output = self.output(request, job)
-            return json_response(job.output)
-
-        return await self.guarded(request, endpoint="poll", model=job.model if job else None,
-                                  handler=handle)
+    def result_answer(self, request: Request, job: FalJob) -> Response:
+        if not self.done(job):
+            return self.error(400, "Request is still in progress")
+        if job.fate == "failed":
+            return self.error(500, "Internal Server Error")
+        if job.fate == "moderated":
+            return self.error(422, [{**POLICY_ITEM, "input": job.prompt}])
+        with self.state.jobs_lock:
+            if job.output is None:
+                job.output = self.output(request, job)
+        return json_response(job.output)
 
     def output(self, request: Request, job: FalJob) -> dict[str, Any]:
-        count = job.num_images
-        if job.fate == "fewer":
-            wanted = job.fault_count if job.fault_count is not None else count - 1
-            count = max(0, min(wanted, count - 1))
-        ttl = 0.0 if job.fate == "expired" else job.rule.url_ttl_s
+        count = images_left(job.num_images, job.fate, job.fault_count)
+        ttl = url_ttl(job.fate, job.rule)
         root = str(request.base_url).rstrip("/")
         ext = "png" if job.output_format == "png" else "jpg"
         images = []
@@ -263,19 +239,11 @@ class FalAPI(VendorAPI):
                 "has_nsfw_concepts": [job.fate == "nsfw"] * count, "prompt": job.prompt}
 
     async def cancel(self, request: Request) -> Response:
-        job = self.job(request)
-        self.note(request, "meta", job.model if job else None)
-        if (denied := self.denied(request, request.path_params["app"])) is not None:
-            return denied
+        return await self.on_job(request, "meta", self.cancel_answer)
 
-        async def handle(fault: Fault | None, rule: Rule) -> Response:
-            if job is None:
-                return self.error(404, "Request not found")
-            if self.done(job):
-                return json_response({"status": "ALREADY_COMPLETED"}, 400)
-            job.cancelled = True
-            job.fate = "stuck"
-            return json_response({"status": "CANCELLATION_REQUESTED"}, 202)
-
-        return await self.guarded(request, endpoint="meta", model=job.model if job else None,
-                                  handler=handle)
+    def cancel_answer(self, request: Request, job: FalJob) -> Response:
+        if self.done(job):
+            return json_response({"status": "ALREADY_COMPLETED"}, 400)
+        job.cancelled = True
+        job.fate = "stuck"
+        return json_response({"status": "CANCELLATION_REQUESTED"}, 202)

@@ -34,15 +34,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from fallback_chain.clock import SYSTEM_CLOCK, Clock
+from fallback_chain.clock import Clock
 from fallback_chain.errors import ConfigurationError, ProviderError
-from fallback_chain.image_limits import ImageLimits
 from fallback_chain.outcome import Outcome
-from fallback_chain.provider import CheckResult, Provider, ProviderReply
+from fallback_chain.provider import CheckResult, ProviderReply
 
-from .. import catalogue, jobs
-from ..base import refuse_credentials_in_url, resolve_api_key
-from ..download import AllowList
+from .. import jobs
+from ..base import refuse_credentials_in_url
+from ..jobs_provider import JobProvider
 from .wire import (
     DEFAULT_BASE_URL,
     DEFAULT_MODEL,
@@ -68,7 +67,7 @@ ENV_VARS = ("REPLICATE_API_TOKEN",)
 _FORMATS = ("webp", "jpeg", "png")
 
 
-class ReplicateProvider(Provider):
+class ReplicateProvider(JobProvider):
     """Image models on Replicate (FLUX schnell/dev/pro and any other) behind the chain.
 
     ``model``: ``owner/name`` (an official model, e.g. ``black-forest-labs/flux-schnell``, the
@@ -139,36 +138,22 @@ class ReplicateProvider(Provider):
             raise ConfigurationError("replicate: timeouts must be > 0, download_retries >= 0")
         if usd_per_second is not None and usd_per_second < 0:
             raise ConfigurationError("replicate: usd_per_second must be >= 0")
-        try:
-            self.schedule = jobs.PollSchedule(poll_initial_s, poll_interval_s,
-                                              poll_max_interval_s, poll_backoff,
-                                              max_poll_failures)
-        except ValueError as exc:
-            raise ConfigurationError(f"replicate: {exc}") from None
-        self.name = name
-        self.model = model
-        self._clock: Clock = clock or SYSTEM_CLOCK
-        info = catalogue.lookup(self.vendor, model.partition(":")[0])
-        catalogue.warn_if_retired(info, clock=self._clock)
-        self.capabilities = info.capabilities
-        self._key = resolve_api_key(api_key, ENV_VARS, name)
-        self.base_url = _normalise_base_url(base_url or DEFAULT_BASE_URL)
+        self._set_up(
+            model=model, name=name, api_key=api_key, base_url=base_url or DEFAULT_BASE_URL,
+            catalogue_model=model.partition(":")[0],
+            poll=(poll_initial_s, poll_interval_s, poll_max_interval_s, poll_backoff,
+                  max_poll_failures),
+            max_wait_s=max_wait_s, request_timeout_s=request_timeout_s,
+            download_timeout_s=download_timeout_s, max_download_bytes=max_download_bytes,
+            cdn_hosts=cdn_hosts, prices=prices, clock=clock, transport=transport,
+            http_client=http_client)
         self.extra_input = dict(extra_input or {})
         self.output_format = output_format
         self.prefer_wait_s = prefer_wait_s
-        self.max_wait_s = max_wait_s
-        self.request_timeout_s = request_timeout_s
         self.check_timeout_s = check_timeout_s
-        self.download_timeout_s = download_timeout_s
         self.download_retries = download_retries
-        self.max_download_bytes = max_download_bytes
         self.cancel_on_timeout = cancel_on_timeout
         self.usd_per_second = usd_per_second
-        self._prices = prices
-        self.allow = AllowList.of(cdn_hosts, [self.base_url])
-        self._clients = jobs.LoopClients(self.vendor, self.allow, timeout_s=request_timeout_s,
-                                         transport=transport, client=http_client)
-        self._cancels: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ contract
 
@@ -178,14 +163,11 @@ class ReplicateProvider(Provider):
         return cost_from_replicate_outputs(self.model, request.n, catalogue=self._prices)
 
     async def generate(self, request: ImageRequest, *, timeout: float) -> ProviderReply:
-        reason = self.unsupported_reason(request)
-        if reason is not None:  # the router skips first; this guards direct callers
-            raise ProviderError(Outcome.INVALID_REQUEST, reason)
+        self._refuse_unsupported(request)
         ends = self._clock.now() + timeout
         try:
-            return await jobs.run_job(lambda run, deadline: self._job(request, run, deadline),
-                                      label="Replicate", timeout=timeout,
-                                      max_wait_s=self.max_wait_s, clock=self._clock)
+            return await self._run(lambda run, deadline: self._job(request, run, deadline),
+                                   label="Replicate", timeout=timeout)
         except ProviderError as exc:
             if exc.outcome is Outcome.TIMEOUT and self.cancel_on_timeout:
                 await self._cancel_after_timeout(exc, ends)
@@ -205,25 +187,15 @@ class ReplicateProvider(Provider):
         return CheckResult(self.name, self.model, True,
                            f"authenticated as {who or '?'}; model {owner}/{name} found")
 
-    def record_with(self, recorder: Any) -> None:
-        """Record every exchange through ``recorder`` (``Chain(recorder=...)`` calls this)."""
-        self._clients.record_with(recorder)
-
-    async def aclose(self) -> None:
-        if self._cancels:
-            await asyncio.gather(*self._cancels, return_exceptions=True)
-        await self._clients.aclose()
-
     # ------------------------------------------------------------------ one prediction
 
     async def _job(self, request: ImageRequest, run: jobs.JobRun,
                    deadline: float) -> ProviderReply:
         prediction = await self._create(request, run, deadline)
         if not prediction.done:
-            prediction = await jobs.poll(
+            prediction = await self._poll(
                 lambda: self._fetch(prediction, deadline), finished=lambda p: p.done,
-                schedule=self.schedule, clock=self._clock, deadline=deadline, run=run,
-                status_of=lambda p: p.status)
+                status_of=lambda p: p.status, run=run, deadline=deadline)
         failure = finished_error(prediction)
         if failure is not None:
             raise failure
@@ -234,11 +206,8 @@ class ReplicateProvider(Provider):
                                 f"{prediction.id} succeeded with {len(outputs)} output(s); "
                                 f"asked for {request.n}", status_code=200,
                                 provider_code="fewer_images")
-        images = await jobs.download_now(
-            self._clients.get(), list(outputs[:request.n]), self.allow, clock=self._clock,
-            deadline=deadline, timeout_s=self.download_timeout_s,
-            retries=self.download_retries, max_bytes=self.max_download_bytes,
-            limits=ImageLimits.of(self.capabilities, self.model))
+        images = await self._download(list(outputs[:request.n]), deadline,
+                                      retries=self.download_retries)
         return ProviderReply(
             images=images,
             usage={"prediction_id": prediction.id, "outputs": len(outputs),
@@ -275,10 +244,7 @@ class ReplicateProvider(Provider):
         url = self._own(prediction.get_url) or \
             f"{self.base_url}/v1/predictions/{quote(prediction.id, safe='')}"
         what = f"poll of prediction {prediction.id}"
-        data = await jobs.api_json(self._clients.get(), "GET", url, what=what,
-                                   map_error=error_from_answer, headers=self._headers(),
-                                   timeout=jobs.time_left(self._clock, deadline,
-                                                          self.request_timeout_s))
+        data = await self._api("GET", url, what, deadline)
         got = parse_prediction(data, what)
         if got.id != prediction.id:  # a confused cache or proxy: never take another's output
             raise ProviderError(Outcome.MALFORMED_RESPONSE, f"{what} answered with "
@@ -293,9 +259,7 @@ class ReplicateProvider(Provider):
         if not isinstance(url, str) or exc.details.get("status") in ("succeeded", "failed",
                                                                        "canceled"):
             return
-        task = asyncio.ensure_future(self._cancel(url))
-        self._cancels.add(task)
-        task.add_done_callback(self._cancels.discard)
+        task = self._in_background(self._cancel(url))
         left = max(0.0, ends - self._clock.now() - 0.001)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(left):
@@ -317,7 +281,13 @@ class ReplicateProvider(Provider):
                                    headers=self._headers(), timeout=timeout)
 
     def _headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self._key}", "accept": "application/json"}
+        return {"authorization": f"Bearer {self._api_key}", "accept": "application/json"}
+
+    def _map_error(self, answer: jobs.ErrorAnswer) -> ProviderError:
+        return error_from_answer(answer)
+
+    def _normalise_base_url(self, url: str) -> str:
+        return _normalise_base_url(url)
 
     def _used_model(self, prediction: Prediction) -> str:
         """``owner/name:version`` as the prediction reports it (else the model asked for)."""

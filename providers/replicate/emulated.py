@@ -28,14 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fallback_chain.emulator.common import (
-    VendorAPI,
-    bearer_token,
-    json_body,
-    json_response,
-    retry_after_headers,
-)
+from fallback_chain.emulator.common import bearer_token, json_body, json_response
 from fallback_chain.emulator.faults import Fault, Rule
+from fallback_chain.emulator.jobs import JobsAPI, fate_of, images_left, prompt_of, url_ttl
 from fallback_chain.emulator.state import ImageRecipe
 from fallback_chain.imaging import seed_for
 
@@ -115,7 +110,7 @@ def size_for_ratio(ratio: str) -> tuple[int, int]:
     return round(w * scale / 16) * 16, round(h * scale / 16) * 16
 
 
-class ReplicateAPI(VendorAPI):
+class ReplicateAPI(JobsAPI):
     vendor = "replicate"
     fault_kinds = frozenset({"nsfw", "job_failed", "job_stuck", "expired", "bad_image",
                              "fewer_images", "invalid_version"})
@@ -154,10 +149,8 @@ class ReplicateAPI(VendorAPI):
                                   "status": 422}, 422)
         if status != 429:
             return self.error(status, fault.message)
-        seconds = fault.retry_after if fault.retry_after is not None else rule.retry_after
-        fmt = fault.retry_after_format or rule.retry_after_format
-        return self.error(429, fault.message, retry_after_headers(
-            fmt, seconds, self.state.clock.wall()), retry_after=round(seconds))
+        return self.error(429, fault.message, self.retry_headers(fault, rule, 429),
+                          retry_after=round(self.retry_seconds(fault, rule)))
 
     def denied(self, request: Request) -> Response | None:
         token = bearer_token(request)
@@ -206,22 +199,19 @@ class ReplicateAPI(VendorAPI):
                 id=self.state.ids.hex(13)[:26], model=model, version=version,
                 input=dict(data or {}), created_wall=self.state.clock.wall(),
                 ready_at=now + rule.job_delay_s,
-                fate=_FATES.get(fault.kind, "ok") if fault else "ok",
+                fate=fate_of(fault, _FATES, "ok"),
                 fault_count=fault.count if fault else None, rule=rule)
             self.state.add_job(f"replicate/{pred.id}", pred)
             if wait_s:
                 await self.state.clock.sleep(max(0.0, min(wait_s, pred.ready_at - now)))
             return json_response(self.body(request, pred), 201)
 
-        prompt = data.get("prompt") if isinstance(data, dict) else None
         return await self.guarded(request, endpoint="generate", model=model,
-                                  prompt=prompt if isinstance(prompt, str) else None,
+                                  prompt=prompt_of(data),
                                   params=body, handler=handle)
 
     def _find(self, request: Request) -> Prediction | None:
-        with self.state.jobs_lock:
-            pred = self.state.jobs.get(f"replicate/{request.path_params['id']}")
-        return pred if isinstance(pred, Prediction) else None
+        return self.find_job(f"replicate/{request.path_params['id']}", Prediction)
 
     async def get(self, request: Request) -> Response:
         pred = self._find(request)
@@ -313,14 +303,11 @@ class ReplicateAPI(VendorAPI):
             if pred.output is not None:
                 return pred.output
             prompt, num, ratio, fmt = check_input(pred.input)
-            count = num
-            if pred.fate == "fewer":
-                wanted = pred.fault_count if pred.fault_count is not None else num - 1
-                count = max(0, min(wanted, num - 1))
+            count = images_left(num, pred.fate, pred.fault_count)
             width, height = size_for_ratio(ratio)
             seed = pred.input.get("seed")
             base = str(request.base_url).rstrip("/")
-            ttl = 0.0 if pred.fate == "expired" else pred.rule.url_ttl_s
+            ttl = url_ttl(pred.fate, pred.rule)
             urls = []
             for i in range(count):
                 image_seed = seed_for(f"{prompt}#{seed}#{i}")

@@ -4,14 +4,16 @@ adapters wired to the server, and one chain run per corpus file)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from fallback_chain import Chain, ImageRequest
+from fallback_chain import Chain, ImageRequest, registry
 from fallback_chain.errors import ChainError
 from fallback_chain.events import CooldownStarted, Event
 from fallback_chain.imaging import placeholder_image
@@ -90,7 +92,7 @@ def endpoint_of(method: str, path: str) -> str:
                                                            else "poll")
     if "/requests/" in path:  # fal's queue: status, result, cancel
         return {"status": "poll", "cancel": "cancel"}.get(path.rsplit("/", 1)[-1], "result")
-    if path == "/v1/get_result":  # Black Forest Labs
+    if path.endswith("/v1/get_result"):  # Black Forest Labs
         return "poll"
     if method == "POST":  # a fal model id or a BFL model: /{owner}/{app}..., /v1/{model}
         return "submit"
@@ -145,50 +147,42 @@ class FrozenClock:
 # ------------------------------------------------------------------------------ the adapters
 
 
+#: Vendors whose files name the model the answer came from (it is in the URL): replayed with it.
+MODEL_FROM_FILE = frozenset({"fal", "bfl"})
+
+
+def _vertex_needs() -> dict[str, Any]:
+    from google.oauth2.credentials import Credentials
+
+    return {"api_key": None, "project": "replay-project", "location": "us-central1",
+            "credentials": Credentials(token=KEY)}
+
+
+#: What an adapter needs besides its model, key, base_url and clock (Azure: a deployment;
+#: Vertex: a project, a location and OAuth credentials instead of a key).
+NEEDS: dict[str, Callable[[], dict[str, Any]]] = {
+    "azure": lambda: {"deployment": "replay"},
+    "vertex": _vertex_needs,
+}
+
+
 def adapter_for(case: dict[str, Any], base: str, clock: FrozenClock) -> Provider:
+    """The vendor's adapter (from the registry) on the loopback server: its default model
+    (or the file's, :data:`MODEL_FROM_FILE`), ``base`` plus its ``emulator_path``, the frozen
+    clock, and its ``fast_poll_options`` at 0.01 s (time only moves when it sleeps)."""
     vendor = case["vendor"]
-    if vendor == "openai":
-        from fallback_chain.providers.openai.adapter import OpenAIProvider
-
-        return OpenAIProvider(model="gpt-image-2", api_key=KEY, base_url=f"{base}/v1")
-    if vendor == "gemini":
-        from fallback_chain.providers.gemini.adapter import GeminiProvider
-
-        return GeminiProvider(model="gemini-2.5-flash-image", api_key=KEY, base_url=base)
-    if vendor == "azure":
-        from fallback_chain.providers.azure import AzureOpenAIProvider
-
-        return AzureOpenAIProvider(model="gpt-image-2", api_key=KEY, endpoint=base,
-                                   deployment="replay")
-    if vendor == "vertex":
-        from google.oauth2.credentials import Credentials
-
-        from fallback_chain.providers.vertex import VertexProvider
-
-        return VertexProvider(model="gemini-2.5-flash-image", project="replay-project",
-                              location="us-central1", credentials=Credentials(token=KEY),
-                              base_url=base)
-    if vendor in ("fal", "bfl"):
-        from fallback_chain import registry
-
-        return registry.get(vendor)(  # type: ignore[no-any-return]
-            model=case.get("request", {}).get("model") or registry.get(vendor).default_model,
-            api_key=KEY, base_url=base, clock=clock, poll_initial_s=0.01,
-            poll_interval_s=0.01, max_wait_s=60.0)
-    if vendor == "stability":
-        from fallback_chain.providers.stability import StabilityProvider
-
-        return StabilityProvider(api_key=KEY, base_url=base, clock=clock)
-    if vendor == "replicate":
-        from fallback_chain.providers.replicate import ReplicateProvider
-
-        return ReplicateProvider(model="black-forest-labs/flux-schnell", api_key=KEY,
-                                 base_url=base, clock=clock, poll_initial_s=0.01,
-                                 poll_interval_s=0.01, max_wait_s=60.0)
-    from fallback_chain.providers.leonardo.adapter import LeonardoProvider
-
-    return LeonardoProvider(api_key=KEY, base_url=base, clock=clock, poll_initial_s=0.01,
-                            poll_interval_s=0.01, max_wait_s=60.0)
+    cls = registry.get(vendor)
+    params = inspect.signature(cls).parameters
+    model = case.get("request", {}).get("model") if vendor in MODEL_FROM_FILE else None
+    kwargs: dict[str, Any] = {cls.model_param: model or cls.default_model, "api_key": KEY,
+                              "base_url": base + cls.emulator_path,
+                              **{option: 0.01 for option in cls.fast_poll_options}}
+    if "clock" in params:
+        kwargs["clock"] = clock
+    if "max_wait_s" in params:
+        kwargs["max_wait_s"] = 60.0
+    kwargs.update(NEEDS.get(vendor, dict)())
+    return cls(**kwargs)
 
 
 def script_for(case: dict[str, Any]) -> Script:

@@ -4,60 +4,31 @@ in-process, a chain runner, and a transport wrapper that rewrites or reroutes tr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+from job_helpers import Harness, run_chain
 
-from fallback_chain import Chain, ChainResult, ImageRequest
-from fallback_chain.clock import Clock
 from fallback_chain.cost.catalogue import PriceCatalogue
 from fallback_chain.emulator import Emulator
 from fallback_chain.emulator.leonardo_api import credits_for
-from fallback_chain.errors import ChainError
-from fallback_chain.provider import Provider
 from fallback_chain.providers.leonardo.adapter import LeonardoProvider
-from fallback_chain.vtime import run_virtual
+
+__all__ = ["BASE", "KEY", "LEONARDO", "PROMPT", "WrappingTransport", "emulator", "provider",
+           "rehost_images", "run_chain", "submissions", "to_emulator", "usd"]
 
 KEY = "test-key"
 BASE = "http://emulator.test"
 PROMPT = "a lighthouse at dusk"
-
-
-def emulator(script: Any = None, *, clock: Clock, **settings: Any) -> Emulator:
-    """An emulator whose Leonardo answers after 5 ms and finishes jobs after 4 s (virtual)."""
-    section: dict[str, Any] = {"latency": 5, "job_delay_s": 4.0, **settings}
-    if script is not None:
-        section["script"] = script
-    return Emulator(faults={"leonardo": section}, api_keys=KEY, clock=clock)
-
-
-def provider(emu: Emulator, clock: Clock, **kw: Any) -> LeonardoProvider:
-    kw.setdefault("api_key", KEY)
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("transport", emu.httpx_transport())
-    return LeonardoProvider(clock=clock, **kw)
-
-
-def run_chain(providers: Sequence[Provider], request: ImageRequest, *, clock: Clock,
-              **chain_kw: Any) -> tuple[ChainResult | None, ChainError | None]:
-    chain_kw.setdefault("attempt_timeout_s", 30.0)
-    chain = Chain(list(providers), clock=clock, log=False, **chain_kw)
-
-    async def go() -> tuple[ChainResult | None, ChainError | None]:
-        try:
-            return await chain.agenerate(request), None
-        except ChainError as exc:
-            return None, exc
-        finally:
-            await chain.aclose()
-
-    return run_virtual(go())
+#: Leonardo answers after 5 ms and finishes jobs after 4 s (virtual).
+LEONARDO = Harness("leonardo", LeonardoProvider, KEY, BASE, job_delay_s=4.0)
+emulator, provider = LEONARDO.emulator, LEONARDO.provider
 
 
 def submissions(emu: Emulator) -> int:
     """How many jobs Leonardo (the emulator) was asked to create."""
-    return emu.log.count(vendor="leonardo", endpoint="generate")
+    return LEONARDO.calls(emu)
 
 
 def usd(width: int, height: int, n: int, alchemy: bool = True) -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from bfl_helpers import KEY, PROMPT, calls, emulator, provider, run_chain
+from job_helpers import Harness, run_chain
 
 from fallback_chain import ImageRequest, Outcome
 from fallback_chain.errors import ConfigurationError, ContentPolicyError, ProviderError
@@ -17,6 +17,11 @@ from fallback_chain.providers.fake import FakeProvider
 from fallback_chain.providers.jobs import ErrorAnswer
 from fallback_chain.vtime import VirtualClock, run_virtual
 
+KEY = "bfl-test-key"
+PROMPT = "a lighthouse at dusk"
+#: BFL answers after 5 ms and finishes tasks after 3 s (virtual).
+BFL = Harness("bfl", BFLProvider, KEY, "http://emulator.test/bfl", job_delay_s=3.0)
+emulator, provider, calls = BFL.emulator, BFL.provider, BFL.calls
 REQ = ImageRequest(prompt=PROMPT, size="1024x768")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fal_helpers import KEY, PROMPT, calls, emulator, provider, run_chain
+from job_helpers import Harness, run_chain
 
 from fallback_chain import ImageRequest, Outcome
 from fallback_chain.errors import ConfigurationError, ContentPolicyError, ProviderError
@@ -16,6 +16,11 @@ from fallback_chain.providers.fal.wire import error_from_answer
 from fallback_chain.providers.jobs import ErrorAnswer
 from fallback_chain.vtime import VirtualClock, run_virtual
 
+KEY = "fal-test-key"
+PROMPT = "a lighthouse at dusk"
+#: fal answers after 5 ms and completes requests after 3 s (virtual).
+FAL = Harness("fal", FalProvider, KEY, "http://emulator.test/fal", job_delay_s=3.0)
+emulator, provider, calls = FAL.emulator, FAL.provider, FAL.calls
 REQ = ImageRequest(prompt=PROMPT, n=2, size="1024x768")
 
 

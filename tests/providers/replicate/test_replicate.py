@@ -13,11 +13,11 @@ import itertools
 from typing import Any
 
 import pytest
+from job_helpers import Harness, run_chain
 
-from fallback_chain import Chain, ChainResult, ImageRequest, Outcome
-from fallback_chain.clock import Clock
+from fallback_chain import ImageRequest, Outcome
 from fallback_chain.emulator import Emulator, serve_in_thread
-from fallback_chain.errors import ChainError, ConfigurationError, ContentPolicyError
+from fallback_chain.errors import ConfigurationError, ContentPolicyError
 from fallback_chain.providers.fake import FakeProvider
 from fallback_chain.providers.jobs import ErrorAnswer
 from fallback_chain.providers.replicate import ReplicateProvider
@@ -27,46 +27,19 @@ from fallback_chain.providers.replicate.cost import (
 )
 from fallback_chain.providers.replicate.emulated import DEFAULT_VERSION, NSFW_ERROR
 from fallback_chain.providers.replicate.wire import error_from_answer, parse_prediction
-from fallback_chain.vtime import VirtualClock, run_virtual
+from fallback_chain.vtime import VirtualClock
 
 KEY = "r8_test-key"
 BASE = "http://emulator.test"
 REQ = ImageRequest(prompt="a lighthouse at dusk", size="16:9", n=2)
 SCHNELL = "black-forest-labs/flux-schnell"
+REPLICATE = Harness("replicate", ReplicateProvider, KEY, BASE, job_delay_s=2.0)
+emulator, provider = REPLICATE.emulator, REPLICATE.provider
 
 
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()
-
-
-def emulator(script: Any = None, *, clock: Clock, **settings: Any) -> Emulator:
-    section: dict[str, Any] = {"latency": 5, "job_delay_s": 2.0, **settings}
-    if script is not None:
-        section["script"] = script
-    return Emulator(faults={"replicate": section}, api_keys=KEY, clock=clock)
-
-
-def provider(emu: Emulator, clock: Clock, **kw: Any) -> ReplicateProvider:
-    kw.setdefault("api_key", KEY)
-    kw.setdefault("base_url", BASE)
-    return ReplicateProvider(clock=clock, transport=emu.httpx_transport(), **kw)
-
-
-def run_chain(providers: list[Any], request: ImageRequest, *, clock: Clock,
-              **chain_kw: Any) -> tuple[ChainResult | None, ChainError | None]:
-    chain_kw.setdefault("attempt_timeout_s", 30.0)
-    chain = Chain(providers, clock=clock, log=False, **chain_kw)
-
-    async def go() -> tuple[ChainResult | None, ChainError | None]:
-        try:
-            return await chain.agenerate(request), None
-        except ChainError as exc:
-            return None, exc
-        finally:
-            await chain.aclose()
-
-    return run_virtual(go())
 
 
 def calls(emu: Emulator) -> list[tuple[str, str, int | None]]:
@@ -239,7 +212,7 @@ def test_constructor_checks(monkeypatch):
     with pytest.raises(ConfigurationError, match="REPLICATE_API_TOKEN"):
         ReplicateProvider()
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_env")
-    assert ReplicateProvider()._key == "r8_env"
+    assert ReplicateProvider()._api_key == "r8_env"
     with pytest.raises(ConfigurationError, match="owner/name"):
         ReplicateProvider(model="flux")
     with pytest.raises(ConfigurationError, match="prefer_wait_s"):

@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from job_helpers import Harness, run_chain
 
-from fallback_chain import Chain, ChainResult, ImageRequest, Outcome
-from fallback_chain.clock import Clock
+from fallback_chain import ImageRequest, Outcome
 from fallback_chain.emulator import Emulator, serve_in_thread
-from fallback_chain.errors import ChainError, ConfigurationError, ContentPolicyError
+from fallback_chain.errors import ConfigurationError, ContentPolicyError
 from fallback_chain.providers.fake import FakeProvider
 from fallback_chain.providers.stability import StabilityProvider
 from fallback_chain.providers.stability.cost import (
@@ -22,45 +22,18 @@ from fallback_chain.providers.stability.cost import (
     stability_model_credits,
 )
 from fallback_chain.providers.stability.wire import error_from_answer, read_answer
-from fallback_chain.vtime import VirtualClock, run_virtual
+from fallback_chain.vtime import VirtualClock
 
 KEY = "st-test-key"
 BASE = "http://emulator.test"
 REQ = ImageRequest(prompt="a lighthouse at dusk", size="16:9")
+STABILITY = Harness("stability", StabilityProvider, KEY, BASE)
+emulator, provider = STABILITY.emulator, STABILITY.provider
 
 
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()
-
-
-def emulator(script: Any = None, *, clock: Clock, **settings: Any) -> Emulator:
-    section: dict[str, Any] = {"latency": 5, **settings}
-    if script is not None:
-        section["script"] = script
-    return Emulator(faults={"stability": section}, api_keys=KEY, clock=clock)
-
-
-def provider(emu: Emulator, clock: Clock, **kw: Any) -> StabilityProvider:
-    kw.setdefault("api_key", KEY)
-    kw.setdefault("base_url", BASE)
-    return StabilityProvider(clock=clock, transport=emu.httpx_transport(), **kw)
-
-
-def run_chain(providers: list[Any], request: ImageRequest, *, clock: Clock,
-              **chain_kw: Any) -> tuple[ChainResult | None, ChainError | None]:
-    chain_kw.setdefault("attempt_timeout_s", 30.0)
-    chain = Chain(providers, clock=clock, log=False, **chain_kw)
-
-    async def go() -> tuple[ChainResult | None, ChainError | None]:
-        try:
-            return await chain.agenerate(request), None
-        except ChainError as exc:
-            return None, exc
-        finally:
-            await chain.aclose()
-
-    return run_virtual(go())
 
 
 # ------------------------------------------------------------------------- the happy path
