@@ -157,16 +157,21 @@ class Retirement:
 
 
 def retirement(info: ModelInfo) -> Retirement | None:
-    """When ``info``'s model is retired per the catalogue (shut down by status, or from the
-    start of its shutdown date, UTC), with the reason a chain records; ``None``: never."""
+    """When ``info``'s model is retired per the catalogue, with the reason a chain records;
+    ``None``: never. Only a record whose status is ``shut_down`` (the vendor has confirmed it)
+    is retired: from the start of its shutdown date (UTC), or always when no date is known.
+    A ``deprecated`` record's announced date is not enough: vendors move such dates, so the
+    chain keeps calling the model (``warn_if_retired`` warns), and a vendor 404 past the date
+    is ``not_found``, which advances the chain. The records are updated when the vendor
+    confirms the shutdown."""
+    if info.status != "shut_down":
+        return None
     if info.shutdown is not None:
         since = datetime(info.shutdown.year, info.shutdown.month, info.shutdown.day,
                          tzinfo=UTC).timestamp()
         when = f" on {info.shutdown.isoformat()}"
-    elif info.status == "shut_down":
-        since, when = float("-inf"), ""
     else:
-        return None
+        since, when = float("-inf"), ""
     reason = f"retired: {info.vendor} model {info.id!r} was shut down{when} (model catalogue)"
     if info.replacement:
         reason += f"; suggested replacement: {info.replacement!r}"
@@ -198,10 +203,14 @@ def warn_if_retired(info: ModelInfo, today: date | None = None, *,
     Returns the message, or ``None`` when the model is fine.
     """
     today = today or today_of(clock)
-    if info.is_retired(today):
+    if info.is_retired(today) and info.status == "shut_down":
         when = f" on {info.shutdown.isoformat()}" if info.shutdown else ""
         message = (f"{info.vendor} model {info.id!r} was shut down{when}; a chain skips it "
                    f"without calling it (the API would answer 404 model_not_found).")
+    elif info.is_retired(today):
+        message = (f"{info.vendor} model {info.id!r} was shut down on {info.shutdown} by "
+                   f"the vendor's announced date; a chain still calls it until the model "
+                   f"records say it is gone (a 404 then moves the chain on).")
     elif (info.status == "deprecated" and info.shutdown is not None
           and (info.shutdown - today).days <= DEPRECATION_NOTICE_DAYS):
         message = (f"{info.vendor} model {info.id!r} is deprecated and shuts down on "

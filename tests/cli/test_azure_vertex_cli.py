@@ -3,6 +3,8 @@ adapters, named by vendor id in a config file."""
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from fallback_chain.cost.estimate import estimate
@@ -21,8 +23,10 @@ def test_providers_lists_azure_and_vertex_with_prices_and_lifecycle(run):
     assert {"gemini-2.5-flash-image", "gemini-3.1-flash-image", "gemini-3-pro-image"} <= set(
         vertex)
     flash = vertex["gemini-2.5-flash-image"]
+    # the listing shows the status on today's date: deprecated until its announced shutdown
+    status = "shut_down" if datetime.date.today().isoformat() >= "2027-03-15" else "deprecated"
     assert (flash["status"], flash["shutdown"], flash["replacement"]) == (
-        "deprecated", "2027-03-15", "gemini-3.1-flash-image")
+        status, "2027-03-15", "gemini-3.1-flash-image")
     assert flash["price"]["usd_per_image"] == pytest.approx(0.039)
     assert "16:9" in vertex["gemini-3-pro-image"]["capabilities"]["aspect_ratios"]
 
