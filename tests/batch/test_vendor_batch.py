@@ -8,7 +8,6 @@ import asyncio
 import json
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +21,12 @@ from fallback_chain.clock import FastForwardClock
 from fallback_chain.cost.batch import ChainStep
 from fallback_chain.cost.estimate import estimate
 from fallback_chain.demo import build_demo_chain
-from fallback_chain.emulator import Emulator, serve_in_thread
+from fallback_chain.emulator import Emulator
 from fallback_chain.events import AttemptFinished
 from fallback_chain.policy import Policy
 
 KEY = "vb-key"
 BRIEFS = Path(__file__).resolve().parents[2] / "examples" / "briefs.csv"
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[tuple[Emulator, str]]:
-    emu = Emulator(api_keys=KEY)
-    with serve_in_thread(emu) as url:
-        yield emu, url
-
-
-@pytest.fixture
-def emu(live: tuple[Emulator, str]) -> Emulator:
-    live[0].reset()
-    live[0].batches.configure()
-    return live[0]
-
-
-@pytest.fixture
-def url(live: tuple[Emulator, str]) -> str:
-    return live[1]
 
 
 def _run(chain_of: Any, source: Path, out: Path, **vendor: Any) -> BatchSummary:

@@ -9,7 +9,7 @@ import ast
 import asyncio
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from fallback_chain.chain import Chain
 from fallback_chain.clock import FastForwardClock
 from fallback_chain.cost import Budget
 from fallback_chain.cost.quotas import Limit, Quotas
-from fallback_chain.emulator import Emulator, serve_in_thread
+from fallback_chain.emulator import Emulator
 from fallback_chain.policy import Policy
 from fallback_chain.prescreen import Blocklist
 from fallback_chain.request import ImageRequest
@@ -32,25 +32,6 @@ from fallback_chain.request import ImageRequest
 KEY = "vb-key"
 MODEL = "gemini-2.5-flash-image"
 VENDOR_DIR = Path(__file__).resolve().parents[2] / "fallback_chain" / "batch" / "vendor"
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[tuple[Emulator, str]]:
-    emu = Emulator(api_keys=KEY)
-    with serve_in_thread(emu) as url:
-        yield emu, url
-
-
-@pytest.fixture
-def emu(live: tuple[Emulator, str]) -> Emulator:
-    live[0].reset()
-    live[0].batches.configure()
-    return live[0]
-
-
-@pytest.fixture
-def url(live: tuple[Emulator, str]) -> str:
-    return live[1]
 
 
 def _gemini(url: str, **chain: Any) -> Callable[[], Chain]:
